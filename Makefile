@@ -1,0 +1,33 @@
+# Every target sets up .venv on first use, so `make baseline` and `make test` work on a fresh machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: setup baseline test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+baseline: $(STAMP)
+	$(VENV)/bin/kit baseline $(DATA)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/bench.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check kit pipelines tests bench
+	$(VENV)/bin/ruff format --check kit pipelines tests bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info data

@@ -1,0 +1,153 @@
+"""The `kit` command.
+
+    kit inspect DIR                 what kit infers about a competition folder
+    kit baseline [DIR] [flags]      fast Keras baseline -> CV score + validated submission
+    kit validate SUBMISSION DIR     check any submission file against the competition
+    kit leaderboard                 runs by CV score
+
+Bad input prints one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kit.errors import InputError
+
+
+def _competition_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="column to predict (default: inferred from the sample file)")
+    parser.add_argument("--id", help="id column (default: the sample file's first column)")
+    parser.add_argument("--metric", help="competition metric, e.g. accuracy, roc_auc, log_loss, rmse, rmsle")
+    parser.add_argument(
+        "--na",
+        action="append",
+        default=None,
+        metavar="TOKEN",
+        help="extra string that means missing (repeatable), e.g. --na '?'",
+    )
+    parser.add_argument("--group", help="group column for group k-fold (rows of a group stay together)")
+    parser.add_argument("--time", help="time column for time-ordered validation")
+    parser.add_argument("--config", help="TOML file with settings (a run folder's config.toml works too)")
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folds", type=int, help="number of folds (default 5)")
+    parser.add_argument("--split", help="auto, holdout, kfold, stratified, group or time (default auto)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--out", help="run folder (default submissions/<competition>/<run-id>/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kit", description="Kaggle-style competition starter kit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inspect", help="show what kit infers about a competition folder")
+    p.add_argument("data", help="competition folder")
+    _competition_flags(p)
+
+    p = sub.add_parser("baseline", help="fast Keras baseline: CV score and a validated submission")
+    p.add_argument("data", nargs="?", help="competition folder (default: the built-in demo)")
+    _competition_flags(p)
+    _run_flags(p)
+
+    p = sub.add_parser("validate", help="check a submission file against the competition's sample")
+    p.add_argument("submission", help="the submission file")
+    p.add_argument("data", help="competition folder")
+    _competition_flags(p)
+
+    p = sub.add_parser("leaderboard", help="list runs by CV score")
+    p.add_argument("--root", default="submissions", help="folder of run folders (default submissions)")
+    return parser
+
+
+def load(args: argparse.Namespace):
+    """The competition and resolved config for parsed arguments."""
+    from kit import config as config_mod
+    from kit.competition import discover
+    from kit.demo import make_demo
+
+    data = Path(args.data) if args.data else make_demo()
+    flags = {
+        k: getattr(args, k, None)
+        for k in ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed")
+    }
+    cfg = config_mod.resolve(data.resolve().name, config=args.config, **flags)
+    comp = discover(
+        data,
+        target=cfg.target,
+        id=cfg.id,
+        metric=cfg.metric,
+        na=tuple(cfg.na),
+        group=cfg.group,
+        time=cfg.time,
+    )
+    return comp, cfg
+
+
+def cmd_inspect(args) -> int:
+    comp, cfg = load(args)
+    rows = comp.summary() + [("note", n) for n in comp.notes]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from kit.baseline import fit_predict_fold
+    from kit.run import cross_validate
+
+    comp, cfg = load(args)
+    for note in comp.notes:
+        print(f"note: {note}")
+    cross_validate(comp, cfg, fit_predict_fold, track="baseline", params=cfg.baseline, out=args.out)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from kit.submission import validate_file
+
+    comp, _ = load(args)
+    frame = validate_file(args.submission, comp)
+    print(f"{args.submission}: OK ({frame.height} rows, columns {', '.join(frame.columns)})")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from kit.run import leaderboard
+
+    rows = leaderboard(args.root)
+    if not rows:
+        print(f"no runs under {args.root}/ yet: run `kit baseline DIR` first")
+        return 0
+    print(f"{'competition':<28} {'track':<9} {'metric':<9} {'cv':>10}  run")
+    for r in rows:
+        print(f"{r['competition']:<28} {r['track']:<9} {r['metric']:<9} {r['score']:>10.5f}  {r['run_dir']}")
+    return 0
+
+
+COMMANDS = {
+    "inspect": cmd_inspect,
+    "baseline": cmd_baseline,
+    "validate": cmd_validate,
+    "leaderboard": cmd_leaderboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as err:
+        print(f"kit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Validation splits: holdout, k-fold, stratified, group and time-ordered, all seeded."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import model_selection as ms
+
+from kit.errors import InputError
+
+STRATEGIES = ("auto", "holdout", "kfold", "stratified", "group", "time")
+
+
+def resolve_strategy(strategy: str, *, task: str, group: str | None, time: str | None) -> str:
+    """Pick the split for "auto": group if a group column is set, time if a time column is,
+    stratified for classification, plain k-fold for regression."""
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"Unknown split '{strategy}'. Pass --split with one of: {', '.join(STRATEGIES)}. "
+            f"Received: split={strategy}"
+        )
+    if strategy != "auto":
+        return strategy
+    if group is not None:
+        return "group"
+    if time is not None:
+        return "time"
+    return "stratified" if task in ("binary", "multiclass") else "kfold"
+
+
+def make_folds(
+    n_rows: int,
+    *,
+    strategy: str,
+    n_splits: int = 5,
+    seed: int = 0,
+    y: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+    holdout_size: float = 0.2,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split row indices into (train, validation) pairs.
+
+    Args:
+        n_rows: number of training rows.
+        strategy: "holdout", "kfold", "stratified", "group" or "time" (resolve "auto" first).
+        n_splits: number of folds (ignored by "holdout").
+        y: class indices, for "stratified" (and a stratified "holdout").
+        groups: group labels, for "group": a group never spans train and validation.
+        order: sort key, for "time": each fold validates on rows later than all its training rows.
+
+    Returns:
+        A list of (train_idx, val_idx) pairs of int arrays.
+    """
+    if n_splits < 2 and strategy != "holdout":
+        raise InputError(f"--folds must be at least 2 for a {strategy} split. Received: folds={n_splits}")
+    index = np.arange(n_rows)
+    if strategy == "holdout":
+        splitter = (
+            ms.StratifiedShuffleSplit(n_splits=1, test_size=holdout_size, random_state=seed)
+            if y is not None
+            else ms.ShuffleSplit(n_splits=1, test_size=holdout_size, random_state=seed)
+        )
+        return [(tr, va) for tr, va in splitter.split(index, y)]
+    if strategy == "kfold":
+        return list(ms.KFold(n_splits, shuffle=True, random_state=seed).split(index))
+    if strategy == "stratified":
+        return list(ms.StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(index, y))
+    if strategy == "group":
+        n_groups = len(np.unique(groups))
+        if n_groups < n_splits:
+            raise InputError(
+                f"The group column has {n_groups} groups, fewer than --folds {n_splits}. Pass "
+                f"--folds {n_groups} or a finer group column. Received: groups={n_groups}"
+            )
+        return list(ms.GroupKFold(n_splits, shuffle=True, random_state=seed).split(index, groups=groups))
+    if strategy == "time":
+        # rows sorted by time; ties keep file order so the split is reproducible
+        sorted_rows = np.argsort(order, kind="stable")
+        return [
+            (sorted_rows[tr], sorted_rows[va]) for tr, va in ms.TimeSeriesSplit(n_splits).split(sorted_rows)
+        ]
+    raise InputError(f"Unknown split '{strategy}'. Received: split={strategy}")

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real competitions in ../shared/data and a tiny synthetic one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+COMPETITIONS = sorted(p.name for p in SHARED_DATA.iterdir()) if SHARED_DATA.is_dir() else []
+
+
+def shared_competition(name: str) -> Path:
+    """Path of a real competition; the test is skipped where ../shared is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (../shared/data holds the real competitions)")
+    return path
+
+
+def write_competition(root: Path, *, n: int = 240, task: str = "binary", seed: int = 0) -> Path:
+    """A tiny competition folder with missing values, categories, a datetime and a sample file."""
+    rng = np.random.default_rng(seed)
+    total = n + n // 3
+    x1 = rng.normal(size=total)
+    color = rng.choice(["red", "green", "blue"], size=total)
+    stamp = [f"2024-01-{1 + i % 28:02d} {i % 24:02d}:00:00" for i in range(total)]
+    signal = x1 + (color == "red") * 1.5
+    if task == "binary":
+        y = np.where(signal + rng.normal(scale=0.5, size=total) > 0.5, "yes", "no")
+    elif task == "multiclass":
+        y = np.digitize(signal, [-0.5, 0.8]).astype(str)
+        y = np.array(["low", "mid", "high"])[y.astype(int)]
+    else:
+        y = 10 + 3 * signal + rng.normal(scale=0.3, size=total)
+    frame = pl.DataFrame(
+        {
+            "row_id": np.arange(1000, 1000 + total),
+            "x1": np.where(rng.random(total) < 0.1, None, x1),
+            "x2": rng.integers(0, 50, total),
+            "color": np.where(rng.random(total) < 0.05, None, color),
+            "when": stamp,
+            "constant": ["same"] * total,
+        }
+    ).with_columns(pl.col("x1").cast(pl.Float64))
+    train = frame[:n].with_columns(pl.Series("label", y[:n]))
+    test = frame[n:]
+    root.mkdir(parents=True, exist_ok=True)
+    train.write_csv(root / "train.csv")
+    test.write_csv(root / "test.csv")
+    if task == "multiclass":
+        sample = test.select("row_id").with_columns(
+            *[pl.lit(1 / 3).alias(f"label_{c}") for c in ("high", "low", "mid")]
+        )
+    else:
+        sample = test.select("row_id", pl.lit(y[0]).alias("label"))
+    sample.write_csv(root / "sample_submission.csv")
+    return root
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    return write_competition(tmp_path / "tiny")
