@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from kit.errors import InputError
 
@@ -63,32 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(args: argparse.Namespace):
-    """The competition and resolved config for parsed arguments."""
-    from kit import config as config_mod
-    from kit.competition import discover
-    from kit.demo import make_demo
-
-    data = Path(args.data) if args.data else make_demo()
-    flags = {
-        k: getattr(args, k, None)
-        for k in ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed")
-    }
-    cfg = config_mod.resolve(data.resolve().name, config=args.config, **flags)
-    comp = discover(
-        data,
-        target=cfg.target,
-        id=cfg.id,
-        metric=cfg.metric,
-        na=tuple(cfg.na),
-        group=cfg.group,
-        time=cfg.time,
-    )
-    return comp, cfg
+def settings(args: argparse.Namespace) -> dict:
+    """The competition and run flags that were given, as keyword arguments for `kit.api`."""
+    keys = ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
 def cmd_inspect(args) -> int:
-    comp, cfg = load(args)
+    from kit import api
+
+    comp = api.inspect(args.data, config=args.config, **settings(args))
     rows = comp.summary() + [("note", n) for n in comp.notes]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -97,21 +80,16 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from kit.baseline import fit_predict_fold
-    from kit.run import cross_validate
+    from kit import api
 
-    comp, cfg = load(args)
-    for note in comp.notes:
-        print(f"note: {note}")
-    cross_validate(comp, cfg, fit_predict_fold, track="baseline", params=cfg.baseline, out=args.out)
+    api.baseline(args.data, config=args.config, out=args.out, **settings(args))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from kit.submission import validate_file
+    from kit import api
 
-    comp, _ = load(args)
-    frame = validate_file(args.submission, comp)
+    frame = api.validate(args.submission, args.data, config=args.config, **settings(args))
     print(f"{args.submission}: OK ({frame.height} rows, columns {', '.join(frame.columns)})")
     return 0
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 
+from kit.api import load
 from kit.baseline import fit_predict_fold  # swap in your own model here
-from kit.cli import build_parser, load
+from kit.cli import build_parser, settings
 from kit.run import cross_validate
 
 
 def main(argv: list[str] | None = None):
     args = build_parser().parse_args(["baseline", *(sys.argv[1:] if argv is None else argv)])
-    comp, cfg = load(args)
+    comp, cfg = load(args.data, config=args.config, **settings(args))
     for note in comp.notes:
         print(f"note: {note}")
     return cross_validate(comp, cfg, fit_predict_fold, track="baseline", params=cfg.baseline, out=args.out)
