@@ -38,13 +38,14 @@ def write_competition(root: Path, *, n: int = 240, task: str = "binary", seed: i
     frame = pl.DataFrame(
         {
             "row_id": np.arange(1000, 1000 + total),
-            "x1": np.where(rng.random(total) < 0.1, None, x1),
+            # NaN, then null below: an object array of floats and None does not cast in polars
+            "x1": np.where(rng.random(total) < 0.1, np.nan, x1),
             "x2": rng.integers(0, 50, total),
             "color": np.where(rng.random(total) < 0.05, None, color),
             "when": stamp,
             "constant": ["same"] * total,
         }
-    ).with_columns(pl.col("x1").cast(pl.Float64))
+    ).with_columns(pl.col("x1").fill_nan(None))
     train = frame[:n].with_columns(pl.Series("label", y[:n]))
     test = frame[n:]
     root.mkdir(parents=True, exist_ok=True)

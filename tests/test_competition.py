@@ -1,0 +1,217 @@
+"""Competition discovery: files, id, target, task, submission format, roles, notes and overrides."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from conftest import shared_competition, write_competition
+
+from kit import api
+from kit.competition import discover, find_files
+from kit.demo import make_demo
+from kit.errors import InputError
+
+# name -> (id, target, task, submission kind, metric after the competition's TOML)
+REAL = {
+    "titanic": ("PassengerId", "Survived", "binary", "label", "accuracy"),
+    "house-prices": ("Id", "SalePrice", "regression", "value", "rmsle"),
+    "spaceship-titanic": ("PassengerId", "Transported", "binary", "label", "accuracy"),
+    "playground-s3e26-cirrhosis": ("id", "Status", "multiclass", "proba_columns", "log_loss"),
+    "bike-sharing-demand": ("datetime", "count", "regression", "value", "rmsle"),
+    "tps-aug-2022": ("id", "failure", "binary", "proba", "roc_auc"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_discovery_on_real_competitions(name):
+    comp, _ = api.load(shared_competition(name))
+    id, target, task, kind, metric = REAL[name]
+    assert (comp.id, comp.target, comp.task, comp.submission.kind, comp.metric) == (
+        id,
+        target,
+        task,
+        kind,
+        metric,
+    )
+    assert comp.submission.columns == comp.sample.columns
+    assert comp.target not in comp.features
+    assert comp.features, "every real competition has usable features"
+    assert set(comp.roles) <= set(comp.test.columns)
+
+
+def test_bike_sharing_drops_leakage_columns():
+    comp = discover(shared_competition("bike-sharing-demand"))
+    assert "casual" not in comp.roles and "registered" not in comp.roles
+    assert any("casual" in n and "registered" in n and "leak" in n for n in comp.notes)
+    # the id is a timestamp whose parts carry the signal (hour of day above all)
+    assert comp.roles["datetime"] == "datetime"
+
+
+def test_cirrhosis_has_one_probability_column_per_class():
+    comp = discover(shared_competition("playground-s3e26-cirrhosis"))
+    assert comp.classes == ["C", "CL", "D"]
+    assert comp.submission.class_columns == ["Status_C", "Status_CL", "Status_D"]
+    assert comp.submission.columns == ["id", "Status_C", "Status_CL", "Status_D"]
+
+
+def test_tps_aug_2022_asks_for_a_probability():
+    comp, cfg = api.load(shared_competition("tps-aug-2022"))
+    assert comp.submission.kind == "proba"
+    assert comp.classes == [0, 1]
+    # the competition's TOML holds whole products out (test products never appear in train)
+    assert comp.group == "product_code" and cfg.group == "product_code"
+
+
+def test_spaceship_labels_are_true_false():
+    comp = discover(shared_competition("spaceship-titanic"))
+    assert comp.submission.kind == "label"
+    assert comp.classes == [False, True]
+    assert comp.train[comp.target].dtype == pl.Boolean
+
+
+def test_titanic_finds_gender_submission_as_sample():
+    root = shared_competition("titanic")
+    train, test, sample = find_files(root)
+    assert (train.name, test.name, sample.name) == ("train.csv", "test.csv", "gender_submission.csv")
+
+
+def test_synthetic_roles_and_constant_dropped(tiny):
+    comp = discover(tiny)
+    assert comp.roles == {
+        "x1": "numeric",
+        "x2": "numeric",
+        "color": "categorical",
+        "when": "datetime",
+        "constant": "constant",
+    }
+    assert "constant" not in comp.features
+    assert any("'constant'" in n and "constant" in n for n in comp.notes)
+    assert (comp.id, comp.target, comp.task, comp.classes) == ("row_id", "label", "binary", ["no", "yes"])
+
+
+@pytest.mark.parametrize(
+    ("task", "kind", "metric"),
+    [
+        ("binary", "label", "accuracy"),
+        ("multiclass", "proba_columns", "log_loss"),
+        ("regression", "value", "rmse"),
+    ],
+)
+def test_synthetic_task_and_default_metric(tmp_path, task, kind, metric):
+    comp = discover(write_competition(tmp_path / task, task=task))
+    assert (comp.task, comp.submission.kind, comp.metric) == (task, kind, metric)
+
+
+def test_parquet_files_are_read(tmp_path):
+    src = write_competition(tmp_path / "csv")
+    dest = tmp_path / "pq"
+    dest.mkdir()
+    for name in ("train", "test", "sample_submission"):
+        pl.read_csv(src / f"{name}.csv").write_parquet(dest / f"{name}.parquet")
+    comp = discover(dest)
+    assert comp.train_path.suffix == ".parquet"
+    assert (comp.id, comp.target, comp.task) == ("row_id", "label", "binary")
+
+
+def test_rows_with_missing_target_are_dropped_with_a_note(tmp_path):
+    root = write_competition(tmp_path / "c")
+    train = pl.read_csv(root / "train.csv")
+    n = train.height
+    train.with_columns(
+        pl.when(pl.int_range(pl.len()) < 7).then(None).otherwise(pl.col("label")).alias("label")
+    ).write_csv(root / "train.csv")
+    comp = discover(root)
+    assert comp.train.height == n - 7
+    assert comp.train["label"].null_count() == 0
+    assert any("7" in note and "missing target" in note for note in comp.notes)
+
+
+def _no_sample(root):
+    (root / "sample_submission.csv").unlink()
+    return root
+
+
+def test_target_override_picks_among_several_candidates(tmp_path):
+    root = _no_sample(write_competition(tmp_path / "c"))
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns((pl.col("x2") * 2).alias("other")).write_csv(root / "train.csv")
+    with pytest.raises(InputError, match="No target found.*label, other.*--target"):
+        discover(root)
+    comp = discover(root, target="other")
+    assert comp.target == "other" and comp.task == "regression"
+    # the column that is not the target is absent from test, so it is dropped as leakage
+    assert "label" not in comp.roles
+
+
+def test_target_override_must_name_a_train_column(tiny):
+    with pytest.raises(InputError, match="Target 'nope' is not a column of 'train.csv'"):
+        discover(tiny, target="nope")
+
+
+def test_id_override(tmp_path):
+    root = _no_sample(write_competition(tmp_path / "c"))
+    for name in ("train", "test"):
+        pl.read_csv(root / f"{name}.csv").rename({"row_id": "key"}).write_csv(root / f"{name}.csv")
+    assert discover(root).id is None  # "key" does not look like an id
+    comp = discover(root, id="key")
+    assert comp.id == "key"
+    assert "key" not in comp.roles
+    assert comp.submission.columns == ["key", "label"]
+    with pytest.raises(InputError, match="Id column 'nope' is not in 'test.csv'"):
+        discover(root, id="nope")
+
+
+def test_na_override_reads_a_token_as_missing(tmp_path):
+    root = write_competition(tmp_path / "c")
+    test = pl.read_csv(root / "test.csv").with_columns(pl.col("x1").cast(pl.String))
+    test.with_columns(
+        pl.when(pl.int_range(pl.len()) % 5 == 0).then(pl.lit("?")).otherwise(pl.col("x1")).alias("x1")
+    ).write_csv(root / "test.csv")
+    with pytest.raises(InputError, match=r"'x1' is numeric in train but text in 'test.csv'.*--na '\?'"):
+        discover(root)
+    comp = discover(root, na=("?",))
+    assert comp.roles["x1"] == "numeric"
+    assert comp.test["x1"].dtype == pl.Float64
+    assert comp.test["x1"].null_count() >= comp.test.height // 5
+
+
+def test_na_override_through_the_api_accepts_a_string(tmp_path):
+    root = write_competition(tmp_path / "c")
+    test = pl.read_csv(root / "test.csv").with_columns(pl.col("x2").cast(pl.String))
+    test.with_columns(
+        pl.when(pl.col("x2") == "3").then(pl.lit("?")).otherwise(pl.col("x2")).alias("x2")
+    ).write_csv(root / "test.csv")
+    comp, cfg = api.load(root, na="?")
+    assert cfg.na == ["?"]
+    assert comp.test["x2"].dtype.is_numeric()
+
+
+def test_group_and_time_must_be_train_columns(tiny):
+    with pytest.raises(InputError, match="Column 'nope' is not in 'train.csv'"):
+        discover(tiny, group="nope")
+    comp = discover(tiny, group="color", time="when")
+    assert (comp.group, comp.time) == ("color", "when")
+
+
+def test_metric_override_is_checked_against_the_task(tiny):
+    assert discover(tiny, metric="roc_auc").metric == "roc_auc"
+    with pytest.raises(InputError, match="Metric 'rmse' does not apply to a binary task"):
+        discover(tiny, metric="rmse")
+    with pytest.raises(InputError, match="Unknown metric 'nope'"):
+        discover(tiny, metric="nope")
+
+
+def test_demo_competition(tmp_path):
+    root = make_demo(tmp_path / "demo")
+    comp = discover(root)
+    assert (comp.id, comp.target, comp.task, comp.classes) == ("id", "Sex", "binary", ["FEMALE", "MALE"])
+    assert comp.submission.kind == "label"
+    # what real competitions have: missing targets, every role, dropped constants
+    assert any("missing target" in n for n in comp.notes)
+    assert {"numeric", "categorical", "boolean", "datetime", "text", "constant"} <= set(comp.roles.values())
+    assert comp.train["Sex"].null_count() == 0
+    assert sum(comp.train[c].null_count() for c in comp.features) > 0
+    # the demo is built once; a second call reuses the files
+    before = (root / "train.csv").stat().st_mtime_ns
+    assert make_demo(root) == root
+    assert (root / "train.csv").stat().st_mtime_ns == before
