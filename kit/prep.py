@@ -73,7 +73,7 @@ class Preprocessor:
     Numeric columns: median imputation with missing indicators, then standard or quantile scaling.
     Categorical columns: most-frequent imputation with missing indicators, then one-hot (unseen and
     rare values fall into an "infrequent" column). Text columns (high cardinality): an integer index
-    per value for an embedding, 0 for unseen, rare or missing values.
+    per value for an embedding; values seen once share one index, unseen and missing values get 0.
 
     Example:
         >>> prep = Preprocessor(roles, scaling="quantile").fit(train_fold)
@@ -145,7 +145,8 @@ class Preprocessor:
                 dtype=np.int64,
             ).fit(frame.select(text))
             codes = self.text_.transform(frame.select(text))
-            # +1 everywhere: index 0 is shared by unseen, rare and missing values
+            # +1 everywhere: index 0 is shared by unseen and missing values (rare ones share the
+            # encoder's "infrequent" index, the last one)
             self.cardinalities_ = [int(c) + 2 for c in codes.max(axis=0)]
         self.n_dense_ = self.transform(frame.head(1))["numbers"].shape[1]
         return self

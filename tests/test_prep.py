@@ -1,0 +1,176 @@
+"""Data prep: derived columns, and a Preprocessor that learns from the training fold only."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import write_competition
+
+from kit.competition import discover
+from kit.errors import InputError
+from kit.prep import Preprocessor, derive
+
+
+def _dense(prep: Preprocessor, frame: pl.DataFrame) -> np.ndarray:
+    return prep.transform(frame)["numbers"]
+
+
+def test_medians_come_from_the_training_fold():
+    train = pl.DataFrame({"x": [1.0, 2.0, 2.0, 10.0, None]})
+    val = pl.DataFrame({"x": [500.0, 600.0, 700.0]})
+    prep = Preprocessor({"x": "numeric"}, scaling="standard").fit(train)
+    missing = _dense(prep, pl.DataFrame({"x": [None]}, schema={"x": pl.Float64}))
+    fold_median = _dense(prep, pl.DataFrame({"x": [2.0]}))
+    whole_median = _dense(prep, pl.concat([train, val]).select(pl.col("x").median()))
+    assert missing[0, 0] == pytest.approx(fold_median[0, 0])
+    assert missing[0, 0] != pytest.approx(whole_median[0, 0])
+    # the validation fold does not move the scaling either: training rows stay centred
+    assert _dense(prep, train.drop_nulls())[:, 0].mean() == pytest.approx(
+        _dense(prep, pl.DataFrame({"x": [3.75]}))[0, 0], abs=1e-5
+    )
+
+
+def test_a_value_only_in_the_validation_fold_is_unseen():
+    train = pl.DataFrame({"c": ["a", "b", "c"] * 4})
+    val = pl.DataFrame({"c": ["zeta", "a"]})
+    prep = Preprocessor({"c": "categorical"}).fit(train)
+    never = _dense(prep, pl.DataFrame({"c": ["never-seen"]}))
+    out = _dense(prep, val)
+    np.testing.assert_array_equal(out[0], never[0])
+    assert out[0].sum() == 0  # no one-hot column for "zeta"
+    assert out[1].sum() == 1
+
+
+def test_unseen_test_categories_are_handled():
+    roles = {"c": "categorical", "t": "text"}
+    train = pl.DataFrame({"c": ["a", "b"] * 10, "t": [f"v{i % 8}" for i in range(20)]})
+    prep = Preprocessor(roles).fit(train)
+    test = pl.DataFrame({"c": ["new", "a", None], "t": ["brand-new", "v3", None]})
+    out = prep.transform(test)
+    assert out["numbers"].shape == (3, prep.n_dense_)
+    assert np.isfinite(out["numbers"]).all()
+    # text: index 0 is shared by unseen, rare and missing values; seen values get their own index
+    codes = out["codes"][:, 0]
+    assert codes[0] == 0 and codes[2] == 0 and codes[1] > 0
+    assert prep.cardinalities_ == [8 + 1]
+    assert codes.max() < prep.cardinalities_[0]
+
+
+def test_rare_text_values_share_one_index():
+    train = pl.DataFrame({"t": ["common"] * 5 + ["once", "twice", "twice", "single"]})
+    prep = Preprocessor({"t": "text"}).fit(train)
+    codes = prep.transform(pl.DataFrame({"t": ["once", "single", "unseen", "common", "twice"]}))["codes"][
+        :, 0
+    ]
+    assert codes[0] == codes[1] > 0  # seen once: one shared, trained index
+    assert codes[2] == 0
+    assert len({codes[0], codes[3], codes[4]}) == 3
+    assert codes.max() < prep.cardinalities_[0]
+
+
+def test_missing_indicators():
+    train = pl.DataFrame(
+        {"x": [1.0, None, 3.0, 4.0], "full": [1.0, 2.0, 3.0, 4.0], "c": ["a", None, "a", "b"]}
+    )
+    prep = Preprocessor({"x": "numeric", "full": "numeric", "c": "categorical"}, min_frequency=1).fit(train)
+    names = list(prep.dense_.get_feature_names_out())
+    out = _dense(prep, train)
+    x_missing = out[:, names.index("numeric_missing__missingindicator_x")]
+    c_missing = out[:, names.index("categorical_missing__missingindicator_c")]
+    np.testing.assert_array_equal(x_missing, [0, 1, 0, 0])
+    np.testing.assert_array_equal(c_missing, [0, 1, 0, 0])
+    # only columns with missing values in training get an indicator
+    assert not any("missingindicator_full" in n for n in names)
+    # missing values are imputed, so the model never sees NaN
+    assert np.isfinite(out).all()
+
+
+def test_datetime_parts():
+    frame = pl.DataFrame({"when": ["2024-03-15 13:45:00", "2023-12-31 00:00:00"]})
+    out, roles = derive(frame, {"when": "datetime"})
+    assert out["when__year"].to_list() == [2024.0, 2023.0]
+    assert out["when__month"].to_list() == ["3", "12"]
+    assert out["when__day"].to_list() == [15.0, 31.0]
+    assert out["when__weekday"].to_list() == ["5", "7"]  # Friday, Sunday (ISO: Monday is 1)
+    assert out["when__hour"].to_list() == ["13", "0"]
+    assert out["when__dayofyear"].to_list() == [75.0, 365.0]
+    assert out["when__elapsed_days"][0] - out["when__elapsed_days"][1] == 75.0
+    assert roles["when__year"] == "numeric" and roles["when__hour"] == "categorical"
+    assert "when" not in out.columns
+
+
+def test_dates_without_a_time_are_parsed():
+    out, _ = derive(pl.DataFrame({"d": ["2021-11-13", None]}), {"d": "datetime"})
+    assert out["d__month"].to_list() == ["11", None]
+
+
+def test_derive_casts_roles_and_drops_constant_and_missing():
+    frame = pl.DataFrame(
+        {
+            "n": [1, 2],
+            "b": [True, False],
+            "c": ["x", "y"],
+            "t": ["p", "q"],
+            "k": ["s", "s"],
+            "m": [None, None],
+        }
+    )
+    roles = {"n": "numeric", "b": "boolean", "c": "categorical", "t": "text", "k": "constant", "m": "missing"}
+    out, out_roles = derive(frame, roles)
+    assert out_roles == {"n": "numeric", "b": "categorical", "c": "categorical", "t": "text"}
+    assert out.schema == {"n": pl.Float64, "b": pl.String, "c": pl.String, "t": pl.String}
+    with pytest.raises(InputError, match="Unknown role 'weird' for column 'n'"):
+        derive(frame, {"n": "weird"})
+
+
+def test_standard_scaling_centres_and_scales():
+    rng = np.random.default_rng(0)
+    train = pl.DataFrame({"x": rng.exponential(scale=50.0, size=2000)})
+    z = _dense(Preprocessor({"x": "numeric"}, scaling="standard").fit(train), train)[:, 0]
+    assert z.mean() == pytest.approx(0, abs=1e-4)
+    assert z.std() == pytest.approx(1, abs=1e-3)
+    # a linear map keeps the skew of the exponential (about 2)
+    assert _skew(z) > 1.5
+
+
+def test_quantile_scaling_makes_a_skewed_column_normal():
+    rng = np.random.default_rng(0)
+    train = pl.DataFrame({"x": rng.exponential(scale=50.0, size=2000)})
+    prep = Preprocessor({"x": "numeric"}, scaling="quantile").fit(train)
+    z = _dense(prep, train)[:, 0]
+    assert abs(_skew(z)) < 0.1
+    assert np.median(z) == pytest.approx(0, abs=0.05)
+    assert np.all(np.diff(z[np.argsort(train["x"].to_numpy())]) >= 0)  # order is kept
+    # values beyond the training range are clipped, not extrapolated to infinity
+    far = _dense(prep, pl.DataFrame({"x": [1e9, -1e9]}))[:, 0]
+    assert np.isfinite(far).all() and far[0] > 3 and far[1] < -3
+
+
+def test_unknown_scaling_is_rejected():
+    with pytest.raises(InputError, match="Unknown scaling 'minmax'"):
+        Preprocessor({"x": "numeric"}, scaling="minmax")
+
+
+def test_only_text_columns_gives_an_empty_dense_block():
+    prep = Preprocessor({"t": "text"}).fit(pl.DataFrame({"t": ["a", "a", "b", "b"]}))
+    out = prep.transform(pl.DataFrame({"t": ["a", "z"]}))
+    assert out["numbers"].shape == (2, 0) and prep.n_dense_ == 0
+    assert out["codes"][:, 0].tolist()[1] == 0
+
+
+def test_synthetic_competition_transforms_to_finite_arrays(tmp_path):
+    comp = discover(write_competition(tmp_path / "c", task="multiclass"))
+    train, roles = derive(comp.train, comp.roles)
+    test, _ = derive(comp.test, comp.roles)
+    prep = Preprocessor(roles).fit(train)
+    for frame in (train, test):
+        out = prep.transform(frame)
+        assert out["numbers"].dtype == np.float32 and out["codes"].dtype == np.int32
+        assert out["numbers"].shape == (frame.height, prep.n_dense_)
+        assert np.isfinite(out["numbers"]).all()
+
+
+def _skew(z: np.ndarray) -> float:
+    z = (z - z.mean()) / z.std()
+    return float((z**3).mean())
