@@ -80,6 +80,7 @@ def cross_validate(
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
     fold_callbacks: Callable[[int], list] | None = None,
+    progress: bool | None = None,
 ) -> Run:
     """Run `fit_predict_fold` on every fold, score the OOF predictions, write the run folder.
 
@@ -88,6 +89,8 @@ def cross_validate(
         track: "baseline", "advanced", ... (names the run folder and the leaderboard row).
         params: the track's parameters, passed to `fit_predict_fold` as they are.
         out: run folder; default `submissions/<competition>/<run-id>/`.
+        progress: bars over folds and epochs (True, False, or None: only where a terminal or
+            notebook shows them).
 
     Returns:
         A `Run`. Nothing is written when a check fails.
@@ -118,30 +121,41 @@ def cross_validate(
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
     fold_scores = []
-    for k, (tr, va) in enumerate(folds):
-        t0 = time.perf_counter()
-        fold = Fold(
-            index=k,
-            train=train[tr],
-            val=train[va],
-            test=test,
-            y_train=y[tr],
-            y_val=y[va],
-            roles=roles,
-            task=comp.task,
-            n_classes=n_classes,
-            metric=comp.metric,
-            seed=cfg.seed + k,
-            callbacks=fold_callbacks(k) if fold_callbacks else [],
-        )
-        val_pred, test_pred = fit_predict_fold(fold, params)
-        oof[va] = val_pred.reshape(len(va), width)
-        fold_of[va] = k
-        test_sum += test_pred.reshape(test.height, width)
-        fold_scores.append(metric(y[va], val_pred))
-        log(
-            f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} ({time.perf_counter() - t0:.1f} s)"
-        )
+    from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
+
+    bars = FoldProgress(
+        len(folds),
+        epochs=params.get("epochs"),
+        desc=f"{comp.name} {track}",
+        disable=None if progress is None else not progress,
+    )
+    log = bars.wrap_log(log)
+    with bars:
+        for k, (tr, va) in enumerate(folds):
+            t0 = time.perf_counter()
+            fold = Fold(
+                index=k,
+                train=train[tr],
+                val=train[va],
+                test=test,
+                y_train=y[tr],
+                y_val=y[va],
+                roles=roles,
+                task=comp.task,
+                n_classes=n_classes,
+                metric=comp.metric,
+                seed=cfg.seed + k,
+                callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
+            )
+            val_pred, test_pred = fit_predict_fold(fold, params)
+            oof[va] = val_pred.reshape(len(va), width)
+            fold_of[va] = k
+            test_sum += test_pred.reshape(test.height, width)
+            fold_scores.append(metric(y[va], val_pred))
+            bars.end_fold(fold_scores[-1])
+            log(
+                f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} ({time.perf_counter() - t0:.1f} s)"
+            )
     test_pred = test_sum / len(folds)
     scored = fold_of >= 0  # time splits never validate the earliest rows
     flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
