@@ -1,0 +1,159 @@
+"""Metrics agree with scikit-learn, know their direction, and post-process predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from kit import metrics
+from kit.errors import InputError
+
+Y_BIN = np.array([0, 1, 1, 0, 1, 0, 1, 1])
+P_BIN = np.array([0.2, 0.7, 0.4, 0.1, 0.9, 0.6, 0.8, 0.55])
+PROBA_BIN = np.stack([1 - P_BIN, P_BIN], axis=1)
+
+Y_MULTI = np.array([0, 1, 2, 2, 1, 0, 2, 1, 0])
+PROBA_MULTI = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.1, 0.6, 0.3],
+        [0.2, 0.2, 0.6],
+        [0.1, 0.5, 0.4],
+        [0.3, 0.4, 0.3],
+        [0.5, 0.4, 0.1],
+        [0.1, 0.1, 0.8],
+        [0.6, 0.3, 0.1],
+        [0.4, 0.3, 0.3],
+    ]
+)
+
+Y_REG = np.array([3.0, 10.0, 0.5, 7.0, 22.0, 1.0])
+P_REG = np.array([2.5, 12.0, 0.7, 6.0, 18.0, 1.5])
+
+
+@pytest.mark.parametrize(
+    ("name", "y", "pred", "expected"),
+    [
+        ("accuracy", Y_BIN, PROBA_BIN, skm.accuracy_score(Y_BIN, P_BIN > 0.5)),
+        ("accuracy", Y_MULTI, PROBA_MULTI, skm.accuracy_score(Y_MULTI, PROBA_MULTI.argmax(1))),
+        ("roc_auc", Y_BIN, PROBA_BIN, skm.roc_auc_score(Y_BIN, P_BIN)),
+        ("roc_auc", Y_MULTI, PROBA_MULTI, skm.roc_auc_score(Y_MULTI, PROBA_MULTI, multi_class="ovr")),
+        ("log_loss", Y_BIN, PROBA_BIN, skm.log_loss(Y_BIN, P_BIN)),
+        ("log_loss", Y_MULTI, PROBA_MULTI, skm.log_loss(Y_MULTI, PROBA_MULTI)),
+        ("f1", Y_BIN, PROBA_BIN, skm.f1_score(Y_BIN, P_BIN > 0.5)),
+        ("f1_micro", Y_MULTI, PROBA_MULTI, skm.f1_score(Y_MULTI, PROBA_MULTI.argmax(1), average="micro")),
+        ("f1_macro", Y_MULTI, PROBA_MULTI, skm.f1_score(Y_MULTI, PROBA_MULTI.argmax(1), average="macro")),
+        (
+            "qwk",
+            Y_MULTI,
+            PROBA_MULTI,
+            skm.cohen_kappa_score(Y_MULTI, PROBA_MULTI.argmax(1), weights="quadratic"),
+        ),
+        ("rmse", Y_REG, P_REG, np.sqrt(skm.mean_squared_error(Y_REG, P_REG))),
+        ("rmsle", Y_REG, P_REG, np.sqrt(skm.mean_squared_log_error(Y_REG, P_REG))),
+        ("mae", Y_REG, P_REG, skm.mean_absolute_error(Y_REG, P_REG)),
+        ("mape", Y_REG, P_REG, skm.mean_absolute_percentage_error(Y_REG, P_REG)),
+        ("r2", Y_REG, P_REG, skm.r2_score(Y_REG, P_REG)),
+    ],
+)
+def test_metric_agrees_with_scikit_learn(name, y, pred, expected):
+    assert metrics.get(name)(y, pred) == pytest.approx(expected, rel=1e-9)
+
+
+DIRECTIONS = {
+    "accuracy": "maximize",
+    "roc_auc": "maximize",
+    "log_loss": "minimize",
+    "f1": "maximize",
+    "f1_micro": "maximize",
+    "f1_macro": "maximize",
+    "qwk": "maximize",
+    "rmse": "minimize",
+    "rmsle": "minimize",
+    "mae": "minimize",
+    "mape": "minimize",
+    "r2": "maximize",
+}
+
+
+def test_every_metric_of_the_issue_is_registered_with_its_direction():
+    assert {name: metrics.get(name).direction for name in DIRECTIONS} == DIRECTIONS
+    assert set(metrics.REGISTRY) == set(DIRECTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTIONS))
+def test_a_perfect_prediction_is_better_than_a_poor_one(name):
+    metric = metrics.get(name)
+    if "regression" in metric.tasks and name != "qwk":
+        y = Y_REG
+        perfect, poor = Y_REG, Y_REG[::-1]
+    else:
+        y = Y_BIN
+        perfect, poor = np.eye(2)[Y_BIN] * 0.9 + 0.05, np.eye(2)[1 - Y_BIN] * 0.9 + 0.05
+    assert metric.better(metric(y, perfect), metric(y, poor))
+    assert not metric.better(metric(y, poor), metric(y, perfect))
+
+
+def test_labels_come_from_the_most_probable_class():
+    np.testing.assert_array_equal(metrics.labels(PROBA_MULTI), PROBA_MULTI.argmax(axis=1))
+    # accuracy scores labels, not probabilities: a confident and a barely-right prediction score alike
+    sure, barely = np.array([[0.01, 0.99]]), np.array([[0.49, 0.51]])
+    assert metrics.get("accuracy")([1], sure) == metrics.get("accuracy")([1], barely) == 1.0
+
+
+def test_qwk_rounds_regression_outputs_to_the_ratings():
+    y = np.array([1, 2, 3, 4, 5, 3])
+    pred = np.array([1.2, 2.4, 2.6, 4.49, 7.3, -1.0])
+    rounded = metrics.round_ratings(pred, y)
+    np.testing.assert_array_equal(rounded, [1, 2, 3, 4, 5, 1])  # rounded, then clipped to 1..5
+    expected = skm.cohen_kappa_score(y, rounded, weights="quadratic")
+    assert metrics.get("qwk")(y, pred) == pytest.approx(expected)
+
+
+def test_rmsle_clips_negative_predictions():
+    y = np.array([0.0, 1.0, 5.0])
+    pred = np.array([-3.0, 1.0, 5.0])
+    assert np.isfinite(metrics.get("rmsle")(y, pred))
+    assert metrics.get("rmsle")(y, pred) == pytest.approx(0.0)
+    assert metrics.get("rmsle").log_target and not metrics.get("rmse").log_target
+
+
+def test_log_loss_clips_certain_mistakes():
+    score = metrics.get("log_loss")(np.array([0, 1]), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert np.isfinite(score) and score > 10
+
+
+def test_log_loss_scores_classes_missing_from_the_fold():
+    # a validation fold without class 2 is still scored over all three probability columns
+    y = np.array([0, 1, 0, 1])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.2, 0.7, 0.1]])
+    assert metrics.get("log_loss")(y, proba) == pytest.approx(skm.log_loss(y, proba, labels=[0, 1, 2]))
+
+
+def test_better_follows_the_direction():
+    assert metrics.get("accuracy").better(0.9, 0.8)
+    assert not metrics.get("accuracy").better(0.8, 0.9)
+    assert metrics.get("rmse").better(0.8, 0.9)
+    assert not metrics.get("rmse").better(0.9, 0.8)
+
+
+def test_unknown_metric_is_rejected():
+    with pytest.raises(InputError, match="Unknown metric 'auc'.*--metric.*roc_auc.*Received: metric=auc"):
+        metrics.get("auc")
+
+
+def test_a_metric_for_another_task_is_rejected():
+    with pytest.raises(InputError, match="'rmse' does not apply to a binary task.*accuracy"):
+        metrics.check("rmse", "binary")
+    with pytest.raises(InputError, match="'f1' does not apply to a multiclass task"):
+        metrics.check("f1", "multiclass")
+    assert metrics.check("qwk", "regression").name == "qwk"
+
+
+def test_default_metric_per_task():
+    assert metrics.default_for("regression", "value") == "rmse"
+    assert metrics.default_for("binary", "label") == "accuracy"
+    assert metrics.default_for("binary", "proba") == "roc_auc"
+    assert metrics.default_for("multiclass", "proba_columns") == "log_loss"
+    assert metrics.default_for("multiclass", "label") == "accuracy"
