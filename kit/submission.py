@@ -30,7 +30,7 @@ def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
             values = round_ratings(pred, y_train)
         else:
             values = np.asarray(comp.classes, dtype=object)[labels(pred)].tolist()
-        columns[target] = pl.Series(target, values, dtype=comp.train[target].dtype)
+        columns[target] = _spelled(pl.Series(target, values, dtype=comp.train[target].dtype))
     elif fmt.kind == "proba":
         columns[target] = pl.Series(target, pred[:, 1], dtype=pl.Float64)
     elif fmt.kind == "proba_columns":
@@ -45,6 +45,14 @@ def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
         frame = order.join(frame, on=comp.id, how="left", maintain_order="left")
         frame = frame.select(fmt.columns)
     return frame
+
+
+def _spelled(s: pl.Series) -> pl.Series:
+    """Labels as text the way Kaggle files spell them: booleans as True/False (polars writes
+    true/false, which does not match a train file's spelling or the sample's)."""
+    if s.dtype == pl.Boolean:
+        return s.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
+    return s.cast(pl.String)
 
 
 def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "submission") -> None:
@@ -85,10 +93,11 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
             raise InputError(f"{name} column '{column}' has NaN or infinite values. Predict finite values.")
     if fmt.kind == "label" and comp.task != "regression":
         allowed = {str(v) for v in comp.classes}
-        bad = frame[comp.target].cast(pl.String).filter(~frame[comp.target].cast(pl.String).is_in(allowed))
+        spelled = _spelled(frame[comp.target])
+        bad = spelled.filter(~spelled.is_in(allowed))
         if bad.len():
             raise InputError(
-                f"{name} column '{comp.target}' has label {bad[0]!r}, which train.csv never spells "
+                f"{name} column '{comp.target}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
                 f"that way; expected one of {sorted(allowed)}. Received: label={bad[0]!r}"
             )
     if fmt.kind in ("proba", "proba_columns"):

@@ -1,0 +1,228 @@
+"""Submissions: built in the sample's order, checked against it, written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_competition, write_competition
+
+from kit import cli
+from kit.competition import discover
+from kit.errors import InputError
+from kit.submission import check_submission, make_submission, validate_file, write_submission
+
+
+def _proba(n: int, k: int, seed: int = 0) -> np.ndarray:
+    p = np.random.default_rng(seed).random((n, k)) + 0.01
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _comp(tmp_path, task="binary"):
+    return discover(write_competition(tmp_path / task, task=task))
+
+
+def _good(comp):
+    if comp.task == "regression":
+        return make_submission(comp, np.linspace(5, 15, comp.test.height))
+    return make_submission(comp, _proba(comp.test.height, len(comp.classes)))
+
+
+@pytest.fixture
+def binary(tmp_path):
+    return _comp(tmp_path, "binary")
+
+
+@pytest.fixture
+def multiclass(tmp_path):
+    return _comp(tmp_path, "multiclass")
+
+
+@pytest.fixture
+def proba(tmp_path):
+    """A binary competition whose sample file asks for the positive class's probability."""
+    root = write_competition(tmp_path / "proba")
+    sample = pl.read_csv(root / "sample_submission.csv").with_columns(pl.lit(0.5).alias("label"))
+    sample.write_csv(root / "sample_submission.csv")
+    comp = discover(root)
+    assert comp.submission.kind == "proba"
+    return comp
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_made_submission_passes_the_checks(tmp_path, task):
+    comp = _comp(tmp_path, task)
+    frame = _good(comp)
+    check_submission(frame, comp)
+    assert frame.columns == comp.sample.columns
+    assert frame[comp.id].to_list() == comp.sample[comp.id].to_list()
+
+
+def test_submission_follows_the_sample_files_order(tmp_path):
+    root = write_competition(tmp_path / "c")
+    sample = pl.read_csv(root / "sample_submission.csv")
+    sample.reverse().write_csv(root / "sample_submission.csv")
+    comp = discover(root)
+    frame = _good(comp)
+    assert frame["row_id"].to_list() == comp.test["row_id"].reverse().to_list()
+    check_submission(frame, comp)
+
+
+def test_labels_are_spelled_as_in_train(binary):
+    frame = _good(binary)
+    assert set(frame["label"].to_list()) <= {"yes", "no"}
+    with pytest.raises(InputError, match=r"column 'label' has label 'Yes'.*train.csv.*\['no', 'yes'\]"):
+        check_submission(frame.with_columns(pl.lit("Yes").alias("label")), binary)
+
+
+def test_spaceship_labels_are_written_true_false(tmp_path):
+    comp = discover(shared_competition("spaceship-titanic"))
+    path = write_submission(make_submission(comp, _proba(comp.test.height, 2)), comp, tmp_path / "s.csv")
+    values = {line.split(",")[1] for line in path.read_text().splitlines()[1:]}
+    assert values == {"True", "False"}
+    validate_file(path, comp)
+    lower = tmp_path / "lower.csv"
+    lower.write_text(path.read_text().replace("True", "yes"))
+    with pytest.raises(InputError, match="label 'yes'"):
+        validate_file(lower, comp)
+
+
+def test_titanic_labels_are_written_as_integers(tmp_path):
+    comp = discover(shared_competition("titanic"))
+    path = write_submission(make_submission(comp, _proba(comp.test.height, 2)), comp, tmp_path / "s.csv")
+    values = {line.split(",")[1] for line in path.read_text().splitlines()[1:]}
+    assert values == {"0", "1"}
+    floats = tmp_path / "floats.csv"
+    floats.write_text(path.read_text().replace(",1\n", ",1.0\n").replace(",0\n", ",0.0\n"))
+    with pytest.raises(InputError, match="label '(0|1).0'"):
+        validate_file(floats, comp)
+
+
+def test_wrong_columns_are_rejected(binary):
+    frame = _good(binary)
+    for bad in (
+        frame.rename({"label": "target"}),
+        frame.select("label", "row_id"),
+        frame.with_columns(pl.lit(1).alias("extra")),
+        frame.drop("label"),
+    ):
+        with pytest.raises(InputError, match="the sample file expects \\['row_id', 'label'\\]"):
+            check_submission(bad, binary)
+
+
+def test_wrong_ids_are_rejected(binary):
+    frame = _good(binary)
+    changed = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(999999).otherwise(pl.col("row_id")).alias("row_id")
+    )
+    with pytest.raises(InputError, match="row 3 has id '999999'"):
+        check_submission(changed, binary)
+
+
+def test_wrong_order_is_rejected(binary):
+    with pytest.raises(InputError, match="row 1 has id .*Keep the sample file's ids and order"):
+        check_submission(_good(binary).reverse(), binary)
+
+
+def test_missing_rows_are_rejected(binary):
+    frame = _good(binary)
+    with pytest.raises(InputError, match=f"has {frame.height - 1} rows, the sample file has {frame.height}"):
+        check_submission(frame.head(-1), binary)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), None])
+def test_nan_inf_and_missing_values_are_rejected(tmp_path, value):
+    comp = _comp(tmp_path, "regression")
+    frame = _good(comp)
+    bad = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 4)
+        .then(pl.lit(value, dtype=pl.Float64))
+        .otherwise(pl.col("label"))
+        .alias("label")
+    )
+    with pytest.raises(InputError, match="column 'label' has (NaN or infinite|1 missing) values"):
+        check_submission(bad, comp)
+
+
+def test_probability_must_lie_in_0_1(proba):
+    frame = _good(proba)
+    check_submission(frame, proba)
+    assert frame["label"].dtype == pl.Float64
+    for value in (1.2, -0.1):
+        with pytest.raises(InputError, match=r"probabilities outside \[0, 1\]"):
+            check_submission(frame.with_columns(pl.col("label") * 0 + value), proba)
+
+
+def test_class_probabilities_must_sum_to_1(multiclass):
+    frame = _good(multiclass)
+    assert multiclass.submission.kind == "proba_columns"
+    np.testing.assert_allclose(frame.select(pl.sum_horizontal(pl.exclude("row_id"))).to_series(), 1.0)
+    halved = frame.with_columns(pl.col("label_high", "label_low", "label_mid") / 2)
+    with pytest.raises(InputError, match="do not sum to 1 .*Normalise each row"):
+        check_submission(halved, multiclass)
+    with pytest.raises(InputError, match=r"outside \[0, 1\]"):
+        check_submission(frame.with_columns(pl.col("label_high") + 1), multiclass)
+
+
+def test_class_columns_follow_the_class_order(multiclass):
+    # class 0 is "high": all its probability must land in the label_high column
+    pred = np.zeros((multiclass.test.height, 3))
+    pred[:, multiclass.classes.index("mid")] = 1.0
+    frame = make_submission(multiclass, pred)
+    assert frame["label_mid"].to_list() == [1.0] * frame.height
+    assert frame["label_high"].sum() == 0 and frame["label_low"].sum() == 0
+
+
+def test_a_failing_check_writes_nothing(binary, tmp_path):
+    path = tmp_path / "out" / "submission.csv"
+    with pytest.raises(InputError):
+        write_submission(_good(binary).reverse(), binary, path)
+    assert not path.exists()
+    assert not path.parent.exists() or not any(path.parent.iterdir())  # no temporary file left either
+
+
+def test_a_failing_check_keeps_the_previous_file(binary, tmp_path):
+    path = write_submission(_good(binary), binary, tmp_path / "out" / "submission.csv")
+    before = path.read_bytes()
+    with pytest.raises(InputError):
+        write_submission(_good(binary).head(3), binary, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["submission.csv"]
+
+
+def test_written_file_validates(binary, tmp_path):
+    frame = _good(binary)
+    path = write_submission(frame, binary, tmp_path / "submission.csv")
+    assert validate_file(path, binary).equals(frame)
+
+
+def test_kit_validate_on_a_good_and_a_bad_file(binary, tmp_path, capsys):
+    good = write_submission(_good(binary), binary, tmp_path / "good.csv")
+    assert cli.main(["validate", str(good), str(binary.root)]) == 0
+    out = capsys.readouterr()
+    assert "OK" in out.out and str(binary.test.height) in out.out and out.err == ""
+
+    bad = tmp_path / "bad.csv"
+    _good(binary).with_columns(pl.lit("maybe").alias("label")).write_csv(bad)
+    assert cli.main(["validate", str(bad), str(binary.root)]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert len(out.err.strip().splitlines()) == 1
+    assert "bad.csv" in out.err and "'maybe'" in out.err
+
+
+def test_kit_validate_on_a_missing_file(binary, tmp_path, capsys):
+    assert cli.main(["validate", str(tmp_path / "nope.csv"), str(binary.root)]) == 2
+    err = capsys.readouterr().err
+    assert "nope.csv" in err and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_sample_file_gives_id_and_target_columns(tmp_path):
+    root = write_competition(tmp_path / "c")
+    (root / "sample_submission.csv").unlink()
+    comp = discover(root)
+    frame = _good(comp)
+    assert frame.columns == ["row_id", "label"]
+    check_submission(frame, comp)
+    with pytest.raises(InputError, match="rows"):
+        check_submission(frame.head(5), comp)
