@@ -1,5 +1,11 @@
 """The Python API: the same verbs and settings as the `kit` command.
 
+Keyword arguments are named like the command's flags (`--folds 5` is `folds=5`, `--out DIR` is
+`out="DIR"`), and `data` takes what the command takes: a competition folder, `"tfds:NAME"` for a
+tensorflow-datasets dataset, or nothing for the built-in demo. On Kaggle a bare name such as
+`"titanic"` is found under /kaggle/input, and the final submission is also copied to
+/kaggle/working/submission.csv.
+
 >>> import kit
 >>> run = kit.baseline("data/titanic", folds=5, seed=0)
 >>> run.score, run.submission_path
@@ -7,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -25,10 +32,12 @@ def load(
     """The competition and its resolved config.
 
     Args:
-        data: competition folder; None builds and uses the built-in demo.
+        data: competition folder, "tfds:NAME" (a tensorflow-datasets dataset laid out as a
+            competition), or None: the competition attached to a Kaggle notebook, else the demo.
         config: a TOML file of settings.
         settings: target, id, metric, na, group, time, folds, split, seed (as the CLI flags).
     """
+    from kit import kaggle
     from kit.demo import make_demo
 
     unknown = set(settings) - set(COMPETITION_KEYS) - set(RUN_KEYS)
@@ -38,7 +47,14 @@ def load(
         )
     if isinstance(settings.get("na"), str):
         settings["na"] = [settings["na"]]
-    data = Path(data) if data is not None else make_demo()
+    if isinstance(data, str) and data.startswith("tfds:"):
+        from kit import tfds
+
+        data = tfds.materialize(data)
+    else:
+        data = kaggle.resolve_data(data)
+    if data is None:
+        data = make_demo(kaggle.data_root() / "penguins-demo")
     cfg = config_mod.resolve(data.resolve().name, config=config, **settings)
     comp = discover(
         data,
@@ -52,42 +68,116 @@ def load(
     return comp, cfg
 
 
-def inspect(data: str | Path | None = None, *, config=None, **settings) -> Competition:
-    """What kit infers about a competition folder (files, id, target, task, metric, roles)."""
-    comp, _ = load(data, config=config, **settings)
+def inspect(
+    data: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    metric: str | None = None,
+    na: str | list[str] | None = None,
+    group: str | None = None,
+    time: str | None = None,
+) -> Competition:
+    """What kit infers about a competition folder (files, id, target, task, metric, roles).
+
+    Example:
+        >>> comp = kit.inspect("data/titanic")
+        >>> comp.target, comp.task, comp.metric
+    """
+    comp, _ = load(data, config=config, target=target, id=id, metric=metric, na=na, group=group, time=time)
     return comp
 
 
 def baseline(
-    data: str | Path | None = None, *, config=None, out: str | Path | None = None, log=print, **settings
+    data: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    metric: str | None = None,
+    na: str | list[str] | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    folds: int | None = None,
+    split: str | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
 ) -> Run:
     """Cross-validate the fast Keras baseline and write a validated submission.
+
+    Args:
+        data, config, target, id, metric, na, group, time, folds, split, seed, out: as the
+            `kit baseline` flags of the same names.
+        progress: bars over folds and epochs; None shows them in a terminal or notebook only.
+        log: where the run's lines go.
+
+    Returns:
+        A `Run`: `score`, `fold_scores`, `submission_path`, `run_dir`, `oof`, `test_predictions`.
 
     Example:
         >>> run = kit.baseline("data/titanic", folds=5)
         >>> run.score, run.fold_scores, run.submission_path
     """
+    from kit import kaggle
     from kit.baseline import fit_predict_fold
     from kit.run import cross_validate
 
-    comp, cfg = load(data, config=config, **settings)
+    comp, cfg = load(
+        data,
+        config=config,
+        target=target,
+        id=id,
+        metric=metric,
+        na=na,
+        group=group,
+        time=time,
+        folds=folds,
+        split=split,
+        seed=seed,
+    )
     for note in comp.notes:
         log(f"note: {note}")
-    return cross_validate(
-        comp, cfg, fit_predict_fold, track="baseline", params=cfg.baseline, out=out, log=log
+    run = cross_validate(
+        comp,
+        cfg,
+        fit_predict_fold,
+        track="baseline",
+        params=cfg.baseline,
+        out=out,
+        log=log,
+        progress=progress,
     )
+    return kaggle.publish(run, log=log)
 
 
-def validate(submission: str | Path, data: str | Path, *, config=None, **settings) -> pl.DataFrame:
-    """Check a submission file against the competition; returns it, or raises `InputError`."""
+def validate(
+    submission: str | Path,
+    data: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    metric: str | None = None,
+    na: str | list[str] | None = None,
+    group: str | None = None,
+    time: str | None = None,
+) -> pl.DataFrame:
+    """Check a submission file against the competition; returns it, or raises `InputError`.
+
+    Example:
+        >>> kit.validate("submission.csv", "data/titanic")
+    """
     from kit.submission import validate_file
 
-    comp, _ = load(data, config=config, **settings)
+    comp, _ = load(data, config=config, target=target, id=id, metric=metric, na=na, group=group, time=time)
     return validate_file(submission, comp)
 
 
-def leaderboard(root: str | Path = "submissions") -> pl.DataFrame:
-    """Every run under `root`, best CV first within each competition."""
+def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
+    """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first."""
     from kit.run import leaderboard as rows
 
     return pl.DataFrame(rows(root))

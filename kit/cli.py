@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     _competition_flags(p)
 
     p = sub.add_parser("baseline", help="fast Keras baseline: CV score and a validated submission")
-    p.add_argument("data", nargs="?", help="competition folder (default: the built-in demo)")
+    p.add_argument(
+        "data",
+        nargs="?",
+        help="competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)",
+    )
     _competition_flags(p)
     _run_flags(p)
 
@@ -58,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     _competition_flags(p)
 
     p = sub.add_parser("leaderboard", help="list runs by CV score")
-    p.add_argument("--root", default="submissions", help="folder of run folders (default submissions)")
+    p.add_argument(
+        "--root", help="folder of run folders (default submissions/, under /kaggle/working on Kaggle)"
+    )
     return parser
 
 
@@ -95,11 +101,13 @@ def cmd_validate(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
+    from kit.kaggle import submissions_root
     from kit.run import leaderboard
 
-    rows = leaderboard(args.root)
+    root = args.root or submissions_root()
+    rows = leaderboard(root)
     if not rows:
-        print(f"no runs under {args.root}/ yet: run `kit baseline DIR` first")
+        print(f"no runs under {root}/ yet: run `kit baseline DIR` first")
         return 0
     print(f"{'competition':<28} {'track':<9} {'metric':<9} {'cv':>10}  run")
     for r in rows:

@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kit import metrics, runtime
+from kit import kaggle, metrics, runtime
 from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
 from kit.prep import derive
 from kit.split import make_folds, resolve_strategy
 from kit.submission import make_submission, write_submission
-
-SUBMISSIONS = Path("submissions")
 
 
 @dataclass
@@ -213,7 +211,7 @@ def _write_run(
     started,
     strategy,
 ) -> Run:
-    run_dir = Path(out) if out is not None else SUBMISSIONS / comp.name / new_run_id(track)
+    run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id(track)
     if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / "manifest.json").exists():
         raise InputError(
             f"--out '{run_dir}' is a folder with other files in it. Pass a new or empty folder, or "
@@ -305,8 +303,9 @@ def _write_run(
     )
 
 
-def leaderboard(root: str | Path = SUBMISSIONS) -> list[dict]:
-    """Every run under `root`, best CV first within each competition."""
+def leaderboard(root: str | Path | None = None) -> list[dict]:
+    """Every run under `root` (default: where runs go here), best CV first within each competition."""
+    root = kaggle.submissions_root() if root is None else root
     rows = []
     for path in sorted(Path(root).glob("*/*/metrics.json")):
         info = json.loads(path.read_text())
