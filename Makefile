@@ -3,6 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?=
+ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup baseline test bench lint clean
@@ -22,8 +23,9 @@ baseline: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# make bench ARGS="--only titanic,house-prices --out results.md"
 bench: $(STAMP)
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kit pipelines tests bench
