@@ -1,0 +1,211 @@
+"""The `kit` command on bad input: exit code 2, one line on stderr naming the file or column, and
+nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import write_competition
+
+from kit import cli
+
+
+def _missing_folder(root: Path) -> Path:
+    return root.parent / "no-such-competition"
+
+
+def _missing_test(root: Path) -> Path:
+    (root / "test.csv").unlink()
+    return root
+
+
+def _empty_train(root: Path) -> Path:
+    (root / "train.csv").write_bytes(b"")
+    return root
+
+
+def _binary_train(root: Path) -> Path:
+    (root / "train.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\x00not a table")
+    return root
+
+
+def _ragged_train(root: Path) -> Path:
+    lines = (root / "train.csv").read_text().splitlines()
+    lines[7] += ",1,2,3"
+    (root / "train.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _broken_parquet_test(root: Path) -> Path:
+    (root / "test.csv").unlink()
+    (root / "test.parquet").write_bytes(b"PAR1 cut short")
+    return root
+
+
+def _no_target(root: Path) -> Path:
+    (root / "sample_submission.csv").unlink()
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns((pl.col("x2") + 1).alias("other")).write_csv(root / "train.csv")
+    return root
+
+
+def _text_in_test(root: Path) -> Path:
+    test = pl.read_csv(root / "test.csv").with_columns(pl.col("x2").cast(pl.String))
+    test.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("?")).otherwise(pl.col("x2")).alias("x2")
+    ).write_csv(root / "test.csv")
+    return root
+
+
+def _constant_target(root: Path) -> Path:
+    pl.read_csv(root / "train.csv").with_columns(pl.lit("yes").alias("label")).write_csv(root / "train.csv")
+    return root
+
+
+def _duplicate_train_ids(root: Path) -> Path:
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns(
+        pl.when(pl.int_range(pl.len()) == 9).then(pl.lit(1000)).otherwise(pl.col("row_id")).alias("row_id")
+    ).write_csv(root / "train.csv")
+    return root
+
+
+def _duplicate_test_ids(root: Path) -> Path:
+    test = pl.read_csv(root / "test.csv")
+    pl.concat([test, test.head(1)]).write_csv(root / "test.csv")
+    sample = pl.read_csv(root / "sample_submission.csv")
+    pl.concat([sample, sample.head(1)]).write_csv(root / "sample_submission.csv")
+    return root
+
+
+def _empty_test(root: Path) -> Path:
+    pl.read_csv(root / "test.csv").head(0).write_csv(root / "test.csv")
+    return root
+
+
+def _zero_byte_test(root: Path) -> Path:
+    (root / "test.csv").write_bytes(b"")
+    return root
+
+
+# (how to break the folder, extra flags, what stderr must mention)
+BAD_INPUT = {
+    "missing_folder": (_missing_folder, [], ["no-such-competition", "does not exist"]),
+    "missing_test_file": (_missing_test, [], ["No test file", "test.csv"]),
+    "empty_train_file": (_empty_train, [], ["train.csv", "is empty"]),
+    "unparseable_train_file": (_binary_train, [], ["train.csv", "could not be parsed"]),
+    "ragged_train_file": (_ragged_train, [], ["train.csv", "could not be parsed"]),
+    "unparseable_parquet": (_broken_parquet_test, [], ["test.parquet", "could not be parsed"]),
+    "no_target": (_no_target, [], ["No target found", "train.csv", "--target"]),
+    "numeric_in_train_text_in_test": (_text_in_test, [], ["'x2'", "test.csv", "--na '?'"]),
+    "constant_target": (_constant_target, [], ["Target 'label'", "train.csv", "single value", "--target"]),
+    "duplicate_train_ids": (_duplicate_train_ids, [], ["'row_id'", "train.csv", "duplicate ids", "1000"]),
+    "duplicate_test_ids": (_duplicate_test_ids, [], ["'row_id'", "test.csv", "duplicate ids"]),
+    "empty_test_file": (_empty_test, [], ["test.csv", "no rows"]),
+    "zero_byte_test_file": (_zero_byte_test, [], ["test.csv", "is empty"]),
+    "unknown_metric": (lambda r: r, ["--metric", "auc"], ["Unknown metric 'auc'", "--metric", "roc_auc"]),
+    "metric_for_another_task": (lambda r: r, ["--metric", "rmse"], ["'rmse'", "binary"]),
+    "unknown_target": (lambda r: r, ["--target", "nope"], ["Target 'nope'", "train.csv"]),
+    "unknown_group": (lambda r: r, ["--group", "nope"], ["'nope'", "train.csv"]),
+    "unknown_split": (lambda r: r, ["--split", "random"], ["Unknown split 'random'", "--split"]),
+    "one_fold": (lambda r: r, ["--folds", "1"], ["--folds must be at least 2"]),
+    "fewer_groups_than_folds": (lambda r: r, ["--group", "color", "--folds", "5"], ["groups", "--folds"]),
+    "missing_config": (lambda r: r, ["--config", "nope.toml"], ["nope.toml", "does not exist"]),
+}
+
+
+def _one_error_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kit: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, monkeypatch, capsys):
+    break_it, flags, expected = BAD_INPUT[case]
+    data = break_it(write_competition(tmp_path / "comp"))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert cli.main(["baseline", str(data), "--out", str(out), *flags]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    for text in expected:
+        assert text in line
+    assert not out.exists()
+    assert not (tmp_path / "submissions").exists()
+    assert not list(tmp_path.glob(".run*")), "no staging folder left behind"
+
+
+@pytest.mark.parametrize("case", ["constant_target", "numeric_in_train_text_in_test", "missing_test_file"])
+def test_inspect_reports_bad_input_the_same_way(case, tmp_path, capsys):
+    break_it, flags, expected = BAD_INPUT[case]
+    data = break_it(write_competition(tmp_path / "comp"))
+    assert cli.main(["inspect", str(data), *flags]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert all(text in line for text in expected)
+
+
+def _run_kit(*args, cwd):
+    kit = Path(sys.executable).with_name("kit")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([str(kit), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_the_installed_command_prints_one_line(tmp_path):
+    data = _constant_target(write_competition(tmp_path / "comp"))
+    done = _run_kit("inspect", str(data), cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    line = _one_error_line(done.stderr)
+    assert "'label'" in line and "train.csv" in line
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kit.api.baseline imports TensorFlow before reading the data, and TensorFlow writes "
+    "start-up lines to stderr that TF_CPP_MIN_LOG_LEVEL set from kit/__init__.py does not silence",
+)
+def test_kit_baseline_on_bad_data_prints_one_line(tmp_path):
+    data = _constant_target(write_competition(tmp_path / "comp"))
+    done = _run_kit("baseline", str(data), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert not (tmp_path / "run").exists() and not (tmp_path / "submissions").exists()
+    line = _one_error_line(done.stderr)
+    assert "'label'" in line and "train.csv" in line
+
+
+def test_na_flag_fixes_text_in_a_numeric_column(tmp_path, capsys):
+    data = _text_in_test(write_competition(tmp_path / "comp"))
+    assert cli.main(["inspect", str(data), "--na", "?"]) == 0
+    out = capsys.readouterr().out
+    assert "x2" in out.split("role: numeric", 1)[1].splitlines()[0]
+
+
+def test_inspect_prints_the_inferred_table(tmp_path, capsys):
+    data = write_competition(tmp_path / "comp", task="multiclass")
+    assert cli.main(["inspect", str(data)]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if " " in line)
+    assert rows["target"].strip() == "label"
+    assert rows["task"].strip() == "multiclass"
+    assert rows["id"].strip() == "row_id"
+    assert rows["metric"].strip() == "log_loss (minimize)"
+    assert "proba_columns" in rows["submission"]
+
+
+def test_inspect_flags_override_the_inference(tmp_path, capsys):
+    data = write_competition(tmp_path / "comp")
+    assert cli.main(["inspect", str(data), "--metric", "roc_auc", "--group", "color", "--time", "when"]) == 0
+    out = capsys.readouterr().out
+    assert "roc_auc (maximize)" in out
+    assert any(line.split() == ["group", "color"] for line in out.splitlines())
+    assert any(line.split() == ["time", "when"] for line in out.splitlines())
+
+
+def test_leaderboard_with_no_runs(tmp_path, capsys):
+    assert cli.main(["leaderboard", "--root", str(tmp_path / "none")]) == 0
+    assert "no runs" in capsys.readouterr().out
