@@ -1,0 +1,888 @@
+"""Optuna tuning of a track: search spaces, a seeded TPE sampler, pruning fed every epoch, a storage
+that parallel workers share, resume after a kill, and a time budget.
+
+A trial is one cross-validation of the track (`kit.run.cross_validate`) with sampled parameters;
+its value is the CV score. Everything a study needs lives in one tuning folder:
+
+    study.journal        the Optuna journal (default storage; any storage URL works instead)
+    trials/NNNN/         the run folder of the best trial so far (worse ones are removed)
+    best/                the best trial's run folder: submission.csv, oof.parquet, ...
+    best.toml            `kit baseline DIR --config best.toml` reruns the best parameters
+    trials.csv           every trial: state, value, duration, parameters, worker
+    history.png, importances.png, summary.json
+
+Running the same command again continues the study: finished trials are kept, and a trial whose
+worker died (SIGKILL, out of memory, Ctrl-C, the time budget) is run again with the same parameters.
+
+Example:
+    >>> comp, cfg = kit.load("data/titanic", folds=3)
+    >>> result = tune(comp, cfg, fit_predict_fold, track="baseline", n_trials=30)
+    >>> result.best_score, result.best_config
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import polars as pl
+import psutil
+import tomli_w
+from optuna.trial import TrialState
+
+from kit import kaggle, metrics
+from kit.competition import Competition
+from kit.config import TRACK_DEFAULTS, Config
+from kit.errors import InputError
+from kit.run import Fold, cross_validate
+
+# What each track searches. An entry is {low, high} (optionally log = true or step = ...),
+# {choices = [...]}, or a plain value, which fixes the parameter. A competition's TOML changes
+# entries key by key in a [search.<track>] table:
+#
+#     [search.baseline]
+#     learning_rate = { low = 3e-4, high = 3e-3, log = true }
+#     units = { choices = [[128, 64], [256, 128]] }
+#     scaling = "standard"       # no longer searched
+#     patience = { low = 5, high = 30 }
+SEARCH_SPACES: dict[str, dict[str, dict]] = {
+    "baseline": {
+        "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
+        # width and depth together: a few tapering shapes search better than free widths per layer
+        "units": {"choices": [[128], [256], [128, 64], [256, 128], [512, 256], [256, 128, 64]]},
+        "dropout": {"low": 0.0, "high": 0.5},
+        "batch_size": {"choices": [0, 64, 128, 256, 512]},  # 0: chosen from the number of rows
+        "embedding_size": {"choices": [0, 4, 8, 16]},  # 0: chosen per column from its cardinality
+        "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+        "scaling": {"choices": ["quantile", "standard"]},
+    },
+}
+TRACKS = ("baseline", "advanced")
+PRUNERS = ("median", "hyperband", "none")
+SEARCH_SETTINGS = ("pruner",)  # [search] keys that are not track tables
+DEFAULT_TRIALS = 50
+# a trial that keeps killing its worker (out of memory, ...) is dropped after this many retries
+MAX_RETRY = 2
+# a worker that fails this many trials in a row has a bug, not bad luck: stop and show it
+MAX_CONSECUTIVE_FAILURES = 3
+# database storages: a running trial whose worker stopped beating for GRACE_S seconds is retried
+HEARTBEAT_S, GRACE_S = 30, 90
+# epochs the pruner never prunes in: the first epochs of every configuration look alike
+WARMUP_EPOCHS = 5
+
+
+class OutOfTime(Exception):
+    """The time budget ran out in the middle of a trial."""
+
+
+@dataclass
+class TuneResult:
+    """What a tuning call leaves: the study, the best trial and where its files are."""
+
+    study: optuna.Study
+    track: str
+    metric: str
+    best_score: float | None
+    best_trial: int | None
+    best_params: dict | None
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    out: Path
+    best_config: Path | None
+    best_run: Path | None
+    seconds: float
+
+    def __repr__(self) -> str:
+        score = "none" if self.best_score is None else f"{self.best_score:.5f}"
+        return (
+            f"TuneResult({self.track}, {self.metric}={score}, {self.n_complete} complete, "
+            f"{self.n_pruned} pruned, {self.out})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# search spaces
+
+
+def search_space(track: str, cfg: Config) -> tuple[dict[str, dict], dict]:
+    """The track's search space with the config's [search.<track>] table applied.
+
+    Returns:
+        (space, fixed): the searched parameters with their specs, and the parameters the
+        [search] table fixes to a plain value.
+    """
+    check_search_table(cfg.search)
+    params = getattr(cfg, track)
+    known = set(TRACK_DEFAULTS.get(track, params)) or set(params)
+    space = {
+        name: _check_spec(track, name, spec, params.get(name))
+        for name, spec in SEARCH_SPACES.get(track, {}).items()
+    }
+    fixed = {}
+    for name, spec in cfg.search.get(track, {}).items():
+        if name not in known:
+            raise InputError(
+                f"[search.{track}] names '{name}', which is not a {track} parameter. Use one of: "
+                f"{', '.join(sorted(known))}. Received: {name}={spec!r}"
+            )
+        space.pop(name, None)
+        if isinstance(spec, dict):
+            space[name] = _check_spec(track, name, spec, params.get(name))
+        else:
+            fixed[name] = spec
+    if not space:
+        raise InputError(
+            f"The {track} search space is empty. Add entries to [search.{track}] in the competition's "
+            f"TOML, e.g. learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}. Received: {cfg.search}"
+        )
+    return space, fixed
+
+
+def check_search_table(search: dict) -> None:
+    """Reject [search] keys that are neither a track table nor a known setting."""
+    for key, value in search.items():
+        if key in TRACKS:
+            if not isinstance(value, dict):
+                raise InputError(
+                    f"[search] key '{key}' must be a table of parameter ranges, "
+                    f"e.g. [search.{key}]. Received: {key}={value!r}"
+                )
+        elif key == "pruner":
+            if value not in PRUNERS:
+                raise InputError(
+                    f"Unknown pruner '{value}'. Use one of: {', '.join(PRUNERS)}. Received: {value}"
+                )
+        else:
+            raise InputError(
+                f"Unknown [search] setting '{key}'. Use a track table ({', '.join(TRACKS)}) or one of: "
+                f"{', '.join(SEARCH_SETTINGS)}. Received: {key}={value!r}"
+            )
+
+
+def _check_spec(track: str, name: str, spec: dict, default) -> dict:
+    where = f"[search.{track}] entry '{name}'"
+    unknown = set(spec) - {"low", "high", "log", "step", "choices"}
+    if unknown or ("choices" in spec) == ("low" in spec or "high" in spec):
+        raise InputError(
+            f"{where} must be {{ low = ..., high = ... }} (with log = true or step = ... if you like), "
+            f"{{ choices = [...] }}, or a plain value that fixes it. Received: {name}={spec!r}"
+        )
+    if "choices" in spec:
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise InputError(f"{where} needs a non-empty list of choices. Received: choices={choices!r}")
+        return {"choices": choices}
+    low, high = spec.get("low"), spec.get("high")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+        raise InputError(f"{where} needs numbers with low < high. Received: low={low!r}, high={high!r}")
+    if spec.get("log") and (low <= 0 or "step" in spec):
+        raise InputError(
+            f"{where} is on a log scale, which needs low > 0 and no step. Received: {name}={spec!r}"
+        )
+    # the type of the track's default decides: learning_rate = {low = 1, high = 2} is still a float
+    is_int = isinstance(default, int) and not isinstance(default, bool)
+    if default is None:
+        is_int = all(isinstance(v, int) for v in (low, high, spec.get("step", 1)))
+    return {**spec, "int": is_int}
+
+
+def _encode(choice):
+    """Optuna's choices are scalars; a list choice (a layer shape) travels as "256,128"."""
+    return ",".join(str(v) for v in choice) if isinstance(choice, list) else choice
+
+
+def suggest(trial: optuna.Trial, space: dict[str, dict]) -> dict:
+    """Sample one value per searched parameter, in the track's own types."""
+    params = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            decoded = {_encode(c): c for c in spec["choices"]}
+            params[name] = decoded[trial.suggest_categorical(name, list(decoded))]
+        elif spec["int"]:
+            step = int(spec.get("step", 1))
+            params[name] = trial.suggest_int(
+                name, spec["low"], spec["high"], step=step, log=bool(spec.get("log"))
+            )
+        else:
+            params[name] = trial.suggest_float(
+                name, spec["low"], spec["high"], step=spec.get("step"), log=bool(spec.get("log"))
+            )
+    return params
+
+
+def decode(space: dict[str, dict], sampled: dict) -> dict:
+    """A finished trial's Optuna parameters in the track's own types (lists back from "256,128")."""
+    out = {}
+    for name, value in sampled.items():
+        spec = space.get(name, {})
+        out[name] = {_encode(c): c for c in spec.get("choices", [])}.get(value, value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# callbacks the tracks call after every epoch
+
+
+class TrialPruning(keras.callbacks.Callback):
+    """Reports each epoch's `val_score` to an Optuna trial; raises `optuna.TrialPruned` when the
+    pruner says so.
+
+    Works from `model.fit(callbacks=...)` and from a custom loop that calls `on_epoch_end` itself.
+    Every fold is reported, on steps `fold * steps_per_fold + epoch`: fold k's epoch e lands on the
+    same step in every trial, so the pruner compares like with like (same training rows, same
+    epoch), and a configuration that only looked good on an easy first fold can still be stopped
+    on a later one. Pruning on the first fold alone would waste the remaining folds' signal.
+    """
+
+    def __init__(self, trial: optuna.Trial, *, fold: int, steps_per_fold: int, monitor: str = "val_score"):
+        super().__init__()
+        self.trial, self.fold, self.steps_per_fold, self.monitor = trial, fold, steps_per_fold, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(
+                f"TrialPruning needs logs['{self.monitor}'] after each epoch: the track must put the "
+                f"competition metric on the validation fold there. Received: logs keys {sorted(logs or {})}"
+            )
+        self.trial.report(float(value), self.fold * self.steps_per_fold + epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at fold {self.fold + 1}, epoch {epoch + 1}")
+
+
+class StopAtDeadline(keras.callbacks.Callback):
+    """Raises `OutOfTime` at the first epoch end past `deadline` (a `time.monotonic()` value)."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() >= self.deadline:
+            raise OutOfTime(f"the time budget ran out at epoch {epoch + 1}")
+
+
+# ---------------------------------------------------------------------------------------------
+# sampler, pruner, storage
+
+
+class PerTrialSeedSampler(optuna.samplers.BaseSampler):
+    """`TPESampler(seed=seed + trial.number)` for each trial.
+
+    One seeded TPESampler per worker would make two workers started with the same command draw
+    the same parameters for their first trials. Seeding by trial number keeps a one-worker study
+    reproducible and gives parallel workers different draws. TPE itself keeps no state between
+    trials (it reads the finished trials from the storage), so a fresh one per trial loses nothing.
+    """
+
+    def __init__(self, *, seed: int, **tpe_kwargs):
+        self.seed, self.tpe_kwargs = seed, tpe_kwargs
+        self._tpe = optuna.samplers.TPESampler(seed=seed, **tpe_kwargs)
+
+    def before_trial(self, study, trial):
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number, **self.tpe_kwargs)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self):
+        self._tpe.reseed_rng()
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=WARMUP_EPOCHS)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=WARMUP_EPOCHS, reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise InputError(f"Unknown pruner '{name}'. Use one of: {', '.join(PRUNERS)}. Received: pruner={name}")
+
+
+def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
+    """A journal file (a path) or a database (a URL with '://').
+
+    A journal file is safe for several workers on one machine (it locks the file). A database
+    serves workers on several machines; its trials send heartbeats, so a trial whose machine
+    died is failed and retried by the other workers after `GRACE_S` seconds.
+    """
+    text = str(storage)
+    if "://" not in text:
+        path = Path(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                text,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY
+                ),
+            )
+    except ModuleNotFoundError as err:
+        raise InputError(
+            f"The storage URL needs the Python package '{err.name}'. Install it (for PostgreSQL: "
+            f"pip install psycopg2-binary). Received: storage={_safe_url(text)}"
+        ) from None
+    except Exception as err:  # SQLAlchemy raises many types: bad URL, refused connection, ...
+        raise InputError(
+            f"Could not open the storage: {type(err).__name__}: {str(err).splitlines()[0]}. Check the "
+            f"URL and that the server is up. Received: storage={_safe_url(text)}"
+        ) from None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs and summary.json."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    auth, host = rest.rsplit("@", 1)
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}" if ":" in auth else url
+
+
+# ---------------------------------------------------------------------------------------------
+# workers: who runs a trial, and what happens to the trials of a worker that died
+
+
+def worker_attrs() -> dict:
+    """Identifies this process: machine, pid and the pid's start time (pids get reused)."""
+    return {
+        "host": f"{socket.gethostname()}/{uuid.getnode():012x}",
+        "pid": os.getpid(),
+        "pid_started": psutil.Process().create_time(),
+    }
+
+
+def _worker_alive(attrs: dict) -> bool:
+    try:
+        return abs(psutil.Process(attrs["pid"]).create_time() - attrs["pid_started"]) < 0.01
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, TypeError):
+        return False
+
+
+def retry(study: optuna.Study, number: int) -> bool:
+    """Fail a running trial and queue its parameters again; False if another worker got there first."""
+    try:
+        study.tell(number, state=TrialState.FAIL)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        # it was no longer running: someone else failed (and requeued) it, or it finished
+        return False
+    return requeue(study, number)
+
+
+def requeue(study: optuna.Study, number: int) -> bool:
+    """Queue a failed trial's parameters as a new trial (up to MAX_RETRY times per original trial)."""
+    failed = study.get_trials(deepcopy=True)[number]
+    before = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, failed)
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) > before
+
+
+def recover_interrupted(study: optuna.Study, *, log: Callable[[str], None] = print) -> list[int]:
+    """Retry the running trials whose worker on this machine is gone (killed, crashed).
+
+    Workers on other machines are judged by their heartbeats instead (database storages).
+    """
+    host = worker_attrs()["host"]
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") == host and not _worker_alive(attrs) and retry(study, trial.number):
+            log(
+                f"trial {trial.number} was interrupted (worker {attrs.get('pid')} is gone); it will run again"
+            )
+            recovered.append(trial.number)
+    return recovered
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+
+
+def tune(
+    comp: Competition,
+    cfg: Config,
+    fit_predict_fold: Callable[[Fold, dict], tuple[np.ndarray, np.ndarray]],
+    *,
+    track: str,
+    n_trials: int | None = None,
+    time_budget: float | None = None,
+    storage: str | Path | None = None,
+    study_name: str | None = None,
+    pruner: str | None = None,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> TuneResult:
+    """Run (or continue) an Optuna study over the track's parameters; write best.toml and the rest.
+
+    Args:
+        n_trials: finished (complete or pruned) trials the study should reach, counting trials of
+            earlier runs and of other workers. Default 50, or no limit when `time_budget` is set.
+        time_budget: seconds for this call, a trial in progress included: it is stopped at the
+            first epoch end past the budget and run again by the next call.
+        storage: a journal file path or an Optuna storage URL; default `<out>/study.journal`.
+        study_name: default `<competition>-<track>`.
+        pruner: "median" (default), "hyperband" or "none"; the TOML's [search] pruner otherwise.
+        out: the tuning folder; default `submissions/<competition>/tune-<track>/`, so running
+            the same command again continues the same study.
+
+    Returns:
+        A `TuneResult`.
+    """
+    started = time.monotonic()
+    if n_trials is not None and n_trials < 1:
+        raise InputError(f"--trials must be at least 1. Received: trials={n_trials}")
+    if time_budget is not None and time_budget <= 0:
+        raise InputError(f"--time-budget must be a positive number of seconds. Received: {time_budget}")
+    if n_trials is None and time_budget is None:
+        n_trials = DEFAULT_TRIALS
+    space, fixed = search_space(track, cfg)
+    base = {**getattr(cfg, track), **fixed}
+    metric = metrics.get(comp.metric)
+    out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track}"
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage if storage is not None else out / "study.journal"
+    study_name = study_name or f"{comp.name}-{track}"
+    pruner = pruner or cfg.search.get("pruner", "median")
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial comes from here instead
+    study = optuna.create_study(
+        storage=open_storage(storage),
+        study_name=study_name,
+        direction=metric.direction,
+        sampler=PerTrialSeedSampler(seed=cfg.seed),
+        pruner=make_pruner(pruner),
+        load_if_exists=True,
+    )
+    if study.direction.name.lower() != metric.direction:
+        raise InputError(
+            f"Study '{study_name}' in {storage} was made to {study.direction.name.lower()}, but "
+            f"{comp.metric} is to {metric.direction}. Pass --study with a new name. Received: metric={comp.metric}"
+        )
+    log(
+        f"{comp.name}: tuning {track} ({len(space)} parameters: {', '.join(space)}), "
+        f"study '{study_name}' in {_safe_url(str(storage))}, {comp.metric} ({metric.direction}), "
+        f"{pruner} pruner, {_limits(n_trials, time_budget)}"
+    )
+    recover_interrupted(study, log=log)
+
+    # the summary step (plots, copies) needs a few seconds of the budget too
+    deadline = started + time_budget - min(5.0, 0.04 * time_budget) if time_budget else None
+    # the most epochs a fold can run: every trial reports fold k on the same steps
+    spec = space.get("epochs", {})
+    steps_per_fold = int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
+    worker = Worker(
+        comp=comp,
+        cfg=cfg,
+        fit_predict_fold=fit_predict_fold,
+        track=track,
+        space=space,
+        base=base,
+        metric=metric,
+        trials_dir=out / "trials",
+        steps_per_fold=steps_per_fold,
+        deadline=deadline,
+        n_trials=n_trials,
+        log=log,
+    )
+    if not worker.enough(study):
+        try:
+            study.optimize(
+                worker.objective,
+                timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+                callbacks=[worker.after_trial],
+                catch=(Exception,),
+                gc_after_trial=True,
+            )
+        except KeyboardInterrupt:
+            # optimize() marked the trial failed; queue it again so the next run picks it up
+            if worker.current is not None:
+                requeue(study, worker.current)
+            log("interrupted: finished trials are kept in the study; run the same command to go on")
+            raise
+    if worker.error is not None:
+        raise worker.error
+    return summarize(
+        study,
+        comp=comp,
+        cfg=cfg,
+        track=track,
+        space=space,
+        base=base,
+        metric=metric,
+        out=out,
+        storage=storage,
+        started=started,
+        refit=None if deadline is not None and time.monotonic() > deadline else worker,
+        log=log,
+    )
+
+
+def _limits(n_trials, time_budget) -> str:
+    parts = [f"until {n_trials} finished trials" if n_trials else "no trial limit"]
+    if time_budget:
+        parts.append(f"time budget {time_budget:g} s")
+    return ", ".join(parts)
+
+
+class Worker:
+    """One process's part of a study: the objective and what happens after each trial.
+
+    The competition is loaded once per worker; each trial only cross-validates.
+    """
+
+    def __init__(
+        self, *, comp, cfg, fit_predict_fold, track, space, base, metric, trials_dir, steps_per_fold,
+        deadline, n_trials, log,
+    ):  # fmt: skip
+        self.comp, self.cfg, self.fit_predict_fold, self.track = comp, cfg, fit_predict_fold, track
+        self.space, self.base, self.metric, self.trials_dir = space, base, metric, trials_dir
+        self.steps_per_fold, self.deadline, self.n_trials, self.log = steps_per_fold, deadline, n_trials, log
+        self.attrs = worker_attrs()
+        self.current: int | None = None
+        self.failures: dict[int, BaseException] = {}
+        self.consecutive_failures = 0
+        self.error: BaseException | None = None
+
+    def params(self, sampled: dict) -> dict:
+        return {**self.base, **sampled}
+
+    def objective(self, trial: optuna.Trial) -> float:
+        self.current = trial.number
+        try:
+            return self._run_trial(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:
+            self.failures[trial.number] = err
+            raise
+        finally:
+            # each trial's models and traced graphs go, so memory stays flat across trials
+            keras.backend.clear_session()
+
+    def _run_trial(self, trial: optuna.Trial) -> float:
+        for key, value in self.attrs.items():
+            trial.set_user_attr(key, value)
+        params = self.params(suggest(trial, self.space))
+
+        def callbacks(k: int) -> list:
+            found = [TrialPruning(trial, fold=k, steps_per_fold=self.steps_per_fold)]
+            return found + ([StopAtDeadline(self.deadline)] if self.deadline is not None else [])
+
+        run = self.cross_validate(params, out=self.trials_dir / f"{trial.number:04d}", callbacks=callbacks)
+        return run.score
+
+    def cross_validate(self, params: dict, *, out: Path, callbacks=None):
+        return cross_validate(
+            self.comp,
+            self.cfg,
+            self.fit_predict_fold,
+            track=self.track,
+            params=params,
+            out=out,
+            log=lambda _: None,
+            fold_callbacks=callbacks,
+            progress=False,
+        )
+
+    def enough(self, study: optuna.Study) -> bool:
+        """Whether this worker should start no more trials.
+
+        Running trials of other workers count as finished-to-be, so that N workers stop at about
+        n_trials together; a queued (retried) trial is always run.
+        """
+        if self.n_trials is None:
+            return False
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return False
+        started = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
+        return sum(t.state in started for t in trials) >= self.n_trials
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.current = None
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        if trial.state == TrialState.COMPLETE:
+            self.consecutive_failures = 0
+            best = study.best_trial
+            self.log(
+                f"trial {trial.number} complete: {self.comp.metric} {trial.value:.5f} "
+                f"(best {best.value:.5f}, trial {best.number}) in {seconds:.1f} s  {_show(trial.params)}"
+            )
+            self.drop_worse_runs(study, best)
+        elif trial.state == TrialState.PRUNED:
+            self.consecutive_failures = 0
+            step = trial.last_step or 0
+            fold, epoch = divmod(step, self.steps_per_fold)
+            self.log(f"trial {trial.number} pruned at fold {fold + 1}, epoch {epoch + 1} in {seconds:.1f} s")
+        else:
+            err = self.failures.pop(trial.number, None)
+            if isinstance(err, OutOfTime):
+                requeue(study, trial.number)
+                self.log(f"trial {trial.number} stopped: {err}; the next run retries it")
+                study.stop()
+                return
+            self.log(f"trial {trial.number} failed: {type(err).__name__}: {err}")
+            self.consecutive_failures += 1
+            if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                self.error = err
+                study.stop()
+                return
+        if self.enough(study):
+            study.stop()
+
+    def drop_worse_runs(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> None:
+        """Remove the run folders of complete trials worse than the best.
+
+        Only trials this worker sees as complete are touched: a trial better than the best seen
+        here is still running (or just finished elsewhere), so its folder is never removed.
+        """
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number != best.number:
+                shutil.rmtree(self.trials_dir / f"{t.number:04d}", ignore_errors=True)
+
+
+def _show(params: dict) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def summarize(
+    study: optuna.Study,
+    *,
+    comp: Competition,
+    cfg: Config,
+    track: str,
+    space: dict,
+    base: dict,
+    metric,
+    out: Path,
+    storage,
+    started: float,
+    refit: Worker | None = None,
+    log: Callable[[str], None] = print,
+) -> TuneResult:
+    """Write trials.csv, the plots, best.toml, best/ and summary.json for the study as it stands.
+
+    Workers finishing together take turns (a lock file), and each file is replaced whole.
+    """
+    with _locked(out / ".summary.lock"):
+        trials = study.get_trials(deepcopy=False)
+        counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+        complete, pruned = counts[TrialState.COMPLETE], counts[TrialState.PRUNED]
+        _write_text(out / "trials.csv", _trials_frame(trials, space).write_csv())
+        best = study.best_trial if complete else None
+        best_config = best_run = best_params = None
+        if best is not None:
+            best_params = {**base, **decode(space, best.params)}
+            best_config = out / "best.toml"
+            _write_text(best_config, _best_toml(comp, cfg, track, best_params, best, study, best_config))
+            best_run = _publish_best(out, best.number, best_params, refit, log)
+            _plots(study, out, seed=cfg.seed, log=log)
+        seconds = time.monotonic() - started
+        summary = {
+            "competition": comp.name,
+            "track": track,
+            "study": study.study_name,
+            "storage": _safe_url(str(storage)),
+            "metric": comp.metric,
+            "direction": metric.direction,
+            "best_score": None if best is None else best.value,
+            "best_trial": None if best is None else best.number,
+            "best_params": best_params,
+            "trials": {s.name.lower(): n for s, n in counts.items()},
+            "pruned_share": pruned / (complete + pruned) if complete + pruned else 0.0,
+            "search_space": space,
+            "seconds": round(seconds, 2),
+        }
+        _write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    if best is None:
+        log(f"no trial complete yet ({pruned} pruned, {counts[TrialState.FAIL]} failed); run again to go on")
+    else:
+        log(
+            f"best {comp.metric} {best.value:.5f} (trial {best.number}); {complete} complete, {pruned} pruned, "
+            f"{counts[TrialState.FAIL]} failed in {seconds:.1f} s"
+        )
+        log(f"best config: {best_config}  (kit {track} {comp.root} --config {best_config})")
+        if best_run is not None:
+            log(f"submission: {best_run / 'submission.csv'}")
+    return TuneResult(
+        study=study,
+        track=track,
+        metric=comp.metric,
+        best_score=None if best is None else best.value,
+        best_trial=None if best is None else best.number,
+        best_params=best_params,
+        n_complete=complete,
+        n_pruned=pruned,
+        n_failed=counts[TrialState.FAIL],
+        out=out,
+        best_config=best_config,
+        best_run=best_run,
+        seconds=seconds,
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _trials_frame(trials: list, space: dict) -> pl.DataFrame:
+    names = list(dict.fromkeys([*space, *(n for t in trials for n in t.params)]))
+    rows = []
+    for t in trials:
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value if t.state != TrialState.FAIL else None,
+                "seconds": t.duration.total_seconds() if t.duration else None,
+                "last_step": t.last_step,
+                "retry_of": t.system_attrs.get("failed_trial"),
+                "host": t.user_attrs.get("host"),
+                "pid": t.user_attrs.get("pid"),
+                "started": t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None,
+                # strings, so a column of "256,128" shapes and a column of floats read back alike
+                **{f"param_{n}": None if n not in t.params else str(t.params[n]) for n in names},
+            }
+        )
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame({"number": []})
+
+
+def _best_toml(comp, cfg, track, params, best, study, path) -> str:
+    resolved = copy.deepcopy(cfg).update(
+        {
+            "target": comp.target,
+            "id": comp.id,
+            "metric": comp.metric,
+            "group": comp.group,
+            "time": comp.time,
+            track: dict(params),
+        },
+        source="the tuned trial",
+    )
+    resolved.search = {}  # the search ranges stay in the competition's TOML
+    header = (
+        f"# Best trial of study '{study.study_name}': {comp.metric} {best.value:.5f} (trial {best.number}).\n"
+        f"# Rerun it: kit {track} {comp.root} --config {path}\n"
+    )
+    return header + tomli_w.dumps(resolved.to_dict())
+
+
+def _publish_best(out: Path, number: int, params: dict, refit: Worker | None, log) -> Path | None:
+    """Copy the best trial's run folder to out/best/ (a refit when it ran on another machine)."""
+    source, dest = out / "trials" / f"{number:04d}", out / "best"
+    if (dest / "manifest.json").is_file() and _same_run(dest, number):
+        return dest
+    staging = out / f".best.{os.getpid()}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    if (source / "manifest.json").is_file():
+        shutil.copytree(source, staging)
+    elif refit is not None:
+        log(f"trial {number} ran on another machine; refitting its parameters here for the submission")
+        refit.cross_validate(params, out=staging)
+        keras.backend.clear_session()
+    else:
+        log(f"trial {number}'s run folder is not here and the time budget is spent; best/ is not updated")
+        return dest if dest.is_dir() else None
+    (staging / "trial.json").write_text(json.dumps({"trial": number}))
+    old = out / f".best.{os.getpid()}.old"
+    if dest.exists():
+        dest.rename(old)
+    staging.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+def _same_run(dest: Path, number: int) -> bool:
+    try:
+        return json.loads((dest / "trial.json").read_text())["trial"] == number
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _plots(study: optuna.Study, out: Path, *, seed: int, log) -> None:
+    """history.png (score by trial) and importances.png (fANOVA importance of each parameter)."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optuna's matplotlib plots are marked experimental
+        plots = {
+            "history.png": lambda: ovm.plot_optimization_history(study),
+            "importances.png": lambda: ovm.plot_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            ),
+        }
+        for name, plot in plots.items():
+            try:
+                ax = plot()
+            except (ValueError, RuntimeError) as err:  # e.g. importances of a single trial
+                log(f"note: no {name}: {err}")
+                continue
+            fig = ax.figure
+            fig.savefig(out / f".{name}.tmp.png", dpi=110, bbox_inches="tight")
+            plt.close(fig)
+            os.replace(out / f".{name}.tmp.png", out / name)
+
+
+def fit_predict_fold_for(track: str) -> Callable:
+    """The track's `fit_predict_fold` (kit.baseline, kit.advanced)."""
+    import importlib
+
+    if track not in TRACKS:
+        raise InputError(f"Unknown track '{track}'. Use one of: {', '.join(TRACKS)}. Received: track={track}")
+    try:
+        module = importlib.import_module(f"kit.{track}")
+    except ModuleNotFoundError as err:
+        if err.name != f"kit.{track}":
+            raise
+        raise InputError(
+            f"The {track} track is not available in this version of kit. Received: track={track}"
+        ) from None
+    return module.fit_predict_fold
