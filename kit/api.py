@@ -153,6 +153,85 @@ def baseline(
     return kaggle.publish(run, log=log)
 
 
+def tune(
+    data: str | Path | None = None,
+    *,
+    track: str = "baseline",
+    trials: int | None = None,
+    time_budget: float | None = None,
+    storage: str | Path | None = None,
+    study: str | None = None,
+    pruner: str | None = None,
+    config: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    metric: str | None = None,
+    na: str | list[str] | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    folds: int | None = None,
+    split: str | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+):
+    """Tune a track's parameters with Optuna; write best.toml, the best trial's submission and plots.
+
+    Running the same call again continues the study (finished trials are kept, an interrupted one
+    is retried); several processes given the same `out` or `storage` share one study.
+
+    Args:
+        track: "baseline" or "advanced".
+        trials: finished trials the study should reach (default 50, or no limit with a time budget).
+        time_budget: seconds for this call, a trial in progress included.
+        storage: a journal file or an Optuna storage URL (sqlite:///..., postgresql://...);
+            default `<out>/study.journal`.
+        study: the study's name (default `<competition>-<track>`).
+        pruner: "median" (default), "hyperband" or "none".
+        out: the tuning folder (default `submissions/<competition>/tune-<track>/`).
+        data, config, target, id, metric, na, group, time, folds, split, seed: as for `baseline`.
+
+    Returns:
+        A `kit.tuning.TuneResult`: `best_score`, `best_params`, `best_config` (best.toml),
+        `best_run` (the best trial's run folder), `study`.
+
+    Example:
+        >>> result = kit.tune("data/titanic", track="baseline", trials=30, folds=3)
+        >>> run = kit.baseline("data/titanic", config=result.best_config)
+    """
+    from kit import tuning
+
+    fit_predict_fold = tuning.fit_predict_fold_for(track)
+    comp, cfg = load(
+        data,
+        config=config,
+        target=target,
+        id=id,
+        metric=metric,
+        na=na,
+        group=group,
+        time=time,
+        folds=folds,
+        split=split,
+        seed=seed,
+    )
+    for note in comp.notes:
+        log(f"note: {note}")
+    return tuning.tune(
+        comp,
+        cfg,
+        fit_predict_fold,
+        track=track,
+        n_trials=trials,
+        time_budget=time_budget,
+        storage=storage,
+        study_name=study,
+        pruner=pruner,
+        out=out,
+        log=log,
+    )
+
+
 def validate(
     submission: str | Path,
     data: str | Path | None = None,

@@ -2,6 +2,7 @@
 
     kit inspect DIR                 what kit infers about a competition folder
     kit baseline [DIR] [flags]      fast Keras baseline -> CV score + validated submission
+    kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
     kit leaderboard                 runs by CV score
 
@@ -61,6 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="competition folder")
     _competition_flags(p)
 
+    p = sub.add_parser(
+        "tune", help="tune a track with Optuna: best.toml, the best trial's submission, plots, trials.csv"
+    )
+    p.add_argument("data", nargs="?", help="competition folder, or tfds:NAME (default: the built-in demo)")
+    _competition_flags(p)
+    _run_flags(p)
+    p.add_argument("--track", default="baseline", help="baseline or advanced (default baseline)")
+    p.add_argument(
+        "--trials",
+        type=int,
+        help="finished trials the study should reach (default 50; none with --time-budget)",
+    )
+    p.add_argument(
+        "--time-budget", type=float, metavar="SECONDS", help="stop after this long, a running trial included"
+    )
+    p.add_argument(
+        "--storage",
+        metavar="URL_OR_FILE",
+        help="journal file, or sqlite:///FILE, postgresql://... for workers on several machines "
+        "(default OUT/study.journal)",
+    )
+    p.add_argument("--study", help="study name (default <competition>-<track>)")
+    p.add_argument("--pruner", help="median, hyperband or none (default median)")
+
     p = sub.add_parser("leaderboard", help="list runs by CV score")
     p.add_argument(
         "--root", help="folder of run folders (default submissions/, under /kaggle/working on Kaggle)"
@@ -115,11 +140,30 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from kit import api
+
+    api.tune(
+        args.data,
+        track=args.track,
+        trials=args.trials,
+        time_budget=args.time_budget,
+        storage=args.storage,
+        study=args.study,
+        pruner=args.pruner,
+        config=args.config,
+        out=args.out,
+        **settings(args),
+    )
+    return 0
+
+
 COMMANDS = {
     "inspect": cmd_inspect,
     "baseline": cmd_baseline,
     "validate": cmd_validate,
     "leaderboard": cmd_leaderboard,
+    "tune": cmd_tune,
 }
 
 
