@@ -37,7 +37,7 @@ def load(
         config: a TOML file of settings.
         settings: target, id, metric, na, group, time, folds, split, seed (as the CLI flags).
     """
-    from kit import kaggle
+    from kit import kaggle, tfds
     from kit.demo import make_demo
 
     unknown = set(settings) - set(COMPETITION_KEYS) - set(RUN_KEYS)
@@ -47,9 +47,7 @@ def load(
         )
     if isinstance(settings.get("na"), str):
         settings["na"] = [settings["na"]]
-    if isinstance(data, str) and data.startswith("tfds:"):
-        from kit import tfds
-
+    if tfds.is_source(data):
         data = tfds.materialize(data)
     else:
         data = kaggle.resolve_data(data)
@@ -65,6 +63,7 @@ def load(
         group=cfg.group,
         time=cfg.time,
     )
+    comp.notes.extend(tfds.notes(data))
     return comp, cfg
 
 
