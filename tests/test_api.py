@@ -1,0 +1,139 @@
+"""The Python API: verbs and keywords named like the CLI, the run object, and progress bars."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+
+import keras
+import numpy as np
+import polars as pl
+import pytest
+from conftest import write_competition
+
+import kit
+from kit import api, kaggle, metrics
+from kit.cli import build_parser
+from kit.progress import FoldProgress
+from kit.run import cross_validate
+
+
+def subcommands() -> dict:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if a.dest == "command"]
+    return action.choices
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_api_keywords_mirror_cli_flags(command):
+    verb = getattr(api, command, None)
+    assert verb is not None, f"`kit {command}` has no kit.api.{command}"
+    params = inspect.signature(verb).parameters
+    flags = [a.dest for a in subcommands()[command]._actions if a.dest != "help"]
+    missing = [f for f in flags if f not in params]
+    assert not missing, f"kit.{command} lacks keyword(s) for the CLI flags {missing}"
+
+
+def test_public_verbs_exported():
+    for command in subcommands():
+        assert getattr(kit, command) is getattr(api, command)
+
+
+@pytest.fixture
+def off_kaggle(tmp_path, monkeypatch):
+    monkeypatch.setenv(kaggle.INPUT_ENV, str(tmp_path / "no-kaggle-input"))
+    monkeypatch.setenv(kaggle.WORKING_ENV, str(tmp_path / "no-kaggle-working"))
+
+
+def test_baseline_returns_a_run_with_scores_predictions_and_paths(tmp_path, off_kaggle):
+    data = write_competition(tmp_path / "tiny")
+    fast = tmp_path / "fast.toml"
+    fast.write_text("[baseline]\nepochs = 3\npatience = 2\n")
+    run = kit.baseline(
+        data,
+        config=fast,
+        folds=2,
+        seed=3,
+        metric="roc_auc",
+        out=tmp_path / "run",
+        progress=False,
+        log=lambda _: None,
+    )
+
+    assert run.run_dir == tmp_path / "run"
+    assert run.submission_path == run.run_dir / "submission.csv"
+    saved = json.loads((run.run_dir / "metrics.json").read_text())
+    assert run.metric == "roc_auc" == saved["metric"]
+    assert run.score == saved["score"] and run.fold_scores == saved["fold_scores"]
+    assert len(run.fold_scores) == 2
+    config = (run.run_dir / "config.toml").read_text()
+    assert "seed = 3" in config and "folds = 2" in config
+
+    train = pl.read_csv(data / "train.csv")
+    assert isinstance(run.oof, pl.DataFrame)
+    assert run.oof["row_id"].to_list() == train["row_id"].to_list()
+    assert set(run.oof["fold"]) == {0, 1}
+    # the CV score is the metric on the out-of-fold predictions the run hands back
+    y = (train["label"] == "yes").cast(pl.Int32).to_numpy()
+    proba = run.oof.select("proba_no", "proba_yes").to_numpy()
+    assert metrics.get("roc_auc")(y, proba) == pytest.approx(run.score)
+
+    test = pl.read_csv(data / "test.csv")
+    assert isinstance(run.test_predictions, pl.DataFrame)
+    assert run.test_predictions["row_id"].to_list() == test["row_id"].to_list()
+    # the submission is the test predictions' most likely class, spelled as in train
+    submission = kit.validate(run.submission_path, data)
+    best = np.where(run.test_predictions["proba_yes"].to_numpy() > 0.5, "yes", "no")
+    assert submission["label"].to_list() == best.tolist()
+
+
+def fake_loop(fold, params):
+    """A custom training loop: calls the fold's callbacks after each epoch, as every track must."""
+    fold.seen = len(fold.callbacks)
+    for epoch in range(params["epochs"]):
+        for cb in fold.callbacks:
+            cb.on_epoch_end(epoch, {"val_score": 0.5 + epoch / 100})
+    prior = np.bincount(fold.y_train, minlength=fold.n_classes) / len(fold.y_train)
+    return np.tile(prior, (len(fold.y_val), 1)), np.tile(prior, (fold.test.height, 1))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_cross_validate_draws_fold_and_epoch_bars(tmp_path, off_kaggle, capsys, progress):
+    comp, cfg = api.load(write_competition(tmp_path / "tiny"), folds=2)
+    seen = []
+
+    def fit(fold, params):
+        out = fake_loop(fold, params)
+        seen.append(fold.seen)
+        return out
+
+    cross_validate(
+        comp, cfg, fit, track="advanced", params={"epochs": 4}, out=tmp_path / "run", progress=progress
+    )
+    err = capsys.readouterr().err
+    if progress:
+        assert seen == [1, 1]  # the epoch bar rides in the fold's callbacks
+        assert "tiny advanced" in err and "2/2" in err and "fold 2/2" in err and "epoch" in err
+    else:
+        assert seen == [0, 0] and "fold" not in err
+
+
+def test_epoch_bar_follows_keras_fit():
+    stream = io.StringIO()
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with FoldProgress(2, epochs=3, desc="toy", disable=False, file=stream) as progress:
+        callbacks = progress.start_fold(0)
+        model.fit(x, x[:, 0], epochs=3, verbose=0, callbacks=callbacks)
+        assert progress.epoch_bar.n == 3
+        progress.end_fold(0.25)
+        assert progress.folds.n == 1 and progress.epoch_bar is None
+    assert "toy" in stream.getvalue() and "0.25000" in stream.getvalue()
+
+
+def test_hidden_bars_add_no_callbacks():
+    with FoldProgress(3, epochs=5, disable=True) as progress:
+        assert progress.start_fold(0) == []
+        assert progress.wrap_log(print) is print
