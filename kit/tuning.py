@@ -244,9 +244,10 @@ class TrialPruning(keras.callbacks.Callback):
 
     Works from `model.fit(callbacks=...)` and from a custom loop that calls `on_epoch_end` itself.
     Every fold is reported, on steps `fold * steps_per_fold + epoch`: fold k's epoch e lands on the
-    same step in every trial, so the pruner compares like with like (same training rows, same
-    epoch), and a configuration that only looked good on an easy first fold can still be stopped
-    on a later one. Pruning on the first fold alone would waste the remaining folds' signal.
+    same step in every trial, so other trials' values at a step are always the same fold at the
+    same epoch. The median pruner weighs the trial's best value so far against them, so a trial is
+    judged mostly on its first fold (where pruning saves the most), and a later fold can still stop
+    it when it falls behind the others there.
     """
 
     def __init__(self, trial: optuna.Trial, *, fold: int, steps_per_fold: int, monitor: str = "val_score"):
@@ -271,6 +272,11 @@ class StopAtDeadline(keras.callbacks.Callback):
     def __init__(self, deadline: float):
         super().__init__()
         self.deadline = deadline
+
+    def on_train_begin(self, logs=None):
+        # before the first epoch, which also traces the graph: the slowest epoch of a fold
+        if time.monotonic() >= self.deadline:
+            raise OutOfTime("the time budget ran out before a fold")
 
     def on_epoch_end(self, epoch, logs=None):
         if time.monotonic() >= self.deadline:
@@ -335,6 +341,7 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
     if "://" not in text:
         path = Path(text)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _repair_journal(path)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     try:
         with warnings.catch_warnings():
@@ -357,6 +364,27 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
             f"Could not open the storage: {type(err).__name__}: {str(err).splitlines()[0]}. Check the "
             f"URL and that the server is up. Received: storage={_safe_url(text)}"
         ) from None
+
+
+def _repair_journal(path: Path) -> None:
+    """Drop the half line a worker killed while appending leaves at the end of the journal.
+
+    Optuna refuses a journal with a broken line in the middle, so without this every append after
+    the kill would make the file unreadable. The journal's own lock keeps other writers out.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
+            data = path.read_bytes()
+            handle.truncate(data.rfind(b"\n") + 1)
+    finally:
+        lock.release()
 
 
 def _safe_url(url: str) -> str:
@@ -460,6 +488,7 @@ def tune(
         A `TuneResult`.
     """
     started = time.monotonic()
+    # every check before anything is written
     if n_trials is not None and n_trials < 1:
         raise InputError(f"--trials must be at least 1. Received: trials={n_trials}")
     if time_budget is not None and time_budget <= 0:
@@ -467,21 +496,22 @@ def tune(
     if n_trials is None and time_budget is None:
         n_trials = DEFAULT_TRIALS
     space, fixed = search_space(track, cfg)
+    pruner = pruner or cfg.search.get("pruner", "median")
+    study_pruner = make_pruner(pruner)
     base = {**getattr(cfg, track), **fixed}
     metric = metrics.get(comp.metric)
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track}"
-    out.mkdir(parents=True, exist_ok=True)
     storage = storage if storage is not None else out / "study.journal"
     study_name = study_name or f"{comp.name}-{track}"
-    pruner = pruner or cfg.search.get("pruner", "median")
 
+    out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial comes from here instead
     study = optuna.create_study(
         storage=open_storage(storage),
         study_name=study_name,
         direction=metric.direction,
         sampler=PerTrialSeedSampler(seed=cfg.seed),
-        pruner=make_pruner(pruner),
+        pruner=study_pruner,
         load_if_exists=True,
     )
     if study.direction.name.lower() != metric.direction:
@@ -515,7 +545,9 @@ def tune(
         n_trials=n_trials,
         log=log,
     )
-    if not worker.enough(study):
+    if worker.out_of_time(study):
+        log("the time budget is shorter than any trial so far: no trial started")
+    elif not worker.enough(study):
         try:
             study.optimize(
                 worker.objective,
@@ -629,6 +661,18 @@ class Worker:
         started = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
         return sum(t.state in started for t in trials) >= self.n_trials
 
+    def out_of_time(self, study: optuna.Study) -> bool:
+        """Whether the budget left is shorter than the quickest complete trial so far.
+
+        A trial stopped by the deadline is thrown away (and run again by the next call), so there
+        is no point in starting one that cannot finish.
+        """
+        if self.deadline is None:
+            return False
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        quickest = min((t.duration.total_seconds() for t in done if t.duration), default=0.0)
+        return time.monotonic() + quickest >= self.deadline
+
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.current = None
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
@@ -659,6 +703,9 @@ class Worker:
                 study.stop()
                 return
         if self.enough(study):
+            study.stop()
+        elif self.out_of_time(study):
+            self.log("the time left is shorter than any trial so far: stopping here")
             study.stop()
 
     def drop_worse_runs(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> None:

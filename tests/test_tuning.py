@@ -1,0 +1,437 @@
+"""Optuna tuning: search spaces from the TOML, pruning fed every epoch, outputs a track accepts,
+the time budget, resume after SIGKILL, and parallel workers on a journal file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import polars as pl
+import pytest
+import tomllib
+from conftest import write_competition
+from optuna.trial import TrialState
+
+import kit
+from kit import cli, tuning
+from kit.config import Config
+from kit.errors import InputError
+
+# small and quick: a few epochs of small networks on 2 folds of 240 rows
+SETTINGS = """
+folds = 2
+[baseline]
+epochs = 4
+patience = 2
+[search.baseline]
+units = { choices = [[16], [32, 16]] }
+batch_size = { choices = [32, 64] }
+"""
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.fixture(scope="module")
+def competition(tmp_path_factory) -> tuple[Path, Path]:
+    root = write_competition(tmp_path_factory.mktemp("tune") / "tiny")
+    config = root.parent / "settings.toml"
+    config.write_text(SETTINGS)
+    return root, config
+
+
+def _cfg(**search) -> Config:
+    return Config(search=search)
+
+
+def _load(storage: str | Path, name: str = "tiny-baseline") -> optuna.Study:
+    storage = tuning.open_storage(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+# ---------------------------------------------------------------------------------------------
+# search spaces
+
+
+def test_search_space_takes_the_tracks_table_and_the_tomls_changes():
+    space, fixed = tuning.search_space(
+        "baseline",
+        _cfg(
+            baseline={
+                "learning_rate": {"low": 1e-3, "high": 2e-3, "log": True},
+                "patience": {"low": 5, "high": 30},
+                "scaling": "standard",
+            }
+        ),
+    )
+    assert space["learning_rate"]["low"] == 1e-3 and not space["learning_rate"]["int"]
+    assert space["patience"]["int"]  # an int parameter searches ints
+    assert "scaling" not in space and fixed == {"scaling": "standard"}
+    assert set(tuning.SEARCH_SPACES["baseline"]) - {"scaling"} <= set(space)
+
+
+@pytest.mark.parametrize(
+    "search, match",
+    [
+        ({"baseline": {"learning_rat": {"low": 1e-4, "high": 1e-2}}}, "not a baseline parameter"),
+        ({"baseline": {"dropout": {"low": 0.5, "high": 0.1}}}, "low < high"),
+        ({"baseline": {"dropout": {"min": 0.0, "max": 0.5}}}, "must be"),
+        ({"baseline": {"learning_rate": {"low": 0.0, "high": 1e-2, "log": True}}}, "log scale"),
+        ({"baseline": {"units": {"choices": []}}}, "non-empty list"),
+        ({"pruner": "sometimes"}, "Unknown pruner"),
+        ({"trials": 5}, "Unknown \\[search\\] setting"),
+    ],
+)
+def test_bad_search_table_names_the_entry_and_the_fix(search, match):
+    with pytest.raises(InputError, match=match):
+        tuning.search_space("baseline", _cfg(**search))
+
+
+def test_list_choices_are_sampled_and_decoded_as_lists():
+    space, _ = tuning.search_space("baseline", _cfg(baseline={"units": {"choices": [[64, 32], [128]]}}))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(8):
+        trial = study.ask()
+        params = tuning.suggest(trial, space)
+        assert params["units"] in ([64, 32], [128])
+        assert tuning.decode(space, trial.params)["units"] == params["units"]
+        seen.add(tuple(params["units"]))
+        study.tell(trial, 0.5)
+    assert len(seen) == 2
+
+
+def test_parallel_workers_draw_different_parameters_with_the_same_seed():
+    """Two samplers built by the same command (same seed) must not propose the same trial."""
+    space, _ = tuning.search_space("baseline", Config())
+    storage = optuna.storages.InMemoryStorage()
+    studies = [
+        optuna.create_study(
+            storage=storage, study_name="s", sampler=tuning.PerTrialSeedSampler(seed=0), load_if_exists=True
+        )
+        for _ in range(2)
+    ]
+    drawn = [tuning.suggest(study.ask(), space)["learning_rate"] for study in studies]
+    assert drawn[0] != drawn[1]
+    # and a one-worker study is reproducible: trial n's draws depend on (seed, n)
+    again = optuna.create_study(sampler=tuning.PerTrialSeedSampler(seed=0))
+    assert tuning.suggest(again.ask(), space)["learning_rate"] == drawn[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# pruning
+
+
+def test_pruning_callback_reports_every_fold_on_its_own_steps_and_prunes_a_bad_trial():
+    study = optuna.create_study(direction="maximize", pruner=tuning.make_pruner("median"))
+    good = {k * 100 + e: 0.8 + 0.01 * e for k in range(2) for e in range(10)}
+    dist = optuna.distributions.FloatDistribution(0, 1)
+    for i in range(5):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": i / 10}, distributions={"x": dist}, value=0.9, intermediate_values=good
+            )
+        )
+    trial = study.ask()
+    fold0 = tuning.TrialPruning(trial, fold=0, steps_per_fold=100)
+    with pytest.raises(optuna.TrialPruned, match="fold 1, epoch 6"):
+        for epoch in range(10):
+            # as a custom loop calls it: no model, just the logs
+            fold0.on_epoch_end(epoch, {"val_score": 0.5})
+    # the warm-up epochs 1-5 never prune; epoch 6 does
+    assert sorted(study.trials[-1].intermediate_values) == [0, 1, 2, 3, 4, 5]
+
+    trial = study.ask()
+    for k in range(2):
+        callback = tuning.TrialPruning(trial, fold=k, steps_per_fold=100)
+        for epoch in range(10):
+            callback.on_epoch_end(epoch, {"val_score": 0.95})
+    # a good trial runs every fold, fold k on steps k * 100 + epoch
+    assert sorted(study.trials[-1].intermediate_values) == [*range(10), *range(100, 110)]
+
+
+def test_pruning_callback_says_what_the_track_must_log():
+    study = optuna.create_study()
+    callback = tuning.TrialPruning(study.ask(), fold=0, steps_per_fold=10)
+    with pytest.raises(KeyError, match="val_score"):
+        callback.on_epoch_end(0, {"loss": 0.3})
+
+
+# ---------------------------------------------------------------------------------------------
+# a study in this process: outputs, the time budget, resume, best.toml accepted by the track
+
+
+@pytest.fixture(scope="module")
+def tuned(competition, tmp_path_factory):
+    """Three calls on one study: a budget too short for a trial, 2 trials, then a 12 s budget."""
+    root, config = competition
+    out = tmp_path_factory.mktemp("tuned") / "study"
+    lines = []
+    stopped = kit.tune(root, config=config, time_budget=2.0, out=out, log=lines.append)
+    after_stop = stopped.study.get_trials(deepcopy=True)
+    counted = kit.tune(root, config=config, trials=2, out=out, log=lines.append)
+    after_count = counted.study.get_trials(deepcopy=True)
+    budget = 12.0
+    started = time.monotonic()
+    last = kit.tune(root, config=config, time_budget=budget, out=out, log=lines.append)
+    return {
+        "root": root,
+        "out": out,
+        "after_stop": after_stop,
+        "after_count": after_count,
+        "result": last,
+        "budget": budget,
+        "seconds": time.monotonic() - started,
+        "lines": lines,
+    }
+
+
+def test_a_trial_stopped_by_the_budget_is_run_again_by_the_next_call(tuned):
+    first, queued = tuned["after_stop"]
+    assert first.state == TrialState.FAIL and queued.state == TrialState.WAITING
+    assert any(line.startswith("trial 0 stopped: the time budget ran out") for line in tuned["lines"])
+    retried = tuned["after_count"][1]
+    assert retried.system_attrs["failed_trial"] == 0 and retried.params == first.params
+    assert retried.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    # trials=2 counts finished trials: the failed one does not count
+    finished = [t for t in tuned["after_count"] if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 2
+
+
+def test_time_budget_is_respected_within_ten_percent(tuned):
+    assert 0.5 * tuned["budget"] <= tuned["seconds"] <= 1.1 * tuned["budget"]
+    # earlier calls' trials are kept
+    trials = tuned["result"].study.get_trials(deepcopy=False)
+    assert [(t.number, t.value) for t in trials[:3]] == [(t.number, t.value) for t in tuned["after_count"]]
+
+
+def test_outputs_csv_plots_best_run_and_summary(tuned):
+    out, result = tuned["out"], tuned["result"]
+    trials = pl.read_csv(out / "trials.csv")
+    assert trials.height == len(result.study.trials)
+    assert {"number", "state", "value", "seconds", "param_learning_rate", "param_units"} <= set(
+        trials.columns
+    )
+    for name in ("history.png", "importances.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.best_run == out / "best"
+    assert kit.validate(out / "best" / "submission.csv", tuned["root"]).height > 0
+    best = result.study.best_trial
+    assert result.best_trial == best.number and result.best_score == best.value
+    # only the best trial's run folder is kept
+    assert [p.name for p in (out / "trials").iterdir()] == [f"{best.number:04d}"]
+
+
+def test_best_toml_is_accepted_by_the_track_and_reproduces_the_best_score(tuned, tmp_path):
+    result = tuned["result"]
+    text = result.best_config.read_text()
+    params = tomllib.loads(text)["baseline"]
+    assert params["learning_rate"] == result.study.best_params["learning_rate"]
+    assert isinstance(params["units"], list)
+    code = cli.main(
+        ["baseline", str(tuned["root"]), "--config", str(result.best_config), "--out", str(tmp_path / "run")]
+    )
+    assert code == 0
+    rerun = pl.read_parquet(tmp_path / "run" / "oof.parquet")
+    best = pl.read_parquet(result.best_run / "oof.parquet")
+    assert rerun.equals(best)
+
+
+# ---------------------------------------------------------------------------------------------
+# worker processes: SIGKILL and resume, two workers on one journal file or one PostgreSQL study
+
+
+def _command(root: Path, config: Path, out: Path, *flags: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kit.cli",
+        "tune",
+        str(root),
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        *flags,
+    ]
+
+
+def _finished(study: optuna.Study) -> list:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def test_sigkill_mid_trial_then_rerun_keeps_finished_trials_and_retries_the_interrupted_one(
+    competition, tmp_path
+):
+    root, config = competition
+    out = tmp_path / "study"
+    command = _command(root, config, out, "--trials", "3")
+    worker = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        killed = None
+        while time.monotonic() < deadline and killed is None:
+            time.sleep(0.2)
+            if not (out / "study.journal").is_file():
+                continue
+            study = _load(out / "study.journal")
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            # mid-trial: at least one epoch reported, after one trial finished
+            if _finished(study) and running and running[0].intermediate_values:
+                worker.send_signal(signal.SIGKILL)
+                killed = running[0]
+        assert killed is not None, "the worker never got to a second trial"
+    finally:
+        worker.kill()
+        worker.wait()
+    before = {t.number: t.value for t in _finished(_load(out / "study.journal"))}
+
+    rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"trial {killed.number} was interrupted" in rerun.stdout
+    study = _load(out / "study.journal")
+    trials = study.get_trials(deepcopy=False)
+    assert {t.number: t.value for t in trials if t.number in before} == before
+    assert trials[killed.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    assert retried[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert len(_finished(study)) == 3
+    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def _two_workers(root: Path, config: Path, out: Path, *flags: str, n_trials: int, storage: str | Path):
+    """Run two `kit tune` processes on one study; check that no trial was lost or run twice."""
+    command = _command(root, config, out, "--trials", str(n_trials), *flags)
+    workers = [
+        subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log
+    ran = [{int(n) for n in re.findall(r"^trial (\d+) (?:complete|pruned)", log, re.M)} for log in logs]
+    study = _load(storage)
+    finished = {t.number for t in _finished(study)}
+    assert ran[0] and ran[1], logs  # both workers took part
+    assert not ran[0] & ran[1]  # no trial ran twice
+    assert ran[0] | ran[1] == finished  # and none was lost
+    # both stop at the target; a race in the last moment may add one trial, never more
+    assert n_trials <= len(finished) <= n_trials + 1
+    assert not study.get_trials(
+        deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL)
+    )
+    assert {t.user_attrs["pid"] for t in _finished(study)} == {w.pid for w in workers}
+    draws = [t.params["learning_rate"] for t in _finished(study)]
+    assert len(set(draws)) == len(draws)
+
+
+def test_two_workers_share_one_journal_file(competition, tmp_path):
+    root, config = competition
+    out = tmp_path / "study"
+    _two_workers(root, config, out, n_trials=4, storage=out / "study.journal")
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL on loopback (installed by .ci/run from the system packages)
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    pytest.importorskip("psycopg2", reason="psycopg2-binary is not installed (requirements.txt has it)")
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip(
+            "PostgreSQL is not installed (no initdb); .ci/run installs it with apt-get install postgresql"
+        )
+    # the server refuses to run as root; the Debian package's 'postgres' user runs it then
+    as_user = []
+    if os.geteuid() == 0:
+        try:
+            import pwd
+
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the PostgreSQL server")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    home = Path(tempfile.mkdtemp(prefix="kit-pg-"))
+    if as_user:
+        os.chown(home, account.pw_uid, account.pw_gid)
+    data = home / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user = "kit" if as_user else getpass.getuser()
+    try:
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-U", user, "--auth=trust", "--no-sync"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
+        detail = getattr(err, "stderr", b"") or b""
+        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {err} {detail.decode(errors='replace')[-300:]}")
+    try:
+        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_workers_share_one_postgresql_study(competition, tmp_path, postgres_url):
+    root, config = competition
+    _two_workers(
+        root,
+        config,
+        tmp_path / "study",
+        "--storage",
+        postgres_url,
+        n_trials=4,
+        storage=postgres_url,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the command on bad input
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--trials", "0"], "--trials must be at least 1"),
+        (["--time-budget", "-5"], "--time-budget must be a positive"),
+        (["--track", "fancy"], "Unknown track 'fancy'"),
+        (["--pruner", "sometimes"], "Unknown pruner"),
+    ],
+)
+def test_bad_tune_flags_exit_2_with_one_line(competition, tmp_path, capsys, flags, match):
+    root, config = competition
+    code = cli.main(["tune", str(root), "--config", str(config), "--out", str(tmp_path / "o"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
