@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import platform
 import subprocess
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from kit.errors import InputError
 
 PACKAGES = ("kit", "tensorflow", "keras", "scikit-learn", "polars", "numpy", "optuna", "tensorflow-datasets")
 
@@ -42,3 +48,225 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Accelerators and tf.distribute: what this machine has, and the strategy, precision and batch
+# size the advanced track uses on it. A notebook on CPU, a Kaggle GPU or a Kaggle TPU runs the
+# same code; only what is printed here changes.
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass
+class Runtime:
+    """The chosen tf.distribute strategy and precision, with what was found.
+
+    Attributes:
+        device: "tpu", "gpu" or "cpu": where the model's math runs.
+        found: what detection saw, e.g. "1 TPU host, 8 cores" or "2 GPU(s) (Tesla T4)".
+        strategy: the `tf.distribute.Strategy`; build models and optimizers under `strategy.scope()`.
+        precision: Keras dtype policy name ("float32", "mixed_float16", "mixed_bfloat16").
+        replicas: replicas in sync (devices times workers).
+        workers: processes in a multi-worker cluster (1 otherwise).
+        is_chief: whether this process writes files (run folder, TensorBoard, export).
+    """
+
+    device: str
+    found: str
+    strategy: object
+    precision: str
+    replicas: int
+    workers: int = 1
+    is_chief: bool = True
+    task: tuple[str, int] = ("worker", 0)
+    notes: list[str] = field(default_factory=list)
+
+    def global_batch_size(self, per_replica: int) -> int:
+        """Examples per step over all replicas: the per-replica batch times the replicas."""
+        return per_replica * self.replicas
+
+    def describe(self, per_replica: int | None = None) -> str:
+        """One line for the log: what was found and what was chosen."""
+        name = type(self.strategy).__name__
+        if name == "_DefaultDistributionStrategy":
+            name = "default strategy"
+        line = (
+            f"runtime: found {self.found}; using {name} ({self.replicas} replica(s)"
+            + (f" on {self.workers} workers" if self.workers > 1 else "")
+            + f"), precision {self.precision}"
+        )
+        if per_replica is not None:
+            line += (
+                f", batch {self.global_batch_size(per_replica)} "
+                f"(= {per_replica} per replica x {self.replicas})"
+            )
+        return line + "".join(f"; {n}" for n in self.notes)
+
+
+def _tf_config() -> dict:
+    try:
+        return json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"TF_CONFIG is not valid JSON: {err}. Set it to the cluster description "
+            '{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": 0}}. '
+            f"Received: TF_CONFIG={os.environ.get('TF_CONFIG')!r}"
+        ) from None
+
+
+def _cluster_size(config: dict) -> int:
+    return sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker"))
+
+
+def _tpu_present() -> bool:
+    """A TPU is attached: a TPU VM (local devices or /dev/accel*), or a remote TPU named in the
+    environment (Colab, older Kaggle TPU nodes). Checked without contacting any server."""
+    import tensorflow as tf
+
+    if any(os.environ.get(k) for k in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_WORKER_ID")):
+        return True
+    if Path("/dev/accel0").exists() or Path("/dev/vfio/0").exists():
+        return True
+    try:
+        return bool(tf.config.list_physical_devices("TPU"))
+    except Exception:  # noqa: BLE001 - some TF builds raise instead of returning an empty list
+        return False
+
+
+def _gpu_details(gpus) -> tuple[str, bool]:
+    """("2 GPU(s) (Tesla T4)", float16_is_fast): tensor cores arrived with compute capability 7.0."""
+    import tensorflow as tf
+
+    names, fast = [], True
+    for gpu in gpus:
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+        except Exception:  # noqa: BLE001 - details are informative only
+            details = {}
+        names.append(details.get("device_name", "GPU"))
+        capability = details.get("compute_capability")
+        if capability is not None and tuple(capability) < (7, 0):
+            fast = False
+    return f"{len(gpus)} GPU(s) ({', '.join(sorted(set(names)))})", fast
+
+
+@functools.cache
+def _make_strategy(kind: str):
+    """Build a strategy once per process: TF allows one TPU initialisation and one collective setup."""
+    import tensorflow as tf
+
+    if kind == "tpu":
+        # a TPU VM (Kaggle, Cloud) has its cores on this host ("local"); a TPU node is named
+        local = Path("/dev/accel0").exists() or Path("/dev/vfio/0").exists()
+        name = os.environ.get("TPU_NAME") or ("local" if local else "")
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        # several logical CPUs (tests, or a CPU-only machine split on purpose): NCCL needs GPUs
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.get_strategy()
+
+
+def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
+    """Detect TPU / GPUs / CPU and choose the tf.distribute strategy and mixed precision.
+
+    "auto" picks TPUStrategy on a TPU, MultiWorkerMirroredStrategy when TF_CONFIG describes a
+    cluster of several workers, MirroredStrategy on several GPUs and the default strategy
+    otherwise; precision is bfloat16 on TPU, float16 on a GPU with tensor cores, float32 on CPU.
+    Call it before any other TensorFlow work in a multi-worker job: collectives must be set up
+    before the runtime starts.
+
+    Args:
+        strategy: "auto", "default", "mirrored", "multi_worker" or "tpu".
+        precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16".
+
+    Returns:
+        A `Runtime`; `describe()` gives the line to print.
+
+    Example:
+        >>> rt = choose()
+        >>> print(rt.describe(per_replica=256))
+        >>> with rt.strategy.scope(): model = build()
+    """
+    import tensorflow as tf
+
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"Unknown strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}. Received: strategy={strategy}"
+        )
+    if precision not in PRECISIONS:
+        raise InputError(
+            f"Unknown precision '{precision}'. Use one of: {', '.join(PRECISIONS)}. "
+            f"Received: precision={precision}"
+        )
+    config = _tf_config()
+    tpu = strategy == "tpu" or (strategy == "auto" and _tpu_present())
+    if strategy == "auto":
+        if tpu:
+            strategy = "tpu"
+        elif _cluster_size(config) > 1:
+            strategy = "multi_worker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            strategy = "mirrored"
+        else:
+            strategy = "default"
+    if strategy == "multi_worker" and not config:
+        raise InputError(
+            "strategy 'multi_worker' needs TF_CONFIG describing the cluster on every worker, e.g. "
+            '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", '
+            '"index": 0}}. Received: TF_CONFIG unset'
+        )
+    dist = _make_strategy(strategy)
+    gpus = tf.config.list_physical_devices("GPU")
+    notes = []
+    if strategy == "tpu":
+        device, found, fast16 = "tpu", f"TPU ({dist.num_replicas_in_sync} cores)", False
+    elif gpus:
+        found, fast16 = _gpu_details(gpus)
+        device = "gpu"
+    else:
+        device, fast16 = "cpu", False
+        found = f"CPU ({os.cpu_count()} cores)" + (
+            f", {len(tf.config.list_logical_devices('CPU'))} logical devices"
+            if len(tf.config.list_logical_devices("CPU")) > 1
+            else ""
+        )
+    if precision == "auto":
+        if device == "tpu":
+            precision = "mixed_bfloat16"
+        elif device == "gpu" and fast16:
+            precision = "mixed_float16"
+        else:
+            precision = "float32"
+            if device == "gpu":
+                notes.append("float32: this GPU has no tensor cores (compute capability < 7.0)")
+    workers = max(_cluster_size(config), 1) if strategy == "multi_worker" else 1
+    task = config.get("task", {})
+    task_type, task_id = task.get("type", "worker"), int(task.get("index", 0))
+    has_chief = "chief" in config.get("cluster", {})
+    is_chief = (
+        strategy != "multi_worker"
+        or task_type == "chief"
+        or (task_type == "worker" and task_id == 0 and not has_chief)
+    )
+    return Runtime(
+        device=device,
+        found=found,
+        strategy=dist,
+        precision=precision,
+        replicas=dist.num_replicas_in_sync,
+        workers=workers,
+        is_chief=is_chief,
+        task=(task_type, task_id),
+        notes=notes,
+    )
