@@ -25,6 +25,27 @@ TRACK_DEFAULTS = {
         "scaling": "quantile",
         "embedding_size": 0,  # 0: chosen per column from its cardinality
     },
+    # kit/advanced.py: TFT-style features, custom loop, any tf.distribute strategy
+    "advanced": {
+        "units": [512, 256],
+        "dropout": 0.1,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "batch_size": 0,  # per replica; 0: chosen from the number of rows
+        "epochs": 60,  # the cosine schedule spans them; early stopping usually ends sooner
+        "patience": 12,
+        "warmup": 0.05,  # fraction of all steps
+        "clipnorm": 1.0,  # global gradient norm; 0: off
+        "ema": 0.0,  # moving average of the weights, e.g. 0.99; 0: off
+        "n_bins": 16,  # quantile bins per numeric column, embedded
+        "min_frequency": 2,  # rarer strings share the out-of-vocabulary index
+        "max_tokens": 10000,
+        "embedding_size": 0,  # 0: chosen per column from its cardinality
+        "strategy": "auto",  # auto, default, mirrored, multi_worker, tpu
+        "precision": "auto",  # auto (bfloat16 on TPU, float16 on GPU, float32 on CPU), float32, ...
+        "jit_compile": "auto",  # XLA: auto (on for GPU/TPU), true, false
+        "steps_per_execution": 0,  # train steps per call into the graph; 0: a whole epoch
+    },
 }
 
 
