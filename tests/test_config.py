@@ -1,0 +1,123 @@
+"""Run configuration: defaults < the competition's TOML < --config FILE < flags, checked keys."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write_competition
+
+from kit import api, cli, config, metrics
+from kit.config import TRACK_DEFAULTS, Config, read_toml, resolve
+from kit.errors import InputError
+
+
+def _toml(path, text: str):
+    path.write_text(text)
+    return path
+
+
+def test_defaults():
+    cfg = resolve("no-such-competition")
+    assert (cfg.split, cfg.folds, cfg.seed, cfg.na) == ("auto", 5, 0, [])
+    assert cfg.target is None and cfg.metric is None
+    assert cfg.baseline == TRACK_DEFAULTS["baseline"]
+    # the defaults are copied, so a run's changes do not leak into the next one
+    cfg.baseline["epochs"] = 1
+    assert resolve("no-such-competition").baseline["epochs"] == TRACK_DEFAULTS["baseline"]["epochs"]
+
+
+def test_config_file_then_flags_override_the_competitions_toml(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "CONFIG_DIR", tmp_path / "configs")
+    (tmp_path / "configs").mkdir()
+    _toml(
+        tmp_path / "configs" / "comp.toml",
+        'metric = "roc_auc"\nfolds = 3\nseed = 7\n[baseline]\nepochs = 50\n',
+    )
+    own = resolve("comp")
+    assert (own.metric, own.folds, own.seed, own.baseline["epochs"]) == ("roc_auc", 3, 7, 50)
+
+    extra = _toml(tmp_path / "extra.toml", "folds = 4\n[baseline]\ndropout = 0.3\n")
+    with_file = resolve("comp", config=extra)
+    assert (with_file.metric, with_file.folds, with_file.seed) == ("roc_auc", 4, 7)
+    # a table overrides key by key: the competition's epochs stay, the file's dropout is added
+    assert with_file.baseline["epochs"] == 50 and with_file.baseline["dropout"] == 0.3
+    assert with_file.baseline["units"] == TRACK_DEFAULTS["baseline"]["units"]
+
+    with_flags = resolve("comp", config=extra, folds=2, seed=None, metric="log_loss")
+    assert (with_flags.metric, with_flags.folds, with_flags.seed) == ("log_loss", 2, 7)
+
+
+def test_unknown_setting_is_rejected(tmp_path):
+    path = _toml(tmp_path / "bad.toml", "fold = 3\n")
+    with pytest.raises(InputError, match=r"Unknown setting 'fold' in .*bad.toml.*folds.*Received: fold=3"):
+        resolve("x", config=path)
+
+
+def test_unknown_track_setting_is_rejected(tmp_path):
+    path = _toml(tmp_path / "bad.toml", "[baseline]\nepoch = 3\n")
+    with pytest.raises(
+        InputError, match=r"Unknown \[baseline\] setting\(s\) \['epoch'\] in .*bad.toml.*epochs"
+    ):
+        resolve("x", config=path)
+
+
+def test_missing_and_invalid_toml_are_rejected(tmp_path):
+    with pytest.raises(InputError, match="Config file '.*nope.toml' does not exist"):
+        read_toml(tmp_path / "nope.toml")
+    path = _toml(tmp_path / "broken.toml", "folds = \n")
+    with pytest.raises(InputError, match="Config file '.*broken.toml' is not valid TOML"):
+        read_toml(path)
+
+
+def test_invalid_toml_through_the_cli(tmp_path, capsys):
+    data = write_competition(tmp_path / "comp")
+    path = _toml(tmp_path / "broken.toml", "[baseline\n")
+    assert cli.main(["inspect", str(data), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "broken.toml" in err and "not valid TOML" in err
+
+
+def test_written_config_reads_back_the_same(tmp_path):
+    cfg = Config().update(
+        {"target": "y", "na": ["?"], "folds": 3, "seed": 4, "split": "kfold", "baseline": {"epochs": 9}},
+        source="test",
+    )
+    cfg.write(tmp_path / "config.toml")
+    again = resolve("x", config=tmp_path / "config.toml")
+    assert again.to_dict() == cfg.to_dict()
+    # None is not written (TOML has no null) and reads back as None
+    assert "id" not in read_toml(tmp_path / "config.toml") and again.id is None
+
+
+def test_a_run_folders_config_reproduces_its_settings(tmp_path):
+    data = write_competition(tmp_path / "comp")
+    settings = {"metric": "roc_auc", "folds": 3, "seed": 5, "na": ["?"], "split": "kfold"}
+    comp, cfg = api.load(data, **settings)
+    # what cross_validate writes: the config with the inferred values filled in
+    resolved = cfg.update({"target": comp.target, "id": comp.id, "metric": comp.metric}, source="the run")
+    resolved.write(tmp_path / "config.toml")
+    comp2, cfg2 = api.load(data, config=tmp_path / "config.toml")
+    assert cfg2.to_dict() == resolved.to_dict()
+    assert (comp2.target, comp2.id, comp2.metric) == (comp.target, comp.id, "roc_auc")
+
+
+@pytest.mark.parametrize("path", sorted(config.CONFIG_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_each_competitions_toml_is_valid(path):
+    cfg = resolve(path.stem)  # raises on an unknown key
+    assert cfg.metric is None or cfg.metric in metrics.REGISTRY
+    assert cfg.to_dict() != Config().to_dict(), "a competition's TOML changes something"
+
+
+@pytest.mark.xfail(strict=True, reason="Config.update does not check value types yet")
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('folds = "two"\n', "folds"),
+        ("seed = 1.5\n", "seed"),
+        ("baseline = 3\n", "baseline"),
+        ('[baseline]\nepochs = "3"\n', "epochs"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_rejected(tmp_path, text, key):
+    path = _toml(tmp_path / "bad.toml", text)
+    with pytest.raises(InputError, match=key):
+        resolve("x", config=path)
