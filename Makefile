@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline test bench lint clean
+.PHONY: setup baseline test bench lint clean wheel
 
 setup: $(STAMP)
 
@@ -26,6 +26,13 @@ test: $(STAMP)
 # make bench ARGS="--only titanic,house-prices --out results.md"
 bench: $(STAMP)
 	$(PY) bench/bench.py $(ARGS)
+
+# A pure-Python wheel of kit in dist/, for a Kaggle dataset: there, with the internet off,
+# `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README).
+wheel: $(STAMP)
+	rm -rf build dist/kit-*.whl
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation --wheel-dir dist .
+	@ls dist/kit-*.whl
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kit pipelines tests bench

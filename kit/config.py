@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import tomli_w
 import tomllib
 
 from kit.errors import InputError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "pipelines" / "configs"
+try:
+    import tomli_w
+except ModuleNotFoundError:  # the Kaggle image lacks it; `dumps` below writes kit's configs then
+    tomli_w = None
+
+
+def _config_dir() -> Path:
+    # a checkout keeps the competition TOMLs in pipelines/configs; the wheel ships them as kit/configs
+    checkout = Path(__file__).resolve().parent.parent / "pipelines" / "configs"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 # Track parameters; a TOML's [baseline] / [advanced] tables override them key by key.
 TRACK_DEFAULTS = {
@@ -93,7 +105,43 @@ class Config:
         return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
 
     def write(self, path: Path) -> None:
-        path.write_text(tomli_w.dumps(self.to_dict()))
+        path.write_text(dumps(self.to_dict()))
+
+
+def dumps(data: dict) -> str:
+    """TOML text for a config mapping: tomli_w when installed, else a writer for what configs hold.
+
+    That is strings, numbers, booleans, lists of them, and tables of them (nested tables inline).
+    """
+    if tomli_w is not None:
+        return tomli_w.dumps(data)
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
+    for name, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{_toml_key(name)}]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else json.dumps(key)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(repr(value), repr(value))
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"Cannot write {type(value).__name__} to TOML. Received: {value!r}")
 
 
 def read_toml(path: str | Path) -> dict:
