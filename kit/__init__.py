@@ -7,6 +7,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-from kit.api import baseline, inspect, leaderboard, load, tune, validate  # noqa: E402
+from kit.api import advanced, baseline, inspect, leaderboard, load, predict, tune, validate  # noqa: E402
 
-__all__ = ["baseline", "inspect", "leaderboard", "load", "tune", "validate"]
+__all__ = ["advanced", "baseline", "inspect", "leaderboard", "load", "predict", "tune", "validate"]

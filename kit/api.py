@@ -152,6 +152,95 @@ def baseline(
     return kaggle.publish(run, log=log)
 
 
+def advanced(
+    data: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    target: str | None = None,
+    id: str | None = None,
+    metric: str | None = None,
+    na: str | list[str] | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    folds: int | None = None,
+    split: str | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> Run:
+    """Cross-validate the advanced TensorFlow track; write a validated submission and `model/`.
+
+    TFT-style features baked into the model, tf.data input, a custom training loop on the
+    strategy this machine suits (TPU, several GPUs, one device; printed), checkpoints that a
+    rerun with the same `out` resumes from, TensorBoard logs, and all fold models exported as
+    one SavedModel under `<run_dir>/model/` that takes raw rows (see `predict`). The track's
+    parameters come from the config's [advanced] table.
+
+    Args:
+        data, config, target, id, metric, na, group, time, folds, split, seed, out, progress,
+            log: as for `baseline`.
+
+    Returns:
+        A `Run`, as for `baseline`; `run.run_dir / "model"` is the exported model.
+
+    Example:
+        >>> run = kit.advanced("data/titanic", folds=5)
+        >>> run.score, run.submission_path, run.run_dir / "model"
+    """
+    from kit import kaggle
+    from kit.advanced import run as run_advanced
+
+    comp, cfg = load(
+        data,
+        config=config,
+        target=target,
+        id=id,
+        metric=metric,
+        na=na,
+        group=group,
+        time=time,
+        folds=folds,
+        split=split,
+        seed=seed,
+    )
+    for note in comp.notes:
+        log(f"note: {note}")
+    run = run_advanced(comp, cfg, out=out, log=log, progress=progress)
+    return kaggle.publish(run, log=log)
+
+
+def predict(
+    model: str | Path,
+    test: str | Path,
+    *,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Write a validated submission for a raw test file with a model exported by `advanced`.
+
+    Nothing but the model folder is needed: it holds the preprocessing, every fold and what the
+    submission looks like (id column, classes, the sample file's columns and row order).
+
+    Args:
+        model: the exported model, `<run_dir>/model`.
+        test: the test file, CSV or Parquet, as the competition gives it.
+        out: the submission to write (default `submission.csv`, under /kaggle/working on Kaggle).
+
+    Returns:
+        The submission's path.
+
+    Example:
+        >>> kit.predict("submissions/titanic/20250101-120000-advanced/model", "data/titanic/test.csv")
+    """
+    from kit import kaggle
+    from kit.predict import predict_file
+
+    if out is None:
+        out = kaggle.output_root() / kaggle.SUBMISSION_NAME
+    return predict_file(model, test, out=out, log=log)
+
+
 def tune(
     data: str | Path | None = None,
     *,

@@ -2,6 +2,8 @@
 
     kit inspect DIR                 what kit infers about a competition folder
     kit baseline [DIR] [flags]      fast Keras baseline -> CV score + validated submission
+    kit advanced [DIR] [flags]      custom TF loop, any accelerator -> submission + exported model
+    kit predict MODEL TEST --out F  exported model + raw test file -> validated submission
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
     kit leaderboard                 runs by CV score
@@ -56,6 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _competition_flags(p)
     _run_flags(p)
+
+    p = sub.add_parser(
+        "advanced",
+        help="custom TensorFlow loop on TPU/GPUs/CPU: CV score, validated submission, exported model",
+    )
+    p.add_argument(
+        "data",
+        nargs="?",
+        help="competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)",
+    )
+    _competition_flags(p)
+    _run_flags(p)
+
+    p = sub.add_parser("predict", help="validated submission from a model exported by `kit advanced`")
+    p.add_argument("model", help="the exported model: a run folder's model/ folder")
+    p.add_argument("test", help="the test file (CSV or Parquet), raw as the competition gives it")
+    p.add_argument("--out", help="submission file to write (default submission.csv)")
 
     p = sub.add_parser("validate", help="check a submission file against the competition's sample")
     p.add_argument("submission", help="the submission file")
@@ -117,6 +136,20 @@ def cmd_baseline(args) -> int:
     return 0
 
 
+def cmd_advanced(args) -> int:
+    from kit import api
+
+    api.advanced(args.data, config=args.config, out=args.out, **settings(args))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from kit import api
+
+    api.predict(args.model, args.test, out=args.out)
+    return 0
+
+
 def cmd_validate(args) -> int:
     from kit import api
 
@@ -161,6 +194,8 @@ def cmd_tune(args) -> int:
 COMMANDS = {
     "inspect": cmd_inspect,
     "baseline": cmd_baseline,
+    "advanced": cmd_advanced,
+    "predict": cmd_predict,
     "validate": cmd_validate,
     "leaderboard": cmd_leaderboard,
     "tune": cmd_tune,
