@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline test bench lint clean wheel
+.PHONY: setup baseline advanced test bench bench-advanced lint clean wheel
 
 setup: $(STAMP)
 
@@ -20,12 +20,20 @@ $(STAMP): requirements.txt pyproject.toml
 baseline: $(STAMP)
 	$(VENV)/bin/kit baseline $(DATA)
 
+# custom TF loop on TPU/GPUs/CPU; the run folder also gets model/ for `kit predict`
+advanced: $(STAMP)
+	$(VENV)/bin/kit advanced $(DATA)
+
 test: $(STAMP)
 	$(PY) -m pytest
 
 # make bench ARGS="--only titanic,house-prices --out results.md"
 bench: $(STAMP)
 	$(PY) bench/bench.py $(ARGS)
+
+# make bench-advanced ARGS="--only titanic --skip-scores"
+bench-advanced: $(STAMP)
+	$(PY) bench/bench_advanced.py $(ARGS)
 
 # A pure-Python wheel of kit in dist/, for a Kaggle dataset: there, with the internet off,
 # `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README).

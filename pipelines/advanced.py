@@ -1,0 +1,37 @@
+"""Advanced recipe: TFT-style features, tf.data, a custom TensorFlow loop on whatever accelerator
+this machine has, then every fold exported as one SavedModel that takes raw test rows.
+
+Per fold: analyze the training fold (means, quantiles, vocabularies) into Keras preprocessing
+layers, map all splits through them in the tf.data pipeline, train an MLP with the custom loop
+(AdamW, warm-up + cosine decay, clipping, optional EMA, early stopping on the competition metric,
+mixed precision and XLA on GPU/TPU, checkpoints, TensorBoard), predict. The run folder is the
+baseline's plus `model/` and `tensorboard/`. Run it again with the same `--out` after a kill and
+it resumes from the checkpoints.
+
+Copy this file to change the network: `kit.advanced.AdvancedTrack` is the per-fold function;
+the [advanced] table of a TOML (`--config`) sets its parameters (units, epochs, ema, precision,
+strategy, ...).
+
+    python pipelines/advanced.py path/to/competition [--folds 5 --seed 0 --out DIR ...]
+    kit predict DIR/model path/to/competition/test.csv --out submission.csv
+"""
+
+from __future__ import annotations
+
+import sys
+
+from kit.advanced import run
+from kit.api import load
+from kit.cli import build_parser, settings
+
+
+def main(argv: list[str] | None = None):
+    args = build_parser().parse_args(["advanced", *(sys.argv[1:] if argv is None else argv)])
+    comp, cfg = load(args.data, config=args.config, **settings(args))
+    for note in comp.notes:
+        print(f"note: {note}")
+    return run(comp, cfg, out=args.out)
+
+
+if __name__ == "__main__":
+    main()
