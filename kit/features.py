@@ -146,7 +146,7 @@ class Features(keras.layers.Layer):
             self.medians_ = self.means_ = self.variances_ = self.lower_ = self.upper_ = np.zeros(0)
             self.boundaries_ = []
             return
-        values = frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        values = np.array(frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy())
         empty = np.isnan(values).all(axis=0)
         # an all-missing column in this fold: zeros keep the math finite (it carries no signal)
         values[:, empty] = 0.0
@@ -315,12 +315,14 @@ def _days_from_civil(y, m, d):
 def _parse_datetime(s):
     valid = tf.strings.regex_full_match(s, _DATETIME_PATTERN)
     safe = tf.where(valid, s, "1970-01-01 00")
-    number = lambda start, length: tf.strings.to_number(tf.strings.substr(safe, start, length), tf.int64)  # noqa: E731
+
+    def number(start, length, text=safe):
+        return tf.strings.to_number(tf.strings.substr(text, start, length), tf.int64)
+
     year, month, day = number(0, 4), number(5, 2), number(8, 2)
     has_time = tf.strings.length(safe) >= 13
-    hour = tf.where(
-        has_time, tf.strings.to_number(tf.where(has_time, tf.strings.substr(safe, 11, 2), "0"), tf.int64), 0
-    )
+    # substr fails on strings too short for the hour, so date-only rows read a stand-in
+    hour = tf.where(has_time, number(11, 2, tf.where(has_time, safe, "1970-01-01 00")), 0)
     days = _days_from_civil(year, month, day)
     valid &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23)
     return {"year": year, "month": month, "day": day, "hour": hour, "days": days, "valid": valid}

@@ -1,0 +1,162 @@
+"""The analyze/map split: constants from the training fold only, Keras layers that apply them,
+and the in-graph `Derive` that must give exactly what `kit.prep.derive` gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_competition, write_competition
+
+from kit.api import load
+from kit.data import raw_inputs, to_tensors
+from kit.errors import InputError
+from kit.features import MISSING, Derive, Features, raw_spec
+from kit.prep import derive
+
+ROLES = {"x": "numeric", "color": "categorical", "city": "text"}
+
+
+def frame(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10, 2, n)
+    x[::10] = np.nan
+    return pl.DataFrame(
+        {
+            "x": x,
+            "color": rng.choice(["red", "green", None], n, p=[0.5, 0.4, 0.1]),
+            # a long tail of names seen once, and a few frequent ones
+            "city": [f"c{i % 5}" if i % 2 else f"rare{i}" for i in range(n)],
+        }
+    ).with_columns(pl.col("x").fill_nan(None))
+
+
+def encode(features, f):
+    out = features(to_tensors(f))
+    return out["numbers"].numpy(), out["codes"].numpy()
+
+
+def test_analyze_takes_constants_from_the_training_fold_only():
+    train, val = frame(seed=0), frame(seed=1).with_columns(pl.col("x") + 100)
+    features = Features(ROLES, n_bins=4).analyze(train)
+    x = train["x"].drop_nulls().to_numpy()
+    median = np.median(x)
+    filled = np.clip(
+        np.where(
+            np.isnan(train["x"].fill_null(np.nan).to_numpy()), median, train["x"].fill_null(np.nan).to_numpy()
+        ),
+        features.lower_[0],
+        features.upper_[0],
+    )
+    assert features.medians_[0] == pytest.approx(median)
+    assert features.means_[0] == pytest.approx(filled.mean())
+    assert features.variances_[0] == pytest.approx(filled.var())
+    np.testing.assert_allclose(features.boundaries_[0], np.quantile(filled, [0.25, 0.5, 0.75]), rtol=0.05)
+    assert features.missing_rates_["x"] == pytest.approx(0.1)
+    # mapping the shifted validation rows uses the training constants: clipped at the training maximum
+    numbers, _ = encode(features, val)
+    top = (features.upper_[0] - features.means_[0]) / np.sqrt(features.variances_[0])
+    assert numbers[:, 0].max() == pytest.approx(top, rel=1e-5)
+
+
+def test_vocabularies_keep_frequent_values_and_send_the_rest_out_of_vocabulary():
+    train = frame()
+    features = Features(ROLES, min_frequency=2, max_tokens=3).analyze(train)
+    assert features.vocabularies_["color"] == ["red", "green", MISSING]  # missing is a value of its own
+    assert len(features.vocabularies_["city"]) == 3  # top-k of c0..c4; the rare{i} never qualify
+    assert all(v.startswith("c") for v in features.vocabularies_["city"])
+    rows = pl.DataFrame({"x": [1.0, None], "color": ["purple", None], "city": ["rare3", "c1"]})
+    numbers, codes = encode(features, rows)
+    one_hot = numbers[:, 2:]  # x value, x missing indicator, then color's one-hot (OOV first)
+    assert one_hot.shape[1] == 4
+    assert one_hot[0].tolist() == [1, 0, 0, 0]  # unseen colour: the out-of-vocabulary slot
+    assert one_hot[1].tolist() == [0, 0, 0, 1]  # missing colour: its own slot
+    assert codes[0, -1] == 0  # an unseen city is index 0 of its embedding
+
+
+def test_map_fills_missing_numbers_with_the_median_and_flags_them():
+    features = Features(ROLES).analyze(frame())
+    numbers, codes = encode(
+        features, pl.DataFrame({"x": pl.Series([None], dtype=pl.Float64), "color": ["red"], "city": ["c1"]})
+    )
+    expected = (features.medians_[0] - features.means_[0]) / np.sqrt(features.variances_[0])
+    assert numbers[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert numbers[0, 1] == 1.0
+    assert numbers.shape[1] == features.n_dense_
+    assert codes.shape[1] == len(features.cardinalities_)
+    assert (codes < np.array(features.cardinalities_)).all()
+
+
+def test_string_column_with_only_rare_values_is_left_out():
+    train = pl.DataFrame({"x": np.arange(20.0), "name": [f"n{i}" for i in range(20)]})
+    features = Features({"x": "numeric", "name": "text"}).analyze(train)
+    assert features.dropped_ == ["name"]
+    assert features.text_ == []
+    _, codes = encode(features, train)
+    assert codes.shape == (20, 1)  # x's bin only
+
+
+def test_features_reject_raw_roles():
+    with pytest.raises(InputError, match="derived columns"):
+        Features({"when": "datetime"})
+
+
+# -- Derive: kit.prep.derive in the graph ----------------------------------------------------
+
+
+def assert_same_as_derive(raw: pl.DataFrame, roles: dict, train: pl.DataFrame | None = None):
+    spec = raw_spec(roles, raw if train is None else train)
+    got = {k: v.numpy() for k, v in Derive(spec)(raw_inputs(raw, spec)).items()}
+    expected_frame, _ = derive(raw, roles)
+    expected = {k: v.numpy() for k, v in to_tensors(expected_frame).items()}
+    assert sorted(got) == sorted(expected)
+    for column, want in expected.items():
+        if want.dtype == object:
+            assert got[column].tolist() == want.tolist(), column
+        else:
+            np.testing.assert_array_equal(got[column], want, err_msg=column)
+
+
+def test_derive_in_the_graph_matches_polars_on_edge_cases():
+    raw = pl.DataFrame(
+        {
+            "when": [
+                "2011-01-20 05:30:00",
+                "1969-12-31 23:00:00",  # before the epoch: days round down
+                "1900-03-01 00:00:00",
+                None,
+                "2024-02-29 10:00:00",
+                "2000-12-31 23:59:59",
+            ],
+            "flag_int": [0, 1, None, 1, 0, 1],
+            "flag_float": [0.0, 1.0, None, 1.0, 0.0, 1.0],
+            "flag_bool": [True, False, None, True, True, False],
+            "size": ["S", "M", None, "L", "M", "S"],
+            "amount": [1, None, 3, 4, 5, 6],
+        }
+    )
+    roles = {
+        "when": "datetime",
+        "flag_int": "boolean",
+        "flag_float": "boolean",
+        "flag_bool": "boolean",
+        "size": "categorical",
+        "amount": "numeric",
+    }
+    assert_same_as_derive(raw, roles)
+
+
+def test_derive_in_the_graph_matches_polars_on_date_only_strings():
+    raw = pl.DataFrame({"day": ["2020-01-01", "2020-06-15", None, "1999-12-31"]})
+    assert_same_as_derive(raw, {"day": "datetime"})
+
+
+def test_derive_in_the_graph_matches_polars_on_the_synthetic_competition(tmp_path):
+    comp, _ = load(write_competition(tmp_path / "tiny"))
+    assert_same_as_derive(comp.test, comp.roles, comp.train)
+
+
+@pytest.mark.parametrize("name", ["bike-sharing-demand", "titanic", "spaceship-titanic"])
+def test_derive_in_the_graph_matches_polars_on_real_test_files(name):
+    comp, _ = load(shared_competition(name))
+    assert_same_as_derive(comp.test, comp.roles, comp.train)
