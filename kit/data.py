@@ -266,7 +266,8 @@ class ParquetSource:
         signature = self._signature
         rows = files.interleave(
             lambda f: tf.data.Dataset.from_generator(self._read, args=(f,), output_signature=signature),
-            cycle_length=min(4, len(self.files)),
+            # training mixes a few shards at a time; without shuffling, rows keep file order
+            cycle_length=min(4, len(self.files)) if shuffle else 1,
             num_parallel_calls=AUTOTUNE,
             deterministic=True,
         )
