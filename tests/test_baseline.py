@@ -272,11 +272,7 @@ def test_leaderboard_lists_real_runs(synthetic_runs, workdir):
         assert row["track"] == "baseline"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="importing the kit.baseline (kit.advanced) module replaces the function of that name on the package",
-)
-@pytest.mark.parametrize("name", ["baseline", "advanced"])
+@pytest.mark.parametrize("name", ["baseline", "advanced", "predict"])
 def test_python_api_verbs_survive_importing_the_track_modules(name):
     import importlib
 
