@@ -27,6 +27,7 @@ import copy
 import fcntl
 import json
 import os
+import random
 import shutil
 import socket
 import time
@@ -267,19 +268,30 @@ class TrialPruning(keras.callbacks.Callback):
 
 
 class StopAtDeadline(keras.callbacks.Callback):
-    """Raises `OutOfTime` at the first epoch end past `deadline` (a `time.monotonic()` value)."""
+    """Raises `OutOfTime` when the next epoch would end past `deadline` (a `time.monotonic()` value).
 
-    def __init__(self, deadline: float):
+    Epoch times are measured as the folds go and kept in `timing`, shared by all the folds and
+    trials of a worker, so a fold is not even started when its first epoch (the slowest: it also
+    traces the graph) cannot end in time. A custom loop that only calls `on_epoch_end` gets the
+    check after each epoch.
+    """
+
+    def __init__(self, deadline: float, timing: dict):
         super().__init__()
-        self.deadline = deadline
+        self.deadline, self.timing = deadline, timing
+        self._last = None
 
     def on_train_begin(self, logs=None):
-        # before the first epoch, which also traces the graph: the slowest epoch of a fold
-        if time.monotonic() >= self.deadline:
+        self._last = time.monotonic()
+        if self._last + self.timing.get("first_epoch", 0.0) >= self.deadline:
             raise OutOfTime("the time budget ran out before a fold")
 
     def on_epoch_end(self, epoch, logs=None):
-        if time.monotonic() >= self.deadline:
+        now = time.monotonic()
+        if self._last is not None:
+            self.timing["first_epoch" if epoch == 0 else "epoch"] = now - self._last
+        self._last = now
+        if now + self.timing.get("epoch", 0.0) >= self.deadline:
             raise OutOfTime(f"the time budget ran out at epoch {epoch + 1}")
 
 
@@ -343,27 +355,35 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         _repair_journal(path)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                text,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY
-                ),
-            )
-    except ModuleNotFoundError as err:
-        raise InputError(
-            f"The storage URL needs the Python package '{err.name}'. Install it (for PostgreSQL: "
-            f"pip install psycopg2-binary). Received: storage={_safe_url(text)}"
-        ) from None
-    except Exception as err:  # SQLAlchemy raises many types: bad URL, refused connection, ...
-        raise InputError(
-            f"Could not open the storage: {type(err).__name__}: {str(err).splitlines()[0]}. Check the "
-            f"URL and that the server is up. Received: storage={_safe_url(text)}"
-        ) from None
+    # workers started together on a new database all create its tables; the losers of that race
+    # get a duplicate-key error and find the tables there when they try again
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    text,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRY
+                    ),
+                )
+        except ImportError:
+            raise InputError(
+                "The storage URL needs a database driver that is not installed: for PostgreSQL run "
+                "pip install 'psycopg[binary]', for MySQL pip install PyMySQL. "
+                f"Received: storage={_safe_url(text)}"
+            ) from None
+        except Exception as err:  # SQLAlchemy raises many types: bad URL, refused connection, ...
+            failure = err
+            if type(err).__name__ not in ("IntegrityError", "ProgrammingError", "OperationalError"):
+                break
+            time.sleep(0.2 + random.random() * attempt)
+    raise InputError(
+        f"Could not open the storage: {type(failure).__name__}: {str(failure).splitlines()[0]}. Check "
+        f"the URL and that the server is up. Received: storage={_safe_url(text)}"
+    ) from None
 
 
 def _repair_journal(path: Path) -> None:
@@ -527,7 +547,7 @@ def tune(
     recover_interrupted(study, log=log)
 
     # the summary step (plots, copies) needs a few seconds of the budget too
-    deadline = started + time_budget - min(5.0, 0.04 * time_budget) if time_budget else None
+    deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
     # the most epochs a fold can run: every trial reports fold k on the same steps
     spec = space.get("epochs", {})
     steps_per_fold = int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
@@ -546,7 +566,7 @@ def tune(
         log=log,
     )
     if worker.out_of_time(study):
-        log("the time budget is shorter than any trial so far: no trial started")
+        log("the time budget is shorter than a trial: no trial started")
     elif not worker.enough(study):
         try:
             study.optimize(
@@ -601,6 +621,7 @@ class Worker:
         self.space, self.base, self.metric, self.trials_dir = space, base, metric, trials_dir
         self.steps_per_fold, self.deadline, self.n_trials, self.log = steps_per_fold, deadline, n_trials, log
         self.attrs = worker_attrs()
+        self.timing: dict[str, float] = {}  # epoch times, for the deadline
         self.current: int | None = None
         self.failures: dict[int, BaseException] = {}
         self.consecutive_failures = 0
@@ -629,7 +650,7 @@ class Worker:
 
         def callbacks(k: int) -> list:
             found = [TrialPruning(trial, fold=k, steps_per_fold=self.steps_per_fold)]
-            return found + ([StopAtDeadline(self.deadline)] if self.deadline is not None else [])
+            return found + ([StopAtDeadline(self.deadline, self.timing)] if self.deadline is not None else [])
 
         run = self.cross_validate(params, out=self.trials_dir / f"{trial.number:04d}", callbacks=callbacks)
         return run.score
@@ -662,16 +683,16 @@ class Worker:
         return sum(t.state in started for t in trials) >= self.n_trials
 
     def out_of_time(self, study: optuna.Study) -> bool:
-        """Whether the budget left is shorter than the quickest complete trial so far.
+        """Whether the budget left is shorter than the longest complete trial so far.
 
         A trial stopped by the deadline is thrown away (and run again by the next call), so there
-        is no point in starting one that cannot finish.
+        is no point in starting one that may not finish.
         """
         if self.deadline is None:
             return False
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        quickest = min((t.duration.total_seconds() for t in done if t.duration), default=0.0)
-        return time.monotonic() + quickest >= self.deadline
+        longest = max((t.duration.total_seconds() for t in done if t.duration), default=0.0)
+        return time.monotonic() + longest >= self.deadline
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.current = None
@@ -702,10 +723,12 @@ class Worker:
                 self.error = err
                 study.stop()
                 return
+        # a sibling worker on this machine that died leaves its trial running: take it over
+        recover_interrupted(study, log=self.log)
         if self.enough(study):
             study.stop()
         elif self.out_of_time(study):
-            self.log("the time left is shorter than any trial so far: stopping here")
+            self.log("the time left is shorter than a trial: stopping here")
             study.stop()
 
     def drop_worse_runs(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> None:
