@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import inspect
 import json
 import os
 import random
@@ -84,6 +85,18 @@ MAX_CONSECUTIVE_FAILURES = 3
 HEARTBEAT_S, GRACE_S = 30, 90
 # epochs the pruner never prunes in: the first epochs of every configuration look alike
 WARMUP_EPOCHS = 5
+
+
+# Optuna 4.9 renamed the retry callback and the RDBStorage keyword; the Kaggle image may be older
+_RETRY = (
+    getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    or optuna.storages.RetryFailedTrialCallback
+)
+_STALE = (
+    "heartbeat_stale_trial_callback"
+    if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+    else "failed_trial_callback"
+)
 
 
 class OutOfTime(Exception):
@@ -309,6 +322,8 @@ class PerTrialSeedSampler(optuna.samplers.BaseSampler):
     """
 
     def __init__(self, *, seed: int, **tpe_kwargs):
+        # constant liar: a worker's draw steers clear of the trials other workers are running
+        tpe_kwargs.setdefault("constant_liar", True)
         self.seed, self.tpe_kwargs = seed, tpe_kwargs
         self._tpe = optuna.samplers.TPESampler(seed=seed, **tpe_kwargs)
 
@@ -365,9 +380,7 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
                     text,
                     heartbeat_interval=HEARTBEAT_S,
                     grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                        max_retry=MAX_RETRY
-                    ),
+                    **{_STALE: _RETRY(max_retry=MAX_RETRY)},
                 )
         except ImportError:
             raise InputError(
@@ -452,7 +465,7 @@ def requeue(study: optuna.Study, number: int) -> bool:
     before = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, failed)
+        _RETRY(max_retry=MAX_RETRY)(study, failed)
     return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) > before
 
 
