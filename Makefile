@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline advanced test bench bench-advanced lint clean wheel
+.PHONY: setup baseline advanced tune test bench bench-advanced bench-tune lint clean wheel
 
 setup: $(STAMP)
 
@@ -24,6 +24,14 @@ baseline: $(STAMP)
 advanced: $(STAMP)
 	$(VENV)/bin/kit advanced $(DATA)
 
+# make tune DATA=path/to/titanic TRACK=baseline TRIALS=50 [BUDGET=3600]; run it again to go on,
+# or from several terminals at once; then: kit $(TRACK) DATA --config <tuning folder>/best.toml
+TRACK  ?= baseline
+TRIALS ?= 50
+BUDGET ?=
+tune: $(STAMP)
+	$(VENV)/bin/kit tune $(DATA) --track $(TRACK) --trials $(TRIALS) $(if $(BUDGET),--time-budget $(BUDGET)) $(ARGS)
+
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -34,6 +42,10 @@ bench: $(STAMP)
 # make bench-advanced ARGS="--only titanic --skip-scores"
 bench-advanced: $(STAMP)
 	$(PY) bench/bench_advanced.py $(ARGS)
+
+# tuned vs untuned score, share of trials pruned, peak RSS after 5 and 30 trials
+bench-tune: $(STAMP)
+	$(PY) bench/bench_tune.py $(ARGS)
 
 # A pure-Python wheel of kit in dist/, for a Kaggle dataset: there, with the internet off,
 # `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README).
