@@ -89,9 +89,7 @@ class Runtime:
 
     def describe(self, per_replica: int | None = None) -> str:
         """One line for the log: what was found and what was chosen."""
-        name = type(self.strategy).__name__
-        if name == "_DefaultDistributionStrategy":
-            name = "default strategy"
+        name = _strategy_name(self.strategy)
         line = (
             f"runtime: found {self.found}; using {name} ({self.replicas} replica(s)"
             + (f" on {self.workers} workers" if self.workers > 1 else "")
@@ -103,6 +101,25 @@ class Runtime:
                 f"(= {per_replica} per replica x {self.replicas})"
             )
         return line + "".join(f"; {n}" for n in self.notes)
+
+
+def _strategy_name(strategy) -> str:
+    """The public name: MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy, and so on."""
+    import tensorflow as tf
+
+    public = (
+        (tf.distribute.TPUStrategy, "TPUStrategy"),
+        (tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+        (tf.distribute.MirroredStrategy, "MirroredStrategy"),
+    )
+    for cls, name in public:
+        if isinstance(strategy, cls):
+            return name
+    return (
+        "default strategy"
+        if type(strategy).__name__ == "_DefaultDistributionStrategy"
+        else type(strategy).__name__
+    )
 
 
 def _tf_config() -> dict:
@@ -177,6 +194,26 @@ def _make_strategy(kind: str):
     return tf.distribute.get_strategy()
 
 
+def pick_strategy(*, tpu: bool, workers: int, gpus: int) -> str:
+    """What "auto" means: a TPU first, then a cluster in TF_CONFIG, then several GPUs."""
+    if tpu:
+        return "tpu"
+    if workers > 1:
+        return "multi_worker"
+    if gpus > 1:
+        return "mirrored"
+    return "default"
+
+
+def pick_precision(device: str, *, fast_float16: bool = True) -> str:
+    """What "auto" means: bfloat16 on TPU, float16 on a GPU with tensor cores, float32 otherwise."""
+    if device == "tpu":
+        return "mixed_bfloat16"
+    if device == "gpu" and fast_float16:
+        return "mixed_float16"
+    return "float32"
+
+
 def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
     """Detect TPU / GPUs / CPU and choose the tf.distribute strategy and mixed precision.
 
@@ -210,16 +247,12 @@ def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
             f"Received: precision={precision}"
         )
     config = _tf_config()
-    tpu = strategy == "tpu" or (strategy == "auto" and _tpu_present())
     if strategy == "auto":
-        if tpu:
-            strategy = "tpu"
-        elif _cluster_size(config) > 1:
-            strategy = "multi_worker"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
-            strategy = "mirrored"
-        else:
-            strategy = "default"
+        strategy = pick_strategy(
+            tpu=_tpu_present(),
+            workers=_cluster_size(config),
+            gpus=len(tf.config.list_physical_devices("GPU")),
+        )
     if strategy == "multi_worker" and not config:
         raise InputError(
             "strategy 'multi_worker' needs TF_CONFIG describing the cluster on every worker, e.g. "
@@ -236,20 +269,15 @@ def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
         device = "gpu"
     else:
         device, fast16 = "cpu", False
-        found = f"CPU ({os.cpu_count()} cores)" + (
-            f", {len(tf.config.list_logical_devices('CPU'))} logical devices"
-            if len(tf.config.list_logical_devices("CPU")) > 1
-            else ""
+        # this process's own split of the CPU (a multi-worker job lists the other workers' too)
+        local = len(
+            tf.config.get_logical_device_configuration(tf.config.list_physical_devices("CPU")[0]) or [0]
         )
+        found = f"CPU ({os.cpu_count()} cores)" + (f", {local} logical devices" if local > 1 else "")
     if precision == "auto":
-        if device == "tpu":
-            precision = "mixed_bfloat16"
-        elif device == "gpu" and fast16:
-            precision = "mixed_float16"
-        else:
-            precision = "float32"
-            if device == "gpu":
-                notes.append("float32: this GPU has no tensor cores (compute capability < 7.0)")
+        precision = pick_precision(device, fast_float16=fast16)
+        if device == "gpu" and precision == "float32":
+            notes.append("float32: this GPU has no tensor cores (compute capability < 7.0)")
     workers = max(_cluster_size(config), 1) if strategy == "multi_worker" else 1
     task = config.get("task", {})
     task_type, task_id = task.get("type", "worker"), int(task.get("index", 0))
