@@ -72,6 +72,18 @@ SEARCH_SPACES: dict[str, dict[str, dict]] = {
         "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
         "scaling": {"choices": ["quantile", "standard"]},
     },
+    "advanced": {
+        "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
+        "units": {"choices": [[256, 128], [512, 256], [1024, 512], [512, 256, 128]]},
+        "dropout": {"low": 0.0, "high": 0.4},
+        "batch_size": {"choices": [0, 128, 256, 512, 1024]},  # per replica; 0: from the number of rows
+        "embedding_size": {"choices": [0, 8, 16, 32]},
+        "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+        # numeric columns go in as embedded quantile bins: the bin count is its "scaling choice"
+        "n_bins": {"choices": [8, 16, 32, 64]},
+        "warmup": {"low": 0.0, "high": 0.1},
+        "ema": {"choices": [0.0, 0.99, 0.999]},
+    },
 }
 TRACKS = ("baseline", "advanced")
 PRUNERS = ("median", "hyperband", "none")
@@ -531,7 +543,8 @@ def tune(
     space, fixed = search_space(track, cfg)
     pruner = pruner or cfg.search.get("pruner", "median")
     study_pruner = make_pruner(pruner)
-    base = {**getattr(cfg, track), **fixed}
+    # the track's defaults under the config's values: best.toml then lists every parameter
+    base = {**TRACK_DEFAULTS.get(track, {}), **getattr(cfg, track), **fixed}
     metric = metrics.get(comp.metric)
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track}"
     storage = storage if storage is not None else out / "study.journal"

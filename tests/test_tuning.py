@@ -250,6 +250,30 @@ def test_best_toml_is_accepted_by_the_track_and_reproduces_the_best_score(tuned,
     assert rerun.equals(best)
 
 
+def test_advanced_track_tunes_through_its_custom_loop_and_accepts_best_toml(competition, tmp_path):
+    from kit.advanced import fit_predict_fold
+    from kit.run import cross_validate
+
+    root, _ = competition
+    config = tmp_path / "advanced.toml"
+    config.write_text(
+        'split = "holdout"\n[advanced]\nepochs = 4\npatience = 2\n'
+        "[search.advanced]\nunits = { choices = [[16], [32, 16]] }\nbatch_size = { choices = [32, 64] }\n"
+    )
+    result = kit.tune(root, track="advanced", config=config, trials=2, out=tmp_path / "study", log=print)
+    trials = result.study.get_trials(deepcopy=False)
+    # the custom loop fed the pruner every epoch
+    assert all(len(t.intermediate_values) >= 1 for t in trials)
+    assert set(tuning.SEARCH_SPACES["advanced"]) - {"units", "batch_size"} <= set(trials[0].params)
+    # best.toml loads as `kit advanced --config` loads it, and reruns the best trial exactly
+    comp, cfg = kit.load(root, config=result.best_config)
+    assert cfg.advanced["n_bins"] == result.best_params["n_bins"]
+    rerun = cross_validate(
+        comp, cfg, fit_predict_fold, track="advanced", params=cfg.advanced, out=tmp_path / "run", log=print
+    )
+    assert rerun.score == result.best_score
+
+
 # ---------------------------------------------------------------------------------------------
 # worker processes: SIGKILL and resume, two workers on one journal file or one PostgreSQL study
 
