@@ -107,18 +107,22 @@ def publish(run, *, log: Callable[[str], None] = print):
     """On Kaggle, copy the run's submission to `/kaggle/working/submission.csv`; return the run.
 
     The copy goes to a temporary file in the working folder first and is renamed over the old one,
-    so Kaggle never picks up half a file. The returned run's `submission_path` is the copy; the run
-    folder keeps its own. Off Kaggle the run is returned as it is.
+    so Kaggle never picks up half a file. The returned run's `submission_path` is that file, which
+    the next run replaces; the run's own submission stays in its run folder, and publishing the run
+    again (e.g. the best of several) copies it back. Off Kaggle the run is returned as it is.
     """
     if not on_kaggle():
         return run
     dest = working_root() / SUBMISSION_NAME
-    if Path(run.submission_path).resolve() == dest.resolve():
+    source = Path(run.run_dir) / SUBMISSION_NAME
+    if not source.is_file():  # a run without a run folder of its own
+        source = Path(run.submission_path)
+    if source.resolve() == dest.resolve():
         return run
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        shutil.copyfile(run.submission_path, tmp)
+        shutil.copyfile(source, tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:

@@ -13,6 +13,7 @@ from conftest import write_competition
 
 import kit
 from kit import kaggle
+from kit.run import Run
 
 
 def snapshot(root: Path) -> dict[str, float]:
@@ -114,3 +115,33 @@ def test_kaggle_detection_needs_both_folders(tmp_path, monkeypatch):
     assert not kaggle.on_kaggle()
     os.mkdir(tmp_path / "working")
     assert kaggle.on_kaggle()
+
+
+def fake_run(run_dir: Path, content: str) -> Run:
+    run_dir.mkdir(parents=True)
+    (run_dir / "submission.csv").write_text(content)
+    empty = pl.DataFrame()
+    return Run(
+        "c", "baseline", "accuracy", 0.5, [0.5], run_dir, run_dir / "submission.csv", empty, empty, 1.0
+    )
+
+
+def test_publishing_an_earlier_run_brings_its_submission_back(fake_kaggle):
+    runs = fake_kaggle["working"] / "submissions" / "c"
+    first = kaggle.publish(fake_run(runs / "first", "id,y\n1,a\n"), log=lambda _: None)
+    second = kaggle.publish(fake_run(runs / "second", "id,y\n1,b\n"), log=lambda _: None)
+    target = fake_kaggle["working"] / "submission.csv"
+    assert first.submission_path == second.submission_path == target
+    assert target.read_text() == "id,y\n1,b\n"
+    # the best run is often not the last one: publishing it again puts its own file back
+    kaggle.publish(first, log=lambda _: None)
+    assert target.read_text() == "id,y\n1,a\n"
+    assert (runs / "second" / "submission.csv").read_text() == "id,y\n1,b\n"
+
+
+def test_off_kaggle_publish_changes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(kaggle.INPUT_ENV, str(tmp_path / "no-input"))
+    monkeypatch.chdir(tmp_path)
+    run = fake_run(tmp_path / "run", "id,y\n1,a\n")
+    assert kaggle.publish(run) is run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
