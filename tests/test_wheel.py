@@ -120,3 +120,25 @@ def test_wheel_installs_offline_and_runs_the_demo(wheel, tmp_path):
     resolved = tomllib.loads((run_dir / "config.toml").read_text())
     assert resolved["folds"] == 2 and resolved["baseline"]["epochs"] == 3
     assert resolved["target"] == "Sex"
+
+
+def test_configs_are_written_without_tomli_w(monkeypatch):
+    from kit import config
+
+    monkeypatch.setattr(config, "tomli_w", None)
+    data = {
+        "target": 'Sur"vived\\n',
+        "na": ["?", "", "ünknown"],
+        "folds": 5,
+        "seed": 0,
+        "baseline": {"units": [256, 128], "learning_rate": 2e-3, "weight_decay": 1e-4, "shuffle": True},
+        "search": {
+            "baseline": {
+                "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+                "units": {"choices": [[128], [256, 128]]},
+            },
+            "pruner": "median",
+        },
+        "odd key": float("inf"),
+    }
+    assert tomllib.loads(config.dumps(data)) == data
