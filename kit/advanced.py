@@ -315,6 +315,7 @@ def run(
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
     progress: bool | None = None,
+    fold_callbacks: Callable[[int], list] | None = None,
 ) -> Run:
     """Cross-validate the advanced track, write the run folder and export `<run_dir>/model/`.
 
@@ -327,6 +328,7 @@ def run(
         comp, cfg: from `kit.api.load`; `cfg.advanced` overrides the track's defaults.
         out: run folder; default `submissions/<competition>/<run-id>/`.
         progress: bars over folds and epochs (None: where a terminal or notebook shows them).
+        fold_callbacks: fold index -> Keras callbacks called after every epoch (e.g. pruning).
 
     Returns:
         The `Run` (its `run_dir` holds `model/` as well).
@@ -345,7 +347,15 @@ def run(
     track = AdvancedTrack(runtime=rt, work_dir=work, log=log)
     try:
         result = cross_validate(
-            comp, cfg, track, track="advanced", params=params, out=run_dir, log=log, progress=progress
+            comp,
+            cfg,
+            track,
+            track="advanced",
+            params=params,
+            out=run_dir,
+            log=log,
+            progress=progress,
+            fold_callbacks=fold_callbacks,
         )
         if rt.is_chief:
             export(track.folds_, comp, run_dir / "model", na=list(cfg.na), score=result.score)

@@ -1,0 +1,231 @@
+"""The advanced track end to end: the run folder, the one exported model of all folds that takes
+raw rows, `kit predict` from it alone in a fresh process, resume after a kill, the pruning
+contract, and real competitions from ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_competition, write_competition
+
+from kit import api, cli, tuning
+from kit.advanced import _check_work_dir, fit_predict_fold
+from kit.advanced import run as run_advanced
+from kit.errors import InputError
+from kit.predict import ExportedModel
+from kit.run import cross_validate
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = "[advanced]\nepochs = 3\nunits = [16]\npatience = 5\n"
+
+
+def quiet(_line):
+    pass
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "fast.toml"
+    path.write_text(FAST)
+    return path
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory, fast_config):
+    root = tmp_path_factory.mktemp("binary")
+    data = write_competition(root / "tiny")
+    run = api.advanced(data, folds=2, config=fast_config, out=root / "run", progress=False, log=quiet)
+    return data, run
+
+
+def prediction_matrix(run) -> np.ndarray:
+    columns = [c for c in run.test_predictions.columns if c.startswith("proba_") or c == "prediction"]
+    return run.test_predictions.select(columns).to_numpy()
+
+
+FRESH = """
+import sys, numpy as np
+from kit.io import read_table
+from kit.predict import ExportedModel
+model, test, out = sys.argv[1:4]
+np.save(out + ".npy", ExportedModel(model).predict(read_table(test)))
+from kit.cli import main
+sys.exit(main(["predict", model, test, "--out", out]))
+"""
+
+
+def test_run_folder_has_the_baseline_layout_plus_one_model_and_tensorboard(binary_run):
+    _, run = binary_run
+    files = {p.name for p in run.run_dir.iterdir()}
+    assert {
+        "submission.csv",
+        "oof.parquet",
+        "test_predictions.parquet",
+        "metrics.json",
+        "config.toml",
+    } <= files
+    assert {"model", "tensorboard"} <= files
+    assert sorted(p.name for p in (run.run_dir / "tensorboard").iterdir()) == ["fold_0", "fold_1"]
+    assert json.loads((run.run_dir / "metrics.json").read_text())["track"] == "advanced"
+    assert "[advanced]" in (run.run_dir / "config.toml").read_text()
+    assert not any(p.name.endswith(".work") for p in run.run_dir.parent.iterdir())  # checkpoints cleaned up
+    info = json.loads((run.run_dir / "model" / "assets.extra" / "kit.json").read_text())
+    assert info["folds"] == 2 and info["id"] == "row_id" and info["classes"] == ["no", "yes"]
+    assert info["inputs"]["when"] == {"role": "datetime", "kind": "string"}  # raw, parsed in the graph
+
+
+def test_export_reloaded_in_a_fresh_process_predicts_like_the_fold_models_and_writes_the_submission(
+    binary_run, tmp_path
+):
+    data, run = binary_run
+    out = tmp_path / "sub.csv"
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH, str(run.run_dir / "model"), str(data / "test.csv"), str(out)],
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(f"{out}.npy"), prediction_matrix(run), rtol=1e-6, atol=1e-9)
+    assert "submission:" in result.stdout
+    assert out.read_text() == run.submission_path.read_text()
+    api.validate(out, data)
+
+
+def test_exported_model_takes_raw_rows_with_unseen_values_and_gaps(binary_run):
+    data, run = binary_run
+    model = ExportedModel(run.run_dir / "model")
+    rows = pl.read_csv(data / "test.csv").head(4)
+    rows = rows.with_columns(
+        pl.Series("color", ["purple", None, "red", ""]),  # unseen, missing, known, empty
+        pl.Series("x1", [None, None, 1e9, -3.0]),
+        pl.Series("when", ["not a date", None, "2031-07-04 12:00:00", "2024-01-02"]),
+        pl.Series("x2", ["7", None, "n/a", "3"]),  # a numeric column read as text
+    )
+    pred = model.predict(rows)
+    assert pred.shape == (4, 2) and np.isfinite(pred).all()
+    np.testing.assert_allclose(pred.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_export_matches_the_fold_models_for_other_tasks(tmp_path, fast_config, task):
+    data = write_competition(tmp_path / task, task=task)
+    run = api.advanced(
+        data, split="holdout", config=fast_config, out=tmp_path / "run", progress=False, log=quiet
+    )
+    pred = ExportedModel(run.run_dir / "model").predict(pl.read_csv(data / "test.csv"))
+    np.testing.assert_allclose(pred.reshape(len(pred), -1), prediction_matrix(run), rtol=1e-6, atol=1e-9)
+    sub = api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
+    frame = api.validate(sub, data)
+    if task == "multiclass":  # one probability column per class, as the sample file has
+        assert frame.columns == ["row_id", "label_high", "label_low", "label_mid"]
+
+
+def test_a_killed_run_resumes_each_fold_from_its_checkpoints(tmp_path, fast_config):
+    comp, cfg = api.load(write_competition(tmp_path / "tiny"), folds=2, config=fast_config)
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self, fold):
+            super().__init__()
+            self.fold = fold
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.fold == 1 and epoch == 1:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_advanced(comp, cfg, out=out, progress=False, log=quiet, fold_callbacks=lambda k: [Kill(k)])
+    assert not out.exists()  # nothing published for the unfinished run
+    work = tmp_path / ".run.work"
+    assert (work / "fold_0" / "checkpoints" / "ckpt-3.index").exists()
+    assert (work / "fold_1" / "checkpoints" / "ckpt-2.index").exists()
+
+    lines = []
+    run = run_advanced(comp, cfg, out=out, progress=False, log=lines.append)
+    text = "\n".join(lines)
+    assert "resuming from the checkpoints" in text
+    assert "fold_0/checkpoints/ckpt-3 at epoch 4" in text  # fold 0 had finished: nothing to train
+    assert "fold_1/checkpoints/ckpt-2 at epoch 3" in text
+    assert (run.run_dir / "model" / "saved_model.pb").exists() and not work.exists()
+
+
+def test_checkpoints_of_other_parameters_are_not_resumed(tmp_path):
+    work = tmp_path / ".run.work"
+    messages = []
+    _check_work_dir(work, {"epochs": 3}, messages.append)
+    (work / "fold_0").mkdir()
+    _check_work_dir(work, {"epochs": 3}, messages.append)
+    assert (work / "fold_0").exists() and "resuming" in messages[-1]
+    _check_work_dir(work, {"epochs": 4}, messages.append)
+    assert not (work / "fold_0").exists() and "starting over" in messages[-1]
+
+
+def test_every_fold_callback_gets_the_validation_score_after_each_epoch(tmp_path, fast_config):
+    comp, cfg = api.load(write_competition(tmp_path / "tiny"), folds=2, config=fast_config)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def __init__(self, fold):
+            super().__init__()
+            self.fold = fold
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((self.fold, epoch, logs["val_score"]))
+
+    assert tuning.fit_predict_fold_for("advanced") is fit_predict_fold
+    cross_validate(
+        comp,
+        cfg,
+        fit_predict_fold,
+        track="advanced",
+        params=cfg.advanced,
+        out=tmp_path / "run",
+        log=quiet,
+        progress=False,
+        fold_callbacks=lambda k: [Record(k)],
+    )
+    assert [(f, e) for f, e, _ in seen] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert all(0 <= score <= 1 for *_, score in seen)  # accuracy on the validation fold
+
+
+def test_predict_needs_an_exported_model(tmp_path, capsys):
+    with pytest.raises(InputError, match="not a model exported by `kit advanced`"):
+        ExportedModel(tmp_path)
+    assert (
+        cli.main(["predict", str(tmp_path), str(tmp_path / "test.csv"), "--out", str(tmp_path / "s.csv")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("kit: error:") and err.count("\n") == 1
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("name", ["titanic", "bike-sharing-demand"])
+def test_real_competition_end_to_end(tmp_path, name):
+    data = shared_competition(name)
+    config = tmp_path / "fast.toml"
+    config.write_text("[advanced]\nepochs = 2\n")
+    run = api.advanced(data, folds=2, config=config, out=tmp_path / "run", progress=False, log=quiet)
+    assert np.isfinite(run.score)
+    test = (data / "test.csv").resolve()
+    pred = ExportedModel(run.run_dir / "model").predict(pl.read_csv(test, infer_schema_length=None))
+    np.testing.assert_allclose(pred.reshape(len(pred), -1), prediction_matrix(run), rtol=1e-6, atol=1e-9)
+    sub = api.predict(run.run_dir / "model", test, out=tmp_path / "submission.csv", log=quiet)
+    got, want = api.validate(sub, data), api.validate(run.submission_path, data)
+    assert got.columns == want.columns and got[got.columns[0]].equals(want[want.columns[0]])
+    for column in got.columns[1:]:  # labels exactly, values to float rounding
+        if got[column].dtype.is_float():
+            np.testing.assert_allclose(got[column].to_numpy(), want[column].to_numpy(), rtol=1e-9)
+        else:
+            assert got[column].equals(want[column])
