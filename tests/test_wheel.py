@@ -23,7 +23,7 @@ import tomllib
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
 # not on the Kaggle image (kit must import without them), or kit itself
-LEFT_OUT = ("kit", "kit-", "__editable__", "tomli_w", "tomli_w-")
+LEFT_OUT = ("kit-", "__editable__", "tomli_w")
 
 
 def run(cmd, *, cwd, check=True, **kwargs) -> subprocess.CompletedProcess:
@@ -71,7 +71,7 @@ def kaggle_like_env(root: Path) -> Path:
     deps = root / "deps"
     deps.mkdir()
     for entry in site_packages.iterdir():
-        if entry.name.startswith(LEFT_OUT) or entry.suffix == ".pth":
+        if entry.name == "kit" or entry.name.startswith(LEFT_OUT) or entry.suffix == ".pth":
             continue
         (deps / entry.name).symlink_to(entry)
     (env_site,) = (env / "lib").glob("python*/site-packages")
