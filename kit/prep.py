@@ -80,7 +80,14 @@ class Preprocessor:
         >>> inputs = prep.transform(test)      # {"numbers": float32 (n, d), "codes": int32 (n, k)}
     """
 
-    def __init__(self, roles: dict[str, str], *, scaling: str = "quantile", min_frequency: int = 3):
+    def __init__(
+        self,
+        roles: dict[str, str],
+        *,
+        scaling: str = "standard",
+        min_frequency: int = 3,
+        text_min_frequency: int = 10,
+    ):
         if scaling not in SCALINGS:
             raise InputError(
                 f"Unknown scaling '{scaling}'. Use one of: {', '.join(SCALINGS)}. Received: scaling={scaling}"
@@ -88,6 +95,7 @@ class Preprocessor:
         self.roles = roles
         self.scaling = scaling
         self.min_frequency = min_frequency
+        self.text_min_frequency = text_min_frequency
 
     def _columns(self, role):
         return [c for c, r in self.roles.items() if r == role]
@@ -141,7 +149,7 @@ class Preprocessor:
                 handle_unknown="use_encoded_value",
                 unknown_value=-1,
                 encoded_missing_value=-1,
-                min_frequency=2,
+                min_frequency=self.text_min_frequency,
                 dtype=np.int64,
             ).fit(frame.select(text))
             codes = self.text_.transform(frame.select(text))
