@@ -121,9 +121,8 @@ def baseline(
         >>> run.score, run.fold_scores, run.submission_path
     """
     from kit import kaggle
-    from kit.baseline import fit_predict_fold
-    from kit.run import cross_validate
 
+    # the input is checked before TensorFlow is imported: a bad file fails fast and quietly
     comp, cfg = load(
         data,
         config=config,
@@ -137,6 +136,9 @@ def baseline(
         split=split,
         seed=seed,
     )
+    from kit.baseline import fit_predict_fold
+    from kit.run import cross_validate
+
     for note in comp.notes:
         log(f"note: {note}")
     run = cross_validate(

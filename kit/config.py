@@ -27,14 +27,14 @@ CONFIG_DIR = _config_dir()
 # Track parameters; a TOML's [baseline] / [advanced] tables override them key by key.
 TRACK_DEFAULTS = {
     "baseline": {
-        "units": [256, 128],
-        "dropout": 0.15,
+        "units": [128, 64],
+        "dropout": 0.25,
         "learning_rate": 2e-3,
         "weight_decay": 1e-4,
         "batch_size": 0,  # 0: chosen from the number of rows
         "epochs": 200,
-        "patience": 15,
-        "scaling": "quantile",
+        "patience": 10,
+        "scaling": "standard",
         "embedding_size": 0,  # 0: chosen per column from its cardinality
     },
     # kit/advanced.py: TFT-style features, custom loop, any tf.distribute strategy
@@ -87,6 +87,9 @@ class Config:
                 )
             if value is None:
                 continue
+            if key == "na" and isinstance(value, str):
+                value = [value]
+            _check_type(key, value, SETTING_TYPES.get(key, dict), source)
             if key in TRACK_DEFAULTS:
                 unknown = set(value) - set(TRACK_DEFAULTS[key])
                 if unknown:
@@ -94,6 +97,11 @@ class Config:
                         f"Unknown [{key}] setting(s) {sorted(unknown)} in {source}. Use: "
                         f"{', '.join(TRACK_DEFAULTS[key])}. Received: {sorted(unknown)}"
                     )
+                for name, item in value.items():
+                    default = TRACK_DEFAULTS[key][name]
+                    # an int where a float is expected is fine (learning_rate = 1)
+                    expected = (int, float) if isinstance(default, float) else type(default)
+                    _check_type(f"[{key}] {name}", item, expected, source)
                 getattr(self, key).update(value)
             elif key in ("advanced", "search"):
                 getattr(self, key).update(value)
@@ -142,6 +150,23 @@ def _toml_value(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"Cannot write {type(value).__name__} to TOML. Received: {value!r}")
+
+
+SETTING_TYPES = {
+    "target": str, "id": str, "metric": str, "na": list, "group": str, "time": str,
+    "split": str, "folds": int, "seed": int,
+}  # fmt: skip
+
+
+def _check_type(name: str, value, expected, source: str) -> None:
+    # bool is an int to Python, never to a user
+    if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+        wanted = (
+            " or ".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
+        )
+        raise InputError(
+            f"Setting {name} in {source} must be of type {wanted}. Fix the value. Received: {name}={value!r}"
+        )
 
 
 def read_toml(path: str | Path) -> dict:

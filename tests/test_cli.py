@@ -165,11 +165,6 @@ def test_the_installed_command_prints_one_line(tmp_path):
     assert "'label'" in line and "train.csv" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kit.api.baseline imports TensorFlow before reading the data, and TensorFlow writes "
-    "start-up lines to stderr that TF_CPP_MIN_LOG_LEVEL set from kit/__init__.py does not silence",
-)
 def test_kit_baseline_on_bad_data_prints_one_line(tmp_path):
     data = _constant_target(write_competition(tmp_path / "comp"))
     done = _run_kit("baseline", str(data), "--out", str(tmp_path / "run"), cwd=tmp_path)

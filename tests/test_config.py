@@ -107,7 +107,6 @@ def test_each_competitions_toml_is_valid(path):
     assert cfg.to_dict() != Config().to_dict(), "a competition's TOML changes something"
 
 
-@pytest.mark.xfail(strict=True, reason="Config.update does not check value types yet")
 @pytest.mark.parametrize(
     ("text", "key"),
     [
