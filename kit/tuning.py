@@ -551,79 +551,93 @@ def tune(
     study_name = study_name or f"{comp.name}-{track}"
 
     out.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial comes from here instead
-    study = optuna.create_study(
-        storage=open_storage(storage),
-        study_name=study_name,
-        direction=metric.direction,
-        sampler=PerTrialSeedSampler(seed=cfg.seed),
-        pruner=study_pruner,
-        load_if_exists=True,
-    )
-    if study.direction.name.lower() != metric.direction:
-        raise InputError(
-            f"Study '{study_name}' in {storage} was made to {study.direction.name.lower()}, but "
-            f"{comp.metric} is to {metric.direction}. Pass --study with a new name. Received: metric={comp.metric}"
+    with _optuna_quiet():
+        study = optuna.create_study(
+            storage=open_storage(storage),
+            study_name=study_name,
+            direction=metric.direction,
+            sampler=PerTrialSeedSampler(seed=cfg.seed),
+            pruner=study_pruner,
+            load_if_exists=True,
         )
-    log(
-        f"{comp.name}: tuning {track} ({len(space)} parameters: {', '.join(space)}), "
-        f"study '{study_name}' in {_safe_url(str(storage))}, {comp.metric} ({metric.direction}), "
-        f"{pruner} pruner, {_limits(n_trials, time_budget)}"
-    )
-    recover_interrupted(study, log=log)
-
-    # the summary step (plots, copies) needs a few seconds of the budget too
-    deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
-    # the most epochs a fold can run: every trial reports fold k on the same steps
-    spec = space.get("epochs", {})
-    steps_per_fold = int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
-    worker = Worker(
-        comp=comp,
-        cfg=cfg,
-        fit_predict_fold=fit_predict_fold,
-        track=track,
-        space=space,
-        base=base,
-        metric=metric,
-        trials_dir=out / "trials",
-        steps_per_fold=steps_per_fold,
-        deadline=deadline,
-        n_trials=n_trials,
-        log=log,
-    )
-    if worker.out_of_time(study):
-        log("the time budget is shorter than a trial: no trial started")
-    elif not worker.enough(study):
-        try:
-            study.optimize(
-                worker.objective,
-                timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
-                callbacks=[worker.after_trial],
-                catch=(Exception,),
-                gc_after_trial=True,
+        if study.direction.name.lower() != metric.direction:
+            raise InputError(
+                f"Study '{study_name}' in {storage} was made to {study.direction.name.lower()}, but "
+                f"{comp.metric} is to {metric.direction}. Pass --study with a new name. Received: metric={comp.metric}"
             )
-        except KeyboardInterrupt:
-            # optimize() marked the trial failed; queue it again so the next run picks it up
-            if worker.current is not None:
-                requeue(study, worker.current)
-            log("interrupted: finished trials are kept in the study; run the same command to go on")
-            raise
-    if worker.error is not None:
-        raise worker.error
-    return summarize(
-        study,
-        comp=comp,
-        cfg=cfg,
-        track=track,
-        space=space,
-        base=base,
-        metric=metric,
-        out=out,
-        storage=storage,
-        started=started,
-        refit=None if deadline is not None and time.monotonic() > deadline else worker,
-        log=log,
-    )
+        log(
+            f"{comp.name}: tuning {track} ({len(space)} parameters: {', '.join(space)}), "
+            f"study '{study_name}' in {_safe_url(str(storage))}, {comp.metric} ({metric.direction}), "
+            f"{pruner} pruner, {_limits(n_trials, time_budget)}"
+        )
+        recover_interrupted(study, log=log)
+
+        # the summary step (plots, copies) needs a few seconds of the budget too
+        deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
+        # the most epochs a fold can run: every trial reports fold k on the same steps
+        spec = space.get("epochs", {})
+        steps_per_fold = (
+            int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
+        )
+        worker = Worker(
+            comp=comp,
+            cfg=cfg,
+            fit_predict_fold=fit_predict_fold,
+            track=track,
+            space=space,
+            base=base,
+            metric=metric,
+            trials_dir=out / "trials",
+            steps_per_fold=steps_per_fold,
+            deadline=deadline,
+            n_trials=n_trials,
+            log=log,
+        )
+        if worker.out_of_time(study):
+            log("the time budget is shorter than a trial: no trial started")
+        elif not worker.enough(study):
+            try:
+                study.optimize(
+                    worker.objective,
+                    timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+                    callbacks=[worker.after_trial],
+                    catch=(Exception,),
+                    gc_after_trial=True,
+                )
+            except KeyboardInterrupt:
+                # optimize() marked the trial failed; queue it again so the next run picks it up
+                current = worker.current
+                if current is not None and study.get_trials(deepcopy=False)[current].state == TrialState.FAIL:
+                    requeue(study, current)
+                log("interrupted: finished trials are kept in the study; run the same command to go on")
+                raise
+        if worker.error is not None:
+            raise worker.error
+        return summarize(
+            study,
+            comp=comp,
+            cfg=cfg,
+            track=track,
+            space=space,
+            base=base,
+            metric=metric,
+            out=out,
+            storage=storage,
+            started=started,
+            refit=None if deadline is not None and time.monotonic() > deadline else worker,
+            log=log,
+        )
+
+
+@contextlib.contextmanager
+def _optuna_quiet():
+    """Optuna's own INFO line per trial off while tuning (kit prints its own), back on after."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _limits(n_trials, time_budget) -> str:
