@@ -103,7 +103,14 @@ class Config:
                     expected = (int, float) if isinstance(default, float) else type(default)
                     _check_type(f"[{key}] {name}", item, expected, source)
                 getattr(self, key).update(value)
-            elif key in ("advanced", "search"):
+            elif key == "search":
+                # [search.<track>] tables merge entry by entry, so a --config file can add one range
+                # to the competition's without repeating the others
+                for name, item in value.items():
+                    current = self.search.get(name)
+                    both = isinstance(item, dict) and isinstance(current, dict)
+                    self.search[name] = {**current, **item} if both else item
+            elif key == "advanced":
                 getattr(self, key).update(value)
             else:
                 setattr(self, key, value)

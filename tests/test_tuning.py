@@ -78,6 +78,14 @@ def test_search_space_takes_the_tracks_table_and_the_tomls_changes():
     assert set(tuning.SEARCH_SPACES["baseline"]) - {"scaling"} <= set(space)
 
 
+def test_search_tables_merge_entry_by_entry_across_config_files():
+    cfg = Config().update({"search": {"baseline": {"dropout": {"low": 0.0, "high": 0.2}}}}, source="a.toml")
+    cfg.update({"search": {"baseline": {"scaling": "standard"}, "pruner": "none"}}, source="b.toml")
+    space, fixed = tuning.search_space("baseline", cfg)
+    assert space["dropout"]["high"] == 0.2 and fixed == {"scaling": "standard"}
+    assert cfg.search["pruner"] == "none"
+
+
 @pytest.mark.parametrize(
     "search, match",
     [
