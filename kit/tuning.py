@@ -43,12 +43,11 @@ import numpy as np
 import optuna
 import polars as pl
 import psutil
-import tomli_w
 from optuna.trial import TrialState
 
 from kit import kaggle, metrics
 from kit.competition import Competition
-from kit.config import TRACK_DEFAULTS, Config
+from kit.config import TRACK_DEFAULTS, Config, dumps
 from kit.errors import InputError
 from kit.run import Fold, cross_validate
 
@@ -921,7 +920,7 @@ def _best_toml(comp, cfg, track, params, best, study, path) -> str:
         f"# Best trial of study '{study.study_name}': {comp.metric} {best.value:.5f} (trial {best.number}).\n"
         f"# Rerun it: kit {track} {comp.root} --config {path}\n"
     )
-    return header + tomli_w.dumps(resolved.to_dict())
+    return header + dumps(resolved.to_dict())
 
 
 def _publish_best(out: Path, number: int, params: dict, refit: Worker | None, log) -> Path | None:
