@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from kit.errors import InputError
 from kit.io import write_atomic
 
 DEMO_DIR = Path("data") / "penguins-demo"
@@ -23,7 +24,13 @@ def make_demo(dest: str | Path = DEMO_DIR, *, seed: int = 0) -> Path:
     dest = Path(dest)
     if all((dest / f).is_file() for f in ("train.csv", "test.csv", "sample_submission.csv")):
         return dest
-    raw = resources.files("palmerpenguins") / "data" / "penguins-raw.csv"
+    try:
+        raw = resources.files("palmerpenguins") / "data" / "penguins-raw.csv"
+    except ModuleNotFoundError:
+        raise InputError(
+            "The demo competition is built from the palmerpenguins package, which is not installed. "
+            "Run `pip install palmerpenguins`, or pass a competition folder."
+        ) from None
     with resources.as_file(raw) as path:
         frame = pl.read_csv(path, null_values=["NA", ""])
     frame = frame.with_row_index("id", offset=1).with_columns(pl.col("id").cast(pl.Int64))

@@ -262,10 +262,11 @@ def _write_run(
                 "metric": comp.metric,
                 "group": comp.group,
                 "time": comp.time,
-                track: dict(params),
             },
             source="the run",
         )
+        if track in ("baseline", "advanced"):
+            setattr(resolved, track, dict(params))
         resolved.write(staging / "config.toml")
         (staging / "manifest.json").write_text(
             json.dumps(
