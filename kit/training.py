@@ -194,6 +194,16 @@ class Trainer:
                 if self.ema_momentum
                 else []
             )
+            # the best epoch's weights, kept beside the live ones and saved in the same checkpoint
+            self.best = [
+                tf.Variable(
+                    v.value,
+                    trainable=False,
+                    name=f"best_{i}",
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                )
+                for i, v in enumerate(self.model.weights)
+            ]
             self.state = {
                 "epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
                 "best_epoch": tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch"),
@@ -325,10 +335,9 @@ class Trainer:
             cb.set_model(self.model)
 
         manager, scratch = self._checkpoint_manager()
-        best_weights = None
         latest = self._latest() if manager is not None else None
         if latest:
-            best_weights = self._restore(manager, latest)
+            manager.checkpoint.restore(latest).expect_partial()
             history.resumed_at = int(self.state["epoch"].numpy())
             history.best_epoch = int(self.state["best_epoch"].numpy())
             history.best_score = float(self.state["best_score"].numpy())
@@ -340,23 +349,26 @@ class Trainer:
             else None
         )
 
+        # one endless stream, reshuffled every pass over the rows: no per-epoch pipeline to build
+        dist = self.strategy.distribute_datasets_from_function(
+            lambda ctx: source.dataset(
+                batch_size=ctx.get_per_replica_batch_size(global_batch),
+                shuffle=True,
+                # a resumed run continues with orders it has not seen
+                seed=self.seed * 100_003 + history.resumed_at,
+                drop_remainder=True,
+                shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
+                repeat=True,
+            )
+        )
+        iterator = iter(dist)
         try:
             for epoch in range(history.resumed_at, epochs):
                 if validate is not None and int(self.state["wait"].numpy()) >= patience:
                     # checked first, so a run resumed after it stopped early does not train on
                     history.stopped_early = True
                     break
-                dist = self.strategy.distribute_datasets_from_function(
-                    lambda ctx, e=epoch: source.dataset(
-                        batch_size=ctx.get_per_replica_batch_size(global_batch),
-                        shuffle=True,
-                        # a new order each epoch, the same after a resume
-                        seed=self.seed * 100_003 + e,
-                        drop_remainder=True,
-                        shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
-                    )
-                )
-                iterator, done, loss_sum = iter(dist), 0, 0.0
+                done, loss_sum = 0, 0.0
                 while done < steps:
                     n = min(per_call, steps - done)
                     loss_sum += float(train_steps(iterator, tf.constant(n)))
@@ -380,11 +392,11 @@ class Trainer:
                             score > best if direction == "maximize" else score < best
                         )
                         if improved:
-                            best_weights = [v.numpy() for v in self.model.weights]
+                            for b, v in zip(self.best, self.model.weights, strict=True):
+                                b.assign(v.value)
                             self.state["best_score"].assign(score)
                             self.state["best_epoch"].assign(epoch)
                             self.state["wait"].assign(0)
-                            self._save_best()
                         else:
                             self.state["wait"].assign_add(1)
                     logs["val_score"] = score
@@ -407,9 +419,9 @@ class Trainer:
 
         history.best_epoch = int(self.state["best_epoch"].numpy())
         history.best_score = float(self.state["best_score"].numpy())
-        if best_weights is not None:
-            for v, value in zip(self.model.weights, best_weights, strict=True):
-                v.assign(value)
+        if history.best_epoch >= 0:
+            for v, b in zip(self.model.weights, self.best, strict=True):
+                v.assign(b.value())
         elif self.ema:
             for v, a in zip(self.model.trainable_variables, self.ema, strict=True):
                 v.assign(a.numpy())
@@ -422,7 +434,7 @@ class Trainer:
         if self.checkpoint_dir is None:
             return None, None
         checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, ema=self.ema, **self.state
+            model=self.model, optimizer=self.optimizer, ema=self.ema, best=self.best, **self.state
         )
         scratch = None if self.runtime.is_chief else Path(tempfile.mkdtemp(prefix="kit-worker-ckpt-"))
         directory = self.checkpoint_dir if scratch is None else scratch
@@ -434,18 +446,6 @@ class Trainer:
         if self.checkpoint_dir is None or not self.checkpoint_dir.is_dir():
             return None
         return tf.train.latest_checkpoint(str(self.checkpoint_dir))
-
-    def _save_best(self) -> None:
-        if self.checkpoint_dir is not None and self.runtime.is_chief:
-            self.model.save_weights(self.checkpoint_dir / "best.weights.h5")
-
-    def _restore(self, manager, path: str) -> list | None:
-        best = None
-        if (self.checkpoint_dir / "best.weights.h5").exists():
-            self.model.load_weights(self.checkpoint_dir / "best.weights.h5")
-            best = [v.numpy() for v in self.model.weights]
-        manager.checkpoint.restore(path).expect_partial()
-        return best
 
     # -- prediction -----------------------------------------------------------------------------
     def predict(self, inputs: dict, *, batch_size: int = 4096) -> np.ndarray:
