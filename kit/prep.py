@@ -12,12 +12,18 @@ import polars as pl
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer, StandardScaler
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    OrdinalEncoder,
+    PowerTransformer,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 from kit.competition import parse_datetime
 from kit.errors import InputError
 
-SCALINGS = ("standard", "quantile")
+SCALINGS = ("standard", "quantile", "power")
 # datetime parts that act like categories (one-hot) rather than quantities
 DATETIME_PARTS = {
     "year": ("numeric", lambda d: d.dt.year()),
@@ -107,6 +113,9 @@ class Preprocessor:
                 n_quantiles=min(1000, frame.height), output_distribution="normal", subsample=None
             )
             if self.scaling == "quantile"
+            # Yeo-Johnson: heavy tails pulled in, so a test row far out does not push the net off its range
+            else PowerTransformer(method="yeo-johnson")
+            if self.scaling == "power"
             else StandardScaler()
         )
         parts = []
