@@ -27,6 +27,7 @@ import copy
 import fcntl
 import inspect
 import json
+import logging
 import os
 import random
 import shutil
@@ -549,10 +550,11 @@ def tune(
     storage = storage if storage is not None else out / "study.journal"
     study_name = study_name or f"{comp.name}-{track}"
 
+    opened = open_storage(storage)  # a database that cannot be reached leaves no folder behind
     out.mkdir(parents=True, exist_ok=True)
     with _optuna_quiet():
         study = optuna.create_study(
-            storage=open_storage(storage),
+            storage=opened,
             study_name=study_name,
             direction=metric.direction,
             sampler=PerTrialSeedSampler(seed=cfg.seed),
@@ -630,13 +632,19 @@ def tune(
 
 @contextlib.contextmanager
 def _optuna_quiet():
-    """Optuna's own INFO line per trial off while tuning (kit prints its own), back on after."""
+    """Optuna's own line per trial off while tuning (kit prints its own), and TensorFlow's warning
+    that predict functions are retraced (each trial builds new models, so they must be); both
+    back as they were after."""
     verbosity = optuna.logging.get_verbosity()
+    tf_logger = logging.getLogger("tensorflow")
+    tf_level = tf_logger.level
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    tf_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         optuna.logging.set_verbosity(verbosity)
+        tf_logger.setLevel(tf_level)
 
 
 def _limits(n_trials, time_budget) -> str:
