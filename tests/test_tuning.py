@@ -464,6 +464,8 @@ def test_two_workers_share_one_postgresql_study(competition, tmp_path, postgres_
         (["--time-budget", "-5"], "--time-budget must be a positive"),
         (["--track", "fancy"], "Unknown track 'fancy'"),
         (["--pruner", "sometimes"], "Unknown pruner"),
+        # nothing listens on port 1; without the driver the message says what to install instead
+        (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "Received: storage=postgresql://"),
     ],
 )
 def test_bad_tune_flags_exit_2_with_one_line(competition, tmp_path, capsys, flags, match):
