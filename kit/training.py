@@ -28,6 +28,7 @@ import contextlib
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +46,12 @@ JIT_COMPILE = ("auto", True, False)
 
 @dataclass
 class History:
-    """What `Trainer.fit` did: per-epoch loss, score and learning rate, and where it stopped."""
+    """What `Trainer.fit` did: per-epoch loss, score, learning rate and time, and where it stopped."""
 
     loss: list[float] = field(default_factory=list)
     val_score: list[float] = field(default_factory=list)
     learning_rate: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # training steps only, per epoch
     best_epoch: int = -1
     best_score: float = math.nan
     resumed_at: int = 0  # the first epoch this process trained (0 unless a checkpoint was found)
@@ -368,12 +370,13 @@ class Trainer:
                     # checked first, so a run resumed after it stopped early does not train on
                     history.stopped_early = True
                     break
-                done, loss_sum = 0, 0.0
+                done, loss_sum, started = 0, 0.0, time.perf_counter()
                 while done < steps:
                     n = min(per_call, steps - done)
                     loss_sum += float(train_steps(iterator, tf.constant(n)))
                     done += n
-                loss = loss_sum / steps
+                loss = loss_sum / steps  # float() above waited for the steps to finish
+                history.seconds.append(time.perf_counter() - started)
                 lr = float(self.schedule(self.optimizer.iterations))
                 history.loss.append(loss)
                 history.learning_rate.append(lr)
