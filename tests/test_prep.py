@@ -45,7 +45,7 @@ def test_a_value_only_in_the_validation_fold_is_unseen():
 def test_unseen_test_categories_are_handled():
     roles = {"c": "categorical", "t": "text"}
     train = pl.DataFrame({"c": ["a", "b"] * 10, "t": [f"v{i % 8}" for i in range(20)]})
-    prep = Preprocessor(roles).fit(train)
+    prep = Preprocessor(roles, text_min_frequency=2).fit(train)
     test = pl.DataFrame({"c": ["new", "a", None], "t": ["brand-new", "v3", None]})
     out = prep.transform(test)
     assert out["numbers"].shape == (3, prep.n_dense_)
@@ -57,9 +57,21 @@ def test_unseen_test_categories_are_handled():
     assert codes.max() < prep.cardinalities_[0]
 
 
+def test_text_min_frequency_sets_which_values_get_their_own_index():
+    train = pl.DataFrame({"t": ["a"] * 12 + ["b"] * 4 + ["c"] * 3})
+    a, b, c = 0, 12, 16  # first row of each value
+
+    def codes(k):
+        return Preprocessor({"t": "text"}, text_min_frequency=k).fit(train).transform(train)["codes"][:, 0]
+
+    low, high = codes(2), codes(10)
+    assert len({low[a], low[b], low[c]}) == 3  # all frequent enough at 2
+    assert high[b] == high[c] > 0 and high[a] != high[b]  # 4 and 3 rows share the rare index at 10
+
+
 def test_rare_text_values_share_one_index():
     train = pl.DataFrame({"t": ["common"] * 5 + ["once", "twice", "twice", "single"]})
-    prep = Preprocessor({"t": "text"}).fit(train)
+    prep = Preprocessor({"t": "text"}, text_min_frequency=2).fit(train)
     codes = prep.transform(pl.DataFrame({"t": ["once", "single", "unseen", "common", "twice"]}))["codes"][
         :, 0
     ]
