@@ -28,6 +28,7 @@ import fcntl
 import inspect
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -95,8 +96,9 @@ MAX_RETRY = 2
 MAX_CONSECUTIVE_FAILURES = 3
 # database storages: a running trial whose worker stopped beating for GRACE_S seconds is retried
 HEARTBEAT_S, GRACE_S = 30, 90
-# epochs the pruner never prunes in: the first epochs of every configuration look alike
-WARMUP_EPOCHS = 5
+# epochs the pruner never prunes in: early epochs say more about the learning rate than about
+# where a configuration ends up (5 pruned three quarters of the trials on house-prices)
+WARMUP_EPOCHS = 10
 
 
 # Optuna 4.9 renamed the retry callback and the RDBStorage keyword; the Kaggle image may be older
@@ -325,21 +327,27 @@ class StopAtDeadline(keras.callbacks.Callback):
 
 
 class PerTrialSeedSampler(optuna.samplers.BaseSampler):
-    """`TPESampler(seed=seed + trial.number)` for each trial.
+    """`TPESampler(seed=seed + trial.number)` for each trial; trial 0 starts from `start`.
 
     One seeded TPESampler per worker would make two workers started with the same command draw
     the same parameters for their first trials. Seeding by trial number keeps a one-worker study
     reproducible and gives parallel workers different draws. TPE itself keeps no state between
     trials (it reads the finished trials from the storage), so a fresh one per trial loses nothing.
+
+    `start` (the track's defaults, in Optuna's encoding) is trial 0's draw wherever the space holds
+    it: the study then never ends below the untuned track, and TPE searches around a good point.
+    Trial numbers are handed out by the storage, so parallel workers run it once.
     """
 
-    def __init__(self, *, seed: int, **tpe_kwargs):
+    def __init__(self, *, seed: int, start: dict | None = None, **tpe_kwargs):
         # constant liar: a worker's draw steers clear of the trials other workers are running
         tpe_kwargs.setdefault("constant_liar", True)
-        self.seed, self.tpe_kwargs = seed, tpe_kwargs
+        self.seed, self.start, self.tpe_kwargs = seed, start or {}, tpe_kwargs
         self._tpe = optuna.samplers.TPESampler(seed=seed, **tpe_kwargs)
+        self._first = False
 
     def before_trial(self, study, trial):
+        self._first = trial.number == 0
         self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number, **self.tpe_kwargs)
         self._tpe.before_trial(study, trial)
 
@@ -350,6 +358,9 @@ class PerTrialSeedSampler(optuna.samplers.BaseSampler):
         return self._tpe.sample_relative(study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
+        value = self.start.get(param_name)
+        if self._first and value is not None and _holds(param_distribution, value):
+            return value
         return self._tpe.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study, trial, state, values):
@@ -357,6 +368,20 @@ class PerTrialSeedSampler(optuna.samplers.BaseSampler):
 
     def reseed_rng(self):
         self._tpe.reseed_rng()
+
+
+def _holds(distribution, value) -> bool:
+    """Whether an Optuna distribution can take `value` as it is."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return value in distribution.choices
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not distribution.low <= value <= distribution.high:
+        return False
+    step = getattr(distribution, "step", None)
+    return step is None or math.isclose(
+        (value - distribution.low) / step, round((value - distribution.low) / step)
+    )
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -557,7 +582,9 @@ def tune(
             storage=opened,
             study_name=study_name,
             direction=metric.direction,
-            sampler=PerTrialSeedSampler(seed=cfg.seed),
+            sampler=PerTrialSeedSampler(
+                seed=cfg.seed, start={k: _encode(base[k]) for k in space if k in base}
+            ),
             pruner=study_pruner,
             load_if_exists=True,
         )

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 import kit
 from kit import cli, tuning
-from kit.config import Config
+from kit.config import TRACK_DEFAULTS, Config
 from kit.errors import InputError
 
 # small and quick: a few epochs of small networks on 2 folds of 240 rows
@@ -140,7 +140,7 @@ def test_parallel_workers_draw_different_parameters_with_the_same_seed():
 
 def test_pruning_callback_reports_every_fold_on_its_own_steps_and_prunes_a_bad_trial():
     study = optuna.create_study(direction="maximize", pruner=tuning.make_pruner("median"))
-    good = {k * 100 + e: 0.8 + 0.01 * e for k in range(2) for e in range(10)}
+    good = {k * 100 + e: 0.8 + 0.005 * e for k in range(2) for e in range(20)}
     dist = optuna.distributions.FloatDistribution(0, 1)
     for i in range(5):
         study.add_trial(
@@ -148,22 +148,23 @@ def test_pruning_callback_reports_every_fold_on_its_own_steps_and_prunes_a_bad_t
                 params={"x": i / 10}, distributions={"x": dist}, value=0.9, intermediate_values=good
             )
         )
+    warmup = tuning.WARMUP_EPOCHS
     trial = study.ask()
     fold0 = tuning.TrialPruning(trial, fold=0, steps_per_fold=100)
-    with pytest.raises(optuna.TrialPruned, match="fold 1, epoch 6"):
-        for epoch in range(10):
+    with pytest.raises(optuna.TrialPruned, match=f"fold 1, epoch {warmup + 1}"):
+        for epoch in range(20):
             # as a custom loop calls it: no model, just the logs
             fold0.on_epoch_end(epoch, {"val_score": 0.5})
-    # the warm-up epochs 1-5 never prune; epoch 6 does
-    assert sorted(study.trials[-1].intermediate_values) == [0, 1, 2, 3, 4, 5]
+    # the warm-up epochs never prune; the first epoch after them does
+    assert sorted(study.trials[-1].intermediate_values) == list(range(warmup + 1))
 
     trial = study.ask()
     for k in range(2):
         callback = tuning.TrialPruning(trial, fold=k, steps_per_fold=100)
-        for epoch in range(10):
+        for epoch in range(20):
             callback.on_epoch_end(epoch, {"val_score": 0.95})
     # a good trial runs every fold, fold k on steps k * 100 + epoch
-    assert sorted(study.trials[-1].intermediate_values) == [*range(10), *range(100, 110)]
+    assert sorted(study.trials[-1].intermediate_values) == [*range(20), *range(100, 120)]
 
 
 def test_pruning_callback_says_what_the_track_must_log():
@@ -200,6 +201,15 @@ def tuned(competition, tmp_path_factory):
         "seconds": time.monotonic() - started,
         "lines": lines,
     }
+
+
+def test_the_first_trial_runs_the_tracks_own_parameters_where_the_space_holds_them(tuned):
+    first = tuned["after_stop"][0].params
+    defaults = TRACK_DEFAULTS["baseline"]
+    for name in ("learning_rate", "dropout", "weight_decay", "embedding_size", "scaling"):
+        assert first[name] == defaults[name]
+    # the test's space has no room for the default shape and batch size: those are drawn
+    assert first["units"] in ("16", "32,16") and first["batch_size"] in (32, 64)
 
 
 def test_a_trial_stopped_by_the_budget_is_run_again_by_the_next_call(tuned):
