@@ -41,7 +41,8 @@ from tensorflow.core.framework import summary_pb2
 from kit.errors import InputError
 from kit.runtime import Runtime
 
-JIT_COMPILE = ("auto", True, False)
+# "on"/"off" spell it in a config table, where a value keeps its default's type
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False, True: True, False: False}
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Trainer:
         min_learning_rate: the cosine decay's floor, as a fraction of the peak.
         clipnorm: clip the global norm of the averaged gradient (0: off).
         ema: momentum of the moving average of the weights (0: off), e.g. 0.999.
-        jit_compile: "auto" (on for GPU/TPU, off on CPU), True or False.
+        jit_compile: "auto" (on for GPU/TPU, off on CPU), "on" or "off" (or True/False).
         steps_per_execution: train steps per call into the graph (0: a whole epoch).
         checkpoint_dir: where to keep checkpoints; a rerun with the same folder resumes.
         log_dir: TensorBoard event files (loss, val_score, learning_rate per epoch).
@@ -143,7 +144,7 @@ class Trainer:
     ):
         if jit_compile not in JIT_COMPILE:
             raise InputError(
-                f"jit_compile must be 'auto', true or false. Received: jit_compile={jit_compile!r}"
+                f"jit_compile must be 'auto', 'on' or 'off' (or True/False). Received: jit_compile={jit_compile!r}"
             )
         if not 0 <= ema < 1:
             raise InputError(f"ema is a momentum in [0, 1), e.g. 0.999 (0 turns it off). Received: ema={ema}")
@@ -153,7 +154,8 @@ class Trainer:
         self.warmup, self.min_learning_rate, self.clipnorm = warmup, min_learning_rate, clipnorm
         self.ema_momentum = ema
         # XLA pays off on accelerators; on CPU the compile time usually outweighs it for small models
-        self.jit_compile = (runtime.device != "cpu") if jit_compile == "auto" else bool(jit_compile)
+        jit_compile = JIT_COMPILE[jit_compile]
+        self.jit_compile = (runtime.device != "cpu") if jit_compile == "auto" else jit_compile
         self.steps_per_execution = steps_per_execution
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None

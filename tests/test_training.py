@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from kit import runtime
 from kit.data import TableSource
+from kit.errors import InputError
 from kit.models import build_mlp
 from kit.training import Trainer
 
@@ -217,9 +218,17 @@ def test_mixed_precision_trains_with_a_float32_output(data, precision):
 
 def test_xla_compiled_steps_give_the_same_model(data):
     source, xv, _ = data
-    plain, compiled = make_trainer(jit_compile=False), make_trainer(jit_compile=True)
+    plain, compiled = make_trainer(jit_compile="off"), make_trainer(jit_compile="on")
+    assert compiled.jit_compile and not plain.jit_compile
     plain.fit(source, epochs=1, batch_size=64)
     compiled.fit(source, epochs=1, batch_size=64)
     # predictions, not weights: the hidden biases feed a batch norm, so their gradients are ~0
     # and Adam turns rounding noise in them into full steps that change nothing downstream
     np.testing.assert_allclose(plain.predict(xv), compiled.predict(xv), atol=1e-4)
+
+
+def test_bad_loop_settings_are_input_errors():
+    with pytest.raises(InputError, match="jit_compile must be"):
+        make_trainer(jit_compile="maybe")
+    with pytest.raises(InputError, match="ema is a momentum"):
+        make_trainer(ema=1.5)
