@@ -55,7 +55,7 @@ TRACK_DEFAULTS = {
         "embedding_size": 0,  # 0: chosen per column from its cardinality
         "strategy": "auto",  # auto, default, mirrored, multi_worker, tpu
         "precision": "auto",  # auto (bfloat16 on TPU, float16 on GPU, float32 on CPU), float32, ...
-        "jit_compile": "auto",  # XLA: auto (on for GPU/TPU, off on CPU), on, off
+        "jit_compile": "auto",  # XLA: auto (on for GPUs), on, off
         "steps_per_execution": 0,  # train steps per call into the graph; 0: a whole epoch
     },
 }

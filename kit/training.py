@@ -11,8 +11,8 @@ a checkpoint and TensorBoard scalars. What makes it more than `model.fit`:
   model use.
 - Mixed precision: float16 with Keras 3 dynamic loss scaling on GPUs, bfloat16 (no scaling
   needed) on TPUs; the model's output layer stays float32.
-- XLA: the forward and backward pass is `jit_compile`d where the graph allows (the optimizer's
-  cross-replica update stays outside, since XLA cannot hold a `merge_call`).
+- XLA: on GPUs the forward and backward pass is `jit_compile`d (the optimizer's cross-replica
+  update stays outside, since XLA cannot hold a `merge_call`); a TPU compiles the whole step.
 - `tf.train.CheckpointManager`: a killed run restarts at the epoch after its last checkpoint,
   with its optimizer state, best score and best weights.
 
@@ -116,7 +116,7 @@ class Trainer:
         min_learning_rate: the cosine decay's floor, as a fraction of the peak.
         clipnorm: clip the global norm of the averaged gradient (0: off).
         ema: momentum of the moving average of the weights (0: off), e.g. 0.999.
-        jit_compile: "auto" (on for GPU/TPU, off on CPU), "on" or "off" (or True/False).
+        jit_compile: "auto" (on for GPUs), "on" or "off" (or True/False).
         steps_per_execution: train steps per call into the graph (0: a whole epoch).
         checkpoint_dir: where to keep checkpoints; a rerun with the same folder resumes.
         log_dir: TensorBoard event files (loss, val_score, learning_rate per epoch).
@@ -153,9 +153,9 @@ class Trainer:
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
         self.warmup, self.min_learning_rate, self.clipnorm = warmup, min_learning_rate, clipnorm
         self.ema_momentum = ema
-        # XLA pays off on accelerators; on CPU the compile time usually outweighs it for small models
+        # XLA pays off on GPUs; on CPU it measured slower, and a TPU compiles the whole step anyway
         jit_compile = JIT_COMPILE[jit_compile]
-        self.jit_compile = (runtime.device != "cpu") if jit_compile == "auto" else jit_compile
+        self.jit_compile = (runtime.device == "gpu") if jit_compile == "auto" else jit_compile
         self.steps_per_execution = steps_per_execution
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
@@ -238,6 +238,9 @@ class Trainer:
             loss, grads = forward_backward(x, y)
             context = tf.distribute.get_replica_context()
             n = strategy.num_replicas_in_sync
+            if self.runtime.device == "tpu":
+                # sparse embedding gradients become dense: TPU all-reduces want fixed shapes
+                grads = [tf.convert_to_tensor(g) for g in grads]
             if self.clipnorm:
                 # clip the gradient of the global batch, which needs the sum over replicas first
                 grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
