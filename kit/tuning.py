@@ -22,17 +22,24 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import fcntl
+import functools
 import inspect
 import json
 import logging
 import math
 import os
+import pickle
 import random
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -40,7 +47,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import optuna
 import polars as pl
@@ -96,6 +102,8 @@ MAX_RETRY = 2
 MAX_CONSECUTIVE_FAILURES = 3
 # database storages: a running trial whose worker stopped beating for GRACE_S seconds is retried
 HEARTBEAT_S, GRACE_S = 30, 90
+# a worker process whose memory grew this much since its first trial hands over to a fresh one
+RECYCLE_MIB = 384
 # epochs the pruner never prunes in: early epochs say more about the learning rate than about
 # where a configuration ends up (5 pruned three quarters of the trials on house-prices)
 WARMUP_EPOCHS = 10
@@ -266,60 +274,76 @@ def decode(space: dict[str, dict], sampled: dict) -> dict:
 # callbacks the tracks call after every epoch
 
 
-class TrialPruning(keras.callbacks.Callback):
-    """Reports each epoch's `val_score` to an Optuna trial; raises `optuna.TrialPruned` when the
-    pruner says so.
+@functools.cache
+def _callbacks() -> dict[str, type]:
+    """The Keras callbacks, built on first use: the process that only coordinates workers (and
+    opens the storage, writes the plots) never imports TensorFlow."""
+    import keras
 
-    Works from `model.fit(callbacks=...)` and from a custom loop that calls `on_epoch_end` itself.
-    Every fold is reported, on steps `fold * steps_per_fold + epoch`: fold k's epoch e lands on the
-    same step in every trial, so other trials' values at a step are always the same fold at the
-    same epoch. The median pruner weighs the trial's best value so far against them, so a trial is
-    judged mostly on its first fold (where pruning saves the most), and a later fold can still stop
-    it when it falls behind the others there.
-    """
+    class TrialPruning(keras.callbacks.Callback):
+        """Reports each epoch's `val_score` to an Optuna trial; raises `optuna.TrialPruned` when the
+        pruner says so.
 
-    def __init__(self, trial: optuna.Trial, *, fold: int, steps_per_fold: int, monitor: str = "val_score"):
-        super().__init__()
-        self.trial, self.fold, self.steps_per_fold, self.monitor = trial, fold, steps_per_fold, monitor
+        Works from `model.fit(callbacks=...)` and from a custom loop that calls `on_epoch_end` itself.
+        Every fold is reported, on steps `fold * steps_per_fold + epoch`: fold k's epoch e lands on the
+        same step in every trial, so other trials' values at a step are always the same fold at the
+        same epoch. The median pruner weighs the trial's best value so far against them, so a trial is
+        judged mostly on its first fold (where pruning saves the most), and a later fold can still stop
+        it when it falls behind the others there.
+        """
 
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            raise KeyError(
-                f"TrialPruning needs logs['{self.monitor}'] after each epoch: the track must put the "
-                f"competition metric on the validation fold there. Received: logs keys {sorted(logs or {})}"
-            )
-        self.trial.report(float(value), self.fold * self.steps_per_fold + epoch)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at fold {self.fold + 1}, epoch {epoch + 1}")
+        def __init__(
+            self, trial: optuna.Trial, *, fold: int, steps_per_fold: int, monitor: str = "val_score"
+        ):
+            super().__init__()
+            self.trial, self.fold, self.steps_per_fold, self.monitor = trial, fold, steps_per_fold, monitor
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(self.monitor)
+            if value is None:
+                raise KeyError(
+                    f"TrialPruning needs logs['{self.monitor}'] after each epoch: the track must put the "
+                    f"competition metric on the validation fold there. Received: logs keys {sorted(logs or {})}"
+                )
+            self.trial.report(float(value), self.fold * self.steps_per_fold + epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at fold {self.fold + 1}, epoch {epoch + 1}")
+
+    class StopAtDeadline(keras.callbacks.Callback):
+        """Raises `OutOfTime` when the next epoch would end past `deadline` (a `time.monotonic()` value).
+
+        Epoch times are measured as the folds go and kept in `timing`, shared by all the folds and
+        trials of a worker, so a fold is not even started when its first epoch (the slowest: it also
+        traces the graph) cannot end in time. A custom loop that only calls `on_epoch_end` gets the
+        check after each epoch.
+        """
+
+        def __init__(self, deadline: float, timing: dict):
+            super().__init__()
+            self.deadline, self.timing = deadline, timing
+            self._last = None
+
+        def on_train_begin(self, logs=None):
+            self._last = time.monotonic()
+            if self._last + self.timing.get("first_epoch", 0.0) >= self.deadline:
+                raise OutOfTime("the time budget ran out before a fold")
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.monotonic()
+            if self._last is not None:
+                self.timing["first_epoch" if epoch == 0 else "epoch"] = now - self._last
+            self._last = now
+            if now + self.timing.get("epoch", 0.0) >= self.deadline:
+                raise OutOfTime(f"the time budget ran out at epoch {epoch + 1}")
+
+    return {"TrialPruning": TrialPruning, "StopAtDeadline": StopAtDeadline}
 
 
-class StopAtDeadline(keras.callbacks.Callback):
-    """Raises `OutOfTime` when the next epoch would end past `deadline` (a `time.monotonic()` value).
-
-    Epoch times are measured as the folds go and kept in `timing`, shared by all the folds and
-    trials of a worker, so a fold is not even started when its first epoch (the slowest: it also
-    traces the graph) cannot end in time. A custom loop that only calls `on_epoch_end` gets the
-    check after each epoch.
-    """
-
-    def __init__(self, deadline: float, timing: dict):
-        super().__init__()
-        self.deadline, self.timing = deadline, timing
-        self._last = None
-
-    def on_train_begin(self, logs=None):
-        self._last = time.monotonic()
-        if self._last + self.timing.get("first_epoch", 0.0) >= self.deadline:
-            raise OutOfTime("the time budget ran out before a fold")
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.monotonic()
-        if self._last is not None:
-            self.timing["first_epoch" if epoch == 0 else "epoch"] = now - self._last
-        self._last = now
-        if now + self.timing.get("epoch", 0.0) >= self.deadline:
-            raise OutOfTime(f"the time budget ran out at epoch {epoch + 1}")
+def __getattr__(name: str):
+    # `kit.tuning.TrialPruning` and `kit.tuning.StopAtDeadline` without importing Keras up front
+    if name in ("TrialPruning", "StopAtDeadline"):
+        return _callbacks()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,19 +564,25 @@ def tune(
     pruner: str | None = None,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
+    processes: bool = True,
 ) -> TuneResult:
     """Run (or continue) an Optuna study over the track's parameters; write best.toml and the rest.
+
+    Trials run in a worker process that loads the data once and is replaced by a fresh one when
+    its memory has grown by `RECYCLE_MIB`: Keras and TensorFlow keep about 13 MiB of every model
+    ever built in a process, `clear_session()` or not, so memory stays flat only this way.
 
     Args:
         n_trials: finished (complete or pruned) trials the study should reach, counting trials of
             earlier runs and of other workers. Default 50, or no limit when `time_budget` is set.
-        time_budget: seconds for this call, a trial in progress included: it is stopped at the
-            first epoch end past the budget and run again by the next call.
+        time_budget: seconds for this call, a trial in progress included: it is stopped at an
+            epoch end before the budget runs out and run again by the next call.
         storage: a journal file path or an Optuna storage URL; default `<out>/study.journal`.
         study_name: default `<competition>-<track>`.
         pruner: "median" (default), "hyperband" or "none"; the TOML's [search] pruner otherwise.
         out: the tuning folder; default `submissions/<competition>/tune-<track>/`, so running
             the same command again continues the same study.
+        processes: False runs the trials in this process (memory then grows with each trial).
 
     Returns:
         A `TuneResult`.
@@ -567,94 +597,95 @@ def tune(
         n_trials = DEFAULT_TRIALS
     space, fixed = search_space(track, cfg)
     pruner = pruner or cfg.search.get("pruner", "median")
-    study_pruner = make_pruner(pruner)
+    make_pruner(pruner)
     # the track's defaults under the config's values: best.toml then lists every parameter
     base = {**TRACK_DEFAULTS.get(track, {}), **getattr(cfg, track), **fixed}
     metric = metrics.get(comp.metric)
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track}"
-    storage = storage if storage is not None else out / "study.journal"
-    study_name = study_name or f"{comp.name}-{track}"
-
+    storage = str(storage if storage is not None else out / "study.journal")
+    # the most epochs a fold can run: every trial reports fold k on the same steps
+    spec = space.get("epochs", {})
+    steps_per_fold = int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
+    plan = Plan(
+        comp=comp,
+        cfg=cfg,
+        fit_predict_fold=fit_predict_fold,
+        track=track,
+        space=space,
+        base=base,
+        trials_dir=out / "trials",
+        steps_per_fold=steps_per_fold,
+        n_trials=n_trials,
+        storage=storage,
+        study_name=study_name or f"{comp.name}-{track}",
+        pruner=pruner,
+        direction=metric.direction,
+    )
     opened = open_storage(storage)  # a database that cannot be reached leaves no folder behind
     out.mkdir(parents=True, exist_ok=True)
+    # the summary step (plots, copies) needs a few seconds of the budget too
+    deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
     with _optuna_quiet():
-        study = optuna.create_study(
-            storage=opened,
-            study_name=study_name,
-            direction=metric.direction,
-            sampler=PerTrialSeedSampler(
-                seed=cfg.seed, start={k: _encode(base[k]) for k in space if k in base}
-            ),
-            pruner=study_pruner,
-            load_if_exists=True,
-        )
+        study = plan.study(opened)
         if study.direction.name.lower() != metric.direction:
             raise InputError(
-                f"Study '{study_name}' in {storage} was made to {study.direction.name.lower()}, but "
+                f"Study '{plan.study_name}' in {storage} was made to {study.direction.name.lower()}, but "
                 f"{comp.metric} is to {metric.direction}. Pass --study with a new name. Received: metric={comp.metric}"
             )
         log(
             f"{comp.name}: tuning {track} ({len(space)} parameters: {', '.join(space)}), "
-            f"study '{study_name}' in {_safe_url(str(storage))}, {comp.metric} ({metric.direction}), "
+            f"study '{plan.study_name}' in {_safe_url(storage)}, {comp.metric} ({metric.direction}), "
             f"{pruner} pruner, {_limits(n_trials, time_budget)}"
         )
         recover_interrupted(study, log=log)
-
-        # the summary step (plots, copies) needs a few seconds of the budget too
-        deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
-        # the most epochs a fold can run: every trial reports fold k on the same steps
-        spec = space.get("epochs", {})
-        steps_per_fold = (
-            int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
-        )
-        worker = Worker(
-            comp=comp,
-            cfg=cfg,
-            fit_predict_fold=fit_predict_fold,
-            track=track,
-            space=space,
-            base=base,
-            metric=metric,
-            trials_dir=out / "trials",
-            steps_per_fold=steps_per_fold,
-            deadline=deadline,
-            n_trials=n_trials,
-            log=log,
-        )
-        if worker.out_of_time(study):
-            log("the time budget is shorter than a trial: no trial started")
-        elif not worker.enough(study):
-            try:
-                study.optimize(
-                    worker.objective,
-                    timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
-                    callbacks=[worker.after_trial],
-                    catch=(Exception,),
-                    gc_after_trial=True,
-                )
-            except KeyboardInterrupt:
-                # optimize() marked the trial failed; queue it again so the next run picks it up
-                current = worker.current
-                if current is not None and study.get_trials(deepcopy=False)[current].state == TrialState.FAIL:
-                    requeue(study, current)
-                log("interrupted: finished trials are kept in the study; run the same command to go on")
-                raise
-        if worker.error is not None:
-            raise worker.error
+        try:
+            _run_workers(plan, study, deadline=deadline, processes=processes, log=log)
+        except KeyboardInterrupt:
+            recover_interrupted(study, log=log)
+            log("interrupted: finished trials are kept in the study; run the same command to go on")
+            raise
         return summarize(
             study,
-            comp=comp,
-            cfg=cfg,
-            track=track,
-            space=space,
-            base=base,
+            plan=plan,
             metric=metric,
             out=out,
-            storage=storage,
             started=started,
-            refit=None if deadline is not None and time.monotonic() > deadline else worker,
+            can_refit=deadline is None or time.monotonic() < deadline,
             log=log,
         )
+
+
+def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, log) -> None:
+    """Worker processes one after another, each until the study has enough, the time is up, or
+    its memory grew by RECYCLE_MIB."""
+    if processes and not _importable(plan.fit_predict_fold):
+        log(
+            "note: fit_predict_fold is defined in the running script or notebook, where a worker process "
+            "cannot import it; trials run in this process, whose memory grows a little with each one"
+        )
+        processes = False
+    deaths = 0
+    while True:
+        if out_of_time(study, deadline):
+            log("the time left is shorter than a trial: no more trials")
+            break
+        if enough(study, plan.n_trials):
+            break
+        if not processes:
+            run_trials(plan, deadline=deadline, log=log, recycle_mib=None)
+            break
+        reason = _run_worker_process(plan, deadline=deadline, log=log)
+        if reason == "died":
+            # killed from outside (out of memory, ...): its trial is queued again; a worker
+            # that keeps dying is not bad luck
+            recover_interrupted(study, log=log)
+            deaths += 1
+            if deaths >= MAX_CONSECUTIVE_FAILURES:
+                raise RuntimeError(f"the worker process died {deaths} times in a row; see the messages above")
+            continue
+        deaths = 0
+        if reason != "recycle":
+            break
 
 
 @contextlib.contextmanager
@@ -681,53 +712,36 @@ def _limits(n_trials, time_budget) -> str:
     return ", ".join(parts)
 
 
-class Worker:
-    """One process's part of a study: the objective and what happens after each trial.
+@dataclass
+class Plan:
+    """Everything a worker process needs to run trials of one study (it travels by pickle)."""
 
-    The competition is loaded once per worker; each trial only cross-validates.
-    """
+    comp: Competition
+    cfg: Config
+    fit_predict_fold: Callable
+    track: str
+    space: dict
+    base: dict
+    trials_dir: Path
+    steps_per_fold: int
+    n_trials: int | None
+    storage: str
+    study_name: str
+    pruner: str
+    direction: str
 
-    def __init__(
-        self, *, comp, cfg, fit_predict_fold, track, space, base, metric, trials_dir, steps_per_fold,
-        deadline, n_trials, log,
-    ):  # fmt: skip
-        self.comp, self.cfg, self.fit_predict_fold, self.track = comp, cfg, fit_predict_fold, track
-        self.space, self.base, self.metric, self.trials_dir = space, base, metric, trials_dir
-        self.steps_per_fold, self.deadline, self.n_trials, self.log = steps_per_fold, deadline, n_trials, log
-        self.attrs = worker_attrs()
-        self.timing: dict[str, float] = {}  # epoch times, for the deadline
-        self.current: int | None = None
-        self.failures: dict[int, BaseException] = {}
-        self.consecutive_failures = 0
-        self.error: BaseException | None = None
-
-    def params(self, sampled: dict) -> dict:
-        return {**self.base, **sampled}
-
-    def objective(self, trial: optuna.Trial) -> float:
-        self.current = trial.number
-        try:
-            return self._run_trial(trial)
-        except optuna.TrialPruned:
-            raise
-        except Exception as err:
-            self.failures[trial.number] = err
-            raise
-        finally:
-            # each trial's models and traced graphs go, so memory stays flat across trials
-            keras.backend.clear_session()
-
-    def _run_trial(self, trial: optuna.Trial) -> float:
-        for key, value in self.attrs.items():
-            trial.set_user_attr(key, value)
-        params = self.params(suggest(trial, self.space))
-
-        def callbacks(k: int) -> list:
-            found = [TrialPruning(trial, fold=k, steps_per_fold=self.steps_per_fold)]
-            return found + ([StopAtDeadline(self.deadline, self.timing)] if self.deadline is not None else [])
-
-        run = self.cross_validate(params, out=self.trials_dir / f"{trial.number:04d}", callbacks=callbacks)
-        return run.score
+    def study(self, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+        return optuna.create_study(
+            storage=storage if storage is not None else open_storage(self.storage),
+            study_name=self.study_name,
+            direction=self.direction,
+            # trial 0 starts from the track's own parameters
+            sampler=PerTrialSeedSampler(
+                seed=self.cfg.seed, start={k: _encode(self.base[k]) for k in self.space if k in self.base}
+            ),
+            pruner=make_pruner(self.pruner),
+            load_if_exists=True,
+        )
 
     def cross_validate(self, params: dict, *, out: Path, callbacks=None):
         return cross_validate(
@@ -742,68 +756,162 @@ class Worker:
             progress=False,
         )
 
-    def enough(self, study: optuna.Study) -> bool:
-        """Whether this worker should start no more trials.
 
-        Running trials of other workers count as finished-to-be, so that N workers stop at about
-        n_trials together; a queued (retried) trial is always run.
-        """
-        if self.n_trials is None:
-            return False
-        trials = study.get_trials(deepcopy=False)
-        if any(t.state == TrialState.WAITING for t in trials):
-            return False
-        started = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
-        return sum(t.state in started for t in trials) >= self.n_trials
+def enough(study: optuna.Study, n_trials: int | None) -> bool:
+    """Whether a worker should start no more trials.
 
-    def out_of_time(self, study: optuna.Study) -> bool:
-        """Whether the budget left is shorter than the longest complete trial so far.
+    Running trials of other workers count as finished-to-be, so that N workers stop at about
+    n_trials together; a queued (retried) trial is always run.
+    """
+    if n_trials is None:
+        return False
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return False
+    started = TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING
+    return sum(t.state in started for t in trials) >= n_trials
 
-        A trial stopped by the deadline is thrown away (and run again by the next call), so there
-        is no point in starting one that may not finish.
-        """
-        if self.deadline is None:
-            return False
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        longest = max((t.duration.total_seconds() for t in done if t.duration), default=0.0)
-        return time.monotonic() + longest >= self.deadline
+
+def out_of_time(study: optuna.Study, deadline: float | None) -> bool:
+    """Whether the budget left is shorter than the longest complete trial so far.
+
+    A trial stopped by the deadline is thrown away (and run again by the next call), so there is
+    no point in starting one that may not finish.
+    """
+    if deadline is None:
+        return False
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    longest = max((t.duration.total_seconds() for t in done if t.duration), default=0.0)
+    return time.monotonic() + longest >= deadline
+
+
+def run_trials(
+    plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib: float | None = RECYCLE_MIB
+) -> str:
+    """Run trials of the study in this process until it has enough, the time is up, or this
+    process's memory has grown by `recycle_mib` since its first trial.
+
+    Returns:
+        Why it stopped: "enough", "time" or "recycle".
+    """
+    study = plan.study()
+    worker = Worker(plan, deadline=deadline, log=log, recycle_mib=recycle_mib)
+    if out_of_time(study, deadline):
+        return "time"
+    if enough(study, plan.n_trials):
+        return "enough"
+    try:
+        study.optimize(
+            worker.objective,
+            timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+            callbacks=[worker.after_trial],
+            catch=(Exception,),
+            gc_after_trial=True,
+        )
+    except KeyboardInterrupt:
+        # optimize() marked the trial failed; queue it again so the next run picks it up
+        current = worker.current
+        if current is not None and study.get_trials(deepcopy=False)[current].state == TrialState.FAIL:
+            requeue(study, current)
+        raise
+    if worker.error is not None:
+        raise worker.error
+    return worker.reason or ("time" if deadline is not None and time.monotonic() >= deadline else "enough")
+
+
+class Worker:
+    """One process's part of a study: the objective and what happens after each trial.
+
+    The competition is loaded once per worker process; each trial only cross-validates.
+    """
+
+    def __init__(self, plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib=None):
+        self.plan, self.deadline, self.log, self.recycle_mib = plan, deadline, log, recycle_mib
+        self.attrs = worker_attrs()
+        self.timing: dict[str, float] = {}  # epoch times, for the deadline
+        self.current: int | None = None
+        self.failures: dict[int, BaseException] = {}
+        self.consecutive_failures = 0
+        self.error: BaseException | None = None
+        self.reason: str | None = None
+        self.rss_after_first: float | None = None
+
+    def objective(self, trial: optuna.Trial) -> float:
+        import keras
+
+        self.current = trial.number
+        try:
+            return self._run_trial(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:
+            self.failures[trial.number] = err
+            raise
+        finally:
+            # each trial's models and traced graphs go (most of them: see RECYCLE_MIB)
+            keras.backend.clear_session()
+
+    def _run_trial(self, trial: optuna.Trial) -> float:
+        for key, value in self.attrs.items():
+            trial.set_user_attr(key, value)
+        params = {**self.plan.base, **suggest(trial, self.plan.space)}
+        callbacks = _callbacks()
+
+        def fold_callbacks(k: int) -> list:
+            found = [callbacks["TrialPruning"](trial, fold=k, steps_per_fold=self.plan.steps_per_fold)]
+            if self.deadline is not None:
+                found.append(callbacks["StopAtDeadline"](self.deadline, self.timing))
+            return found
+
+        out = self.plan.trials_dir / f"{trial.number:04d}"
+        return self.plan.cross_validate(params, out=out, callbacks=fold_callbacks).score
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.current = None
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        metric = self.plan.comp.metric
         if trial.state == TrialState.COMPLETE:
             self.consecutive_failures = 0
             best = study.best_trial
             self.log(
-                f"trial {trial.number} complete: {self.comp.metric} {trial.value:.5f} "
+                f"trial {trial.number} complete: {metric} {trial.value:.5f} "
                 f"(best {best.value:.5f}, trial {best.number}) in {seconds:.1f} s  {_show(trial.params)}"
             )
             self.drop_worse_runs(study, best)
         elif trial.state == TrialState.PRUNED:
             self.consecutive_failures = 0
             step = trial.last_step or 0
-            fold, epoch = divmod(step, self.steps_per_fold)
+            fold, epoch = divmod(step, self.plan.steps_per_fold)
             self.log(f"trial {trial.number} pruned at fold {fold + 1}, epoch {epoch + 1} in {seconds:.1f} s")
         else:
             err = self.failures.pop(trial.number, None)
             if isinstance(err, OutOfTime):
                 requeue(study, trial.number)
                 self.log(f"trial {trial.number} stopped: {err}; the next run retries it")
-                study.stop()
+                self._stop(study, "time")
                 return
             self.log(f"trial {trial.number} failed: {type(err).__name__}: {err}")
             self.consecutive_failures += 1
             if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                 self.error = err
-                study.stop()
+                self._stop(study, "error")
                 return
         # a sibling worker on this machine that died leaves its trial running: take it over
         recover_interrupted(study, log=self.log)
-        if self.enough(study):
-            study.stop()
-        elif self.out_of_time(study):
-            self.log("the time left is shorter than a trial: stopping here")
-            study.stop()
+        if enough(study, self.plan.n_trials):
+            self._stop(study, "enough")
+        elif out_of_time(study, self.deadline):
+            self._stop(study, "time")
+        elif self.recycle_mib is not None:
+            rss = psutil.Process().memory_info().rss / 2**20
+            if self.rss_after_first is None:
+                self.rss_after_first = rss
+            elif rss - self.rss_after_first > self.recycle_mib:
+                self._stop(study, "recycle")
+
+    def _stop(self, study: optuna.Study, reason: str) -> None:
+        self.reason = reason
+        study.stop()
 
     def drop_worse_runs(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> None:
         """Remove the run folders of complete trials worse than the best.
@@ -813,7 +921,117 @@ class Worker:
         """
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.number != best.number:
-                shutil.rmtree(self.trials_dir / f"{t.number:04d}", ignore_errors=True)
+                shutil.rmtree(self.plan.trials_dir / f"{t.number:04d}", ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# worker processes
+
+
+def _importable(function) -> bool:
+    """Whether another Python process can import `function` by its module and name."""
+    if getattr(function, "__module__", "__main__") == "__main__":
+        return False
+    try:
+        pickle.dumps(function)
+    except Exception:
+        return False
+    return True
+
+
+_MESSAGE = "@@kit-tune "  # marks the worker's messages among whatever else it prints
+
+
+def _run_worker_process(plan: Plan, *, deadline: float | None, log: Callable[[str], None]) -> str:
+    """Run `run_trials` in a fresh Python process; pass its lines to `log`; return why it stopped.
+
+    A new interpreter (not a fork, which would copy TensorFlow's threads and locks, and not
+    multiprocessing's spawn, which reruns the caller's script) gets the loaded competition by
+    pickle, so the files are read once.
+    """
+    with tempfile.NamedTemporaryFile(
+        dir=plan.trials_dir.parent, prefix=".plan-", suffix=".pkl", delete=False
+    ) as f:
+        pickle.dump(plan, f)
+    # as a wall-clock time: the worker starts counting only after its imports, seconds later
+    until = "none" if deadline is None else f"{time.time() + deadline - time.monotonic():.3f}"
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from kit.tuning import worker_main; sys.exit(worker_main(sys.argv[1:]))",
+    ]
+    process = subprocess.Popen(
+        [*command, f.name, until, str(os.getpid())], stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+    reason = None
+    try:
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            if not line.startswith(_MESSAGE):
+                log(line)  # the track's own lines
+                continue
+            kind, value = json.loads(line[len(_MESSAGE) :])
+            if kind == "log":
+                log(value)
+            elif kind == "error":
+                raise pickle.loads(base64.b64decode(value))
+            else:
+                reason = value
+        process.wait()
+    except KeyboardInterrupt:
+        # in a terminal the worker got the Ctrl-C too and queues its trial again itself; give it
+        # a moment, then stop it (a trial it leaves running is queued again by the caller)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait()
+        raise
+    except BaseException:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    if reason is None:
+        log(f"the worker process died (exit code {process.returncode}); its trial will run again")
+        return "died"
+    if reason == "interrupted":
+        raise KeyboardInterrupt
+    return reason
+
+
+def worker_main(argv: list[str]) -> int:
+    """A worker process (`_run_worker_process` starts it): run trials, report on stdout."""
+    plan_path, until, parent = argv
+    # a worker outlives no parent: killed with it, its trial is retried when the command reruns
+    threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
+    with open(plan_path, "rb") as f:
+        plan = pickle.load(f)
+    deadline = None if until == "none" else time.monotonic() + float(until) - time.time()
+
+    def send(kind: str, value) -> None:
+        print(_MESSAGE + json.dumps([kind, value]), flush=True)
+
+    try:
+        with _optuna_quiet():
+            reason = run_trials(plan, deadline=deadline, log=lambda line: send("log", line))
+        send("done", reason)
+    except KeyboardInterrupt:
+        send("done", "interrupted")
+    except Exception as err:
+        try:
+            blob = pickle.dumps(err)
+        except Exception:
+            blob = pickle.dumps(RuntimeError(f"{type(err).__name__}: {err}"))
+        send("error", base64.b64encode(blob).decode())
+    return 0
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _show(params: dict) -> str:
@@ -827,22 +1045,18 @@ def _show(params: dict) -> str:
 def summarize(
     study: optuna.Study,
     *,
-    comp: Competition,
-    cfg: Config,
-    track: str,
-    space: dict,
-    base: dict,
+    plan: Plan,
     metric,
     out: Path,
-    storage,
     started: float,
-    refit: Worker | None = None,
+    can_refit: bool = True,
     log: Callable[[str], None] = print,
 ) -> TuneResult:
     """Write trials.csv, the plots, best.toml, best/ and summary.json for the study as it stands.
 
     Workers finishing together take turns (a lock file), and each file is replaced whole.
     """
+    comp, cfg, track, space, base = plan.comp, plan.cfg, plan.track, plan.space, plan.base
     with _locked(out / ".summary.lock"):
         trials = study.get_trials(deepcopy=False)
         counts = {s: sum(t.state == s for t in trials) for s in TrialState}
@@ -854,14 +1068,14 @@ def summarize(
             best_params = {**base, **decode(space, best.params)}
             best_config = out / "best.toml"
             _write_text(best_config, _best_toml(comp, cfg, track, best_params, best, study, best_config))
-            best_run = _publish_best(out, best.number, best_params, refit, log)
+            best_run = _publish_best(out, best.number, best_params, plan if can_refit else None, log)
             _plots(study, out, seed=cfg.seed, log=log)
         seconds = time.monotonic() - started
         summary = {
             "competition": comp.name,
             "track": track,
             "study": study.study_name,
-            "storage": _safe_url(str(storage)),
+            "storage": _safe_url(plan.storage),
             "metric": comp.metric,
             "direction": metric.direction,
             "best_score": None if best is None else best.value,
@@ -958,7 +1172,7 @@ def _best_toml(comp, cfg, track, params, best, study, path) -> str:
     return header + dumps(resolved.to_dict())
 
 
-def _publish_best(out: Path, number: int, params: dict, refit: Worker | None, log) -> Path | None:
+def _publish_best(out: Path, number: int, params: dict, refit: Plan | None, log) -> Path | None:
     """Copy the best trial's run folder to out/best/ (a refit when it ran on another machine)."""
     source, dest = out / "trials" / f"{number:04d}", out / "best"
     if (dest / "manifest.json").is_file() and _same_run(dest, number):
@@ -970,7 +1184,6 @@ def _publish_best(out: Path, number: int, params: dict, refit: Worker | None, lo
     elif refit is not None:
         log(f"trial {number} ran on another machine; refitting its parameters here for the submission")
         refit.cross_validate(params, out=staging)
-        keras.backend.clear_session()
     else:
         log(f"trial {number}'s run folder is not here and the time budget is spent; best/ is not updated")
         return dest if dest.is_dir() else None
