@@ -451,7 +451,14 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
             ) from None
         except Exception as err:  # SQLAlchemy raises many types: bad URL, refused connection, ...
             failure = err
-            if type(err).__name__ not in ("IntegrityError", "ProgrammingError", "OperationalError"):
+            # SQLite says "database is locked" (OperationalError) where a server says duplicate key;
+            # a server's OperationalError is a refused connection, which waiting does not fix
+            retry_on = (
+                "IntegrityError",
+                "ProgrammingError",
+                *(("OperationalError",) if text.startswith("sqlite") else ()),
+            )
+            if type(err).__name__ not in retry_on:
                 break
             time.sleep(0.2 + random.random() * attempt)
     raise InputError(
