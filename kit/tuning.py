@@ -693,6 +693,7 @@ def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, 
         deaths = 0
         if reason != "recycle":
             break
+        log(f"the worker's memory grew by over {RECYCLE_MIB} MiB; a fresh worker process goes on")
 
 
 @contextlib.contextmanager
