@@ -13,6 +13,8 @@ its value is the CV score. Everything a study needs lives in one tuning folder:
 
 Running the same command again continues the study: finished trials are kept, and a trial whose
 worker died (SIGKILL, out of memory, Ctrl-C, the time budget) is run again with the same parameters.
+Trials run in a worker process that gets the loaded competition once and is replaced when its
+memory has grown (see `tune`); several commands on one storage are parallel workers.
 
 Example:
     >>> comp, cfg = kit.load("data/titanic", folds=3)
