@@ -33,9 +33,8 @@ from kit import kaggle, metrics, runtime
 from kit.baseline import TargetScaler, batch_size_for
 from kit.competition import Competition
 from kit.config import TRACK_DEFAULTS, Config
-from kit.data import TableSource, encode, to_tensors
+from kit.data import TableSource, encode_together, to_tensors
 from kit.features import Derive, Features, raw_spec
-from kit.models import build_mlp
 from kit.run import Fold, Run, cross_validate, new_run_id
 from kit.training import History, Trainer
 
@@ -60,6 +59,63 @@ class FoldModel:
     task: str
     scaler: TargetScaler | None
     history: History
+
+
+def build_network(
+    n_dense: int,
+    cardinalities: list[int],
+    *,
+    task: str,
+    n_classes: int,
+    units: tuple[int, ...] = (512, 256),
+    dropout: float = 0.1,
+    embedding_size: int = 0,
+    seed: int = 0,
+) -> keras.Model:
+    """The track's MLP: the dense features, plus every code column looked up in ONE table.
+
+    `kit.models.build_mlp` gives each code column its own `Embedding`. Here every numeric column
+    brings a quantile-bin code as well, so there may be hundreds of code columns; one table with
+    a row offset per column is one gather and one sparse gradient per step instead of hundreds.
+
+    Args:
+        n_dense: width of the "numbers" input (`Features.n_dense_`).
+        cardinalities: vocabulary size of each "codes" column (`Features.cardinalities_`).
+        embedding_size: width of every code's embedding; 0 picks 8.
+
+    Returns:
+        An uncompiled model taking {"numbers": float32 (n, n_dense), "codes": int32 (n, k)}.
+    """
+    numbers = keras.Input((n_dense,), name="numbers")
+    codes = keras.Input((len(cardinalities),), dtype="int32", name="codes")
+    pieces = [numbers]
+    if cardinalities:
+        offsets = np.cumsum([0, *cardinalities[:-1]]).astype(np.int32)
+        table = keras.layers.Embedding(
+            int(sum(cardinalities)),
+            embedding_size or 8,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed),
+            name="embeddings",
+        )
+        pieces.append(keras.layers.Flatten()(table(keras.ops.add(codes, offsets))))
+    x = keras.layers.Concatenate()(pieces) if len(pieces) > 1 else numbers
+    for i, width in enumerate(units):
+        x = keras.layers.Dense(
+            width, kernel_initializer=keras.initializers.HeNormal(seed=seed + i), name=f"hidden_{i}"
+        )(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("silu")(x)
+        x = keras.layers.Dropout(dropout, seed=seed + i)(x)
+    activation = {"binary": "sigmoid", "multiclass": "softmax", "regression": None}[task]
+    # float32 output keeps the loss stable under a mixed-precision policy
+    out = keras.layers.Dense(
+        n_classes if task == "multiclass" else 1,
+        activation=activation,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(units)),
+        dtype="float32",
+        name="output",
+    )(x)
+    return keras.Model({"numbers": numbers, "codes": codes}, out)
 
 
 def to_prediction(out: np.ndarray, task: str, scaler: TargetScaler | None) -> np.ndarray:
@@ -125,15 +181,16 @@ class AdvancedTrack:
         if fold.task == "regression":
             scaler = TargetScaler().fit(fold.y_train, log=metric.log_target)
             y_train = scaler.transform(fold.y_train)
-        # map: in the tf.data pipeline on the host, once per split
-        source = TableSource(to_tensors(fold.train), y_train, map_fn=features)
-        val_inputs = encode(to_tensors(fold.val), features)
-        test_inputs = encode(to_tensors(fold.test), features)
+        # map: in the tf.data pipeline on the host, one pass over all three splits
+        train_inputs, val_inputs, test_inputs = encode_together(
+            [to_tensors(fold.train), to_tensors(fold.val), to_tensors(fold.test)], features
+        )
+        source = TableSource(train_inputs, y_train)
 
         per_replica = params["batch_size"] or max(8, batch_size_for(len(y_train)) // rt.replicas)
         fold_dir = self.work_dir / f"fold_{fold.index}" if self.work_dir is not None else None
         trainer = Trainer(
-            lambda: build_mlp(
+            lambda: build_network(
                 features.n_dense_,
                 features.cardinalities_,
                 task=fold.task,
@@ -154,6 +211,7 @@ class AdvancedTrack:
             jit_compile=params["jit_compile"],
             steps_per_execution=params["steps_per_execution"],
             checkpoint_dir=fold_dir / "checkpoints" if fold_dir else None,
+            checkpoint_seconds=params["checkpoint_seconds"],
             log_dir=self.work_dir / "tensorboard" / f"fold_{fold.index}" if self.work_dir else None,
             seed=fold.seed,
         )

@@ -57,6 +57,7 @@ TRACK_DEFAULTS = {
         "precision": "auto",  # auto (bfloat16 on TPU, float16 on GPU, float32 on CPU), float32, ...
         "jit_compile": "auto",  # XLA: auto (on for GPUs), on, off
         "steps_per_execution": 0,  # train steps per call into the graph; 0: a whole epoch
+        "checkpoint_seconds": 30.0,  # at most one checkpoint per this long, plus the last; 0: every epoch
     },
 }
 

@@ -178,6 +178,14 @@ def encode(columns: dict, map_fn: Callable) -> dict:
     return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
 
 
+def encode_together(tables: list[dict], map_fn: Callable) -> list[dict]:
+    """`encode` for several tables with the same columns in one pass: the map is traced once."""
+    sizes = [int(next(iter(t.values())).shape[0]) for t in tables]
+    joined = encode({k: tf.concat([t[k] for t in tables], axis=0) for k in tables[0]}, map_fn)
+    parts = {k: tf.split(v, sizes, axis=0) for k, v in joined.items()}
+    return [{k: parts[k][i] for k in parts} for i in range(len(tables))]
+
+
 class ParquetSource:
     """Parquet shards streamed batch by batch, for training data larger than memory.
 

@@ -119,6 +119,8 @@ class Trainer:
         jit_compile: "auto" (on for GPUs), "on" or "off" (or True/False).
         steps_per_execution: train steps per call into the graph (0: a whole epoch).
         checkpoint_dir: where to keep checkpoints; a rerun with the same folder resumes.
+        checkpoint_seconds: at most one checkpoint per this many seconds, plus the last epoch's
+            (0: every epoch). A killed run loses at most this much training.
         log_dir: TensorBoard event files (loss, val_score, learning_rate per epoch).
         seed: shuffling and dropout.
     """
@@ -139,6 +141,7 @@ class Trainer:
         jit_compile: str | bool = "auto",
         steps_per_execution: int = 0,
         checkpoint_dir: str | Path | None = None,
+        checkpoint_seconds: float = 30.0,
         log_dir: str | Path | None = None,
         seed: int = 0,
     ):
@@ -158,6 +161,7 @@ class Trainer:
         self.jit_compile = (runtime.device == "gpu") if jit_compile == "auto" else jit_compile
         self.steps_per_execution = steps_per_execution
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.checkpoint_seconds = checkpoint_seconds
         self.log_dir = Path(log_dir) if log_dir else None
         self.loss_fn = per_example_loss(task, metric)
         with self.strategy.scope(), _mixed_precision(runtime.precision):
@@ -253,14 +257,22 @@ class Trainer:
                 context.merge_call(self._update_ema)
             return loss
 
-        @tf.function
+        # autograph would rewrite Keras' call graph on every trace: seconds per fold for nothing,
+        # since the only loop is this explicit while_loop
+        replica_step = tf.autograph.experimental.do_not_convert(replica_step)
+
+        def one_step(i, total, iterator):
+            per_replica = strategy.run(replica_step, args=(next(iterator),))
+            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return i + 1, total + tf.cast(loss, tf.float32), iterator
+
+        @tf.function(autograph=False)
         def train_steps(iterator, steps):
-            total = tf.constant(0.0, tf.float32)
-            for _ in tf.range(steps):
-                per_replica = strategy.run(replica_step, args=(next(iterator),))
-                total += tf.cast(
-                    strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None), tf.float32
-                )
+            _, total, _ = tf.while_loop(
+                lambda i, total, iterator: i < steps,
+                one_step,
+                (tf.constant(0), tf.constant(0.0, tf.float32), iterator),
+            )
             return total
 
         return train_steps
@@ -369,6 +381,7 @@ class Trainer:
             )
         )
         iterator = iter(dist)
+        saved = time.monotonic()
         try:
             for epoch in range(history.resumed_at, epochs):
                 if validate is not None and int(self.state["wait"].numpy()) >= patience:
@@ -410,8 +423,16 @@ class Trainer:
                     logs["val_score"] = score
                     history.val_score.append(score)
                 self.state["epoch"].assign(epoch + 1)
-                if manager is not None:
+                finished = epoch + 1 == epochs or (
+                    validate is not None and int(self.state["wait"].numpy()) >= patience
+                )
+                # a save costs ~0.1 s of Python however small the model: on small data, at most one
+                # every `checkpoint_seconds`, and always the last, so a finished fold never retrains
+                # (every epoch in a multi-worker job: a save is a collective, and the workers' clocks differ)
+                due = self.runtime.workers > 1 or time.monotonic() - saved >= self.checkpoint_seconds
+                if manager is not None and (finished or due):
                     manager.save(checkpoint_number=epoch + 1)
+                    saved = time.monotonic()
                 if writer is not None:
                     with writer.as_default(step=epoch + 1):
                         for key, value in logs.items():

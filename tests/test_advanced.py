@@ -24,7 +24,7 @@ from kit.predict import ExportedModel
 from kit.run import cross_validate
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = "[advanced]\nepochs = 3\nunits = [16]\npatience = 5\n"
+FAST = "[advanced]\nepochs = 3\nunits = [16]\npatience = 5\ncheckpoint_seconds = 0\n"
 
 
 def quiet(_line):

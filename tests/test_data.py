@@ -7,7 +7,15 @@ import polars as pl
 import pytest
 import tensorflow as tf
 
-from kit.data import ParquetSource, TableSource, raw_inputs, string_tensor, to_tensors
+from kit.data import (
+    ParquetSource,
+    TableSource,
+    encode,
+    encode_together,
+    raw_inputs,
+    string_tensor,
+    to_tensors,
+)
 from kit.errors import InputError
 from kit.features import Features
 
@@ -85,6 +93,19 @@ def test_map_in_the_pipeline_gives_the_same_inputs_cached_or_not():
         np.testing.assert_array_equal(xa["codes"].numpy(), xb["codes"].numpy())
         np.testing.assert_array_equal(ya.numpy(), yb.numpy())
     assert xa["numbers"].shape[1] == features.n_dense_
+
+
+def test_encoding_splits_together_gives_what_encoding_each_gives():
+    train, other = table(), table(40)
+    features = Features(ROLES).analyze(train)
+    a, b = encode_together([to_tensors(train.drop("y")), to_tensors(other.drop("y"))], features)
+    for joint, alone in (
+        (a, encode(to_tensors(train.drop("y")), features)),
+        (b, encode(to_tensors(other.drop("y")), features)),
+    ):
+        assert joint.keys() == alone.keys()
+        for k in joint:
+            np.testing.assert_array_equal(joint[k].numpy(), alone[k].numpy())
 
 
 def test_parquet_shards_stream_the_same_rows_as_the_table(tmp_path):

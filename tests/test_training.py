@@ -124,18 +124,18 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
                 captured["weights"] = [w.numpy().copy() for w in self.model.weights]
                 raise KeyboardInterrupt
 
-    first = make_trainer(checkpoint_dir=tmp_path / "ckpt")
+    first = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)  # every epoch
     with pytest.raises(KeyboardInterrupt):
         first.fit(source, epochs=5, batch_size=64, callbacks=[Kill()])
     steps = source.n_rows // 64
 
-    second = make_trainer(checkpoint_dir=tmp_path / "ckpt")
+    second = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)
     history = second.fit(source, epochs=3, batch_size=64)  # all 3 epochs already done: restore only
     assert history.resumed_at == 3 and history.loss == []
     for now, then in zip(second.model.weights, captured["weights"], strict=True):
         np.testing.assert_array_equal(now.numpy(), then)
 
-    third = make_trainer(checkpoint_dir=tmp_path / "ckpt")
+    third = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)
     messages = []
     history = third.fit(source, epochs=5, batch_size=64, log=messages.append)
     assert history.resumed_at == 3 and len(history.loss) == 2
@@ -146,8 +146,10 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
 def test_a_resumed_run_that_had_stopped_early_does_not_train_on(data, tmp_path):
     source, _, _ = data
     scores = iter([0.9, 0.1, 0.1])
+    # the default saves at most every 30 s, and always the epoch a fit ends on
     first = make_trainer(checkpoint_dir=tmp_path / "ckpt")
     first.fit(source, epochs=10, batch_size=64, validate=lambda: next(scores), patience=2)
+    assert [p.name for p in (tmp_path / "ckpt").glob("ckpt-*.index")] == ["ckpt-3.index"]
     again = make_trainer(checkpoint_dir=tmp_path / "ckpt")
     history = again.fit(source, epochs=10, batch_size=64, validate=lambda: 1.0, patience=2)
     assert history.loss == [] and history.best_epoch == 0 and history.best_score == 0.9
