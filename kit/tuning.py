@@ -574,6 +574,7 @@ def tune(
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
     processes: bool = True,
+    recycle_mib: float = RECYCLE_MIB,
 ) -> TuneResult:
     """Run (or continue) an Optuna study over the track's parameters; write best.toml and the rest.
 
@@ -592,6 +593,7 @@ def tune(
         out: the tuning folder; default `submissions/<competition>/tune-<track>/`, so running
             the same command again continues the same study.
         processes: False runs the trials in this process (memory then grows with each trial).
+        recycle_mib: memory growth (MiB) after which a worker process hands over to a fresh one.
 
     Returns:
         A `TuneResult`.
@@ -629,6 +631,7 @@ def tune(
         study_name=study_name or f"{comp.name}-{track}",
         pruner=pruner,
         direction=metric.direction,
+        recycle_mib=recycle_mib,
     )
     opened = open_storage(storage)  # a database that cannot be reached leaves no folder behind
     out.mkdir(parents=True, exist_ok=True)
@@ -675,7 +678,10 @@ def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, 
         processes = False
     deaths = 0
     while True:
-        if out_of_time(study, deadline):
+        # a worker process needs seconds to start (TensorFlow's import): measured, and kept in the
+        # study so that the next call knows it too
+        start = study.user_attrs.get("worker_start_seconds", 0.0) if processes else 0.0
+        if out_of_time(study, deadline, extra=start):
             log("the time left is shorter than a trial: no more trials")
             break
         if enough(study, plan.n_trials):
@@ -683,7 +689,7 @@ def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, 
         if not processes:
             run_trials(plan, deadline=deadline, log=log, recycle_mib=None)
             break
-        reason = _run_worker_process(plan, deadline=deadline, log=log)
+        reason = _run_worker_process(plan, study, deadline=deadline, log=log)
         if reason == "died":
             # killed from outside (out of memory, ...): its trial is queued again; a worker
             # that keeps dying is not bad luck
@@ -695,7 +701,7 @@ def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, 
         deaths = 0
         if reason != "recycle":
             break
-        log(f"the worker's memory grew by over {RECYCLE_MIB} MiB; a fresh worker process goes on")
+        log(f"the worker's memory grew by over {plan.recycle_mib:g} MiB; a fresh worker process goes on")
 
 
 @contextlib.contextmanager
@@ -739,6 +745,7 @@ class Plan:
     study_name: str
     pruner: str
     direction: str
+    recycle_mib: float = RECYCLE_MIB
 
     def study(self, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
         return optuna.create_study(
@@ -782,8 +789,9 @@ def enough(study: optuna.Study, n_trials: int | None) -> bool:
     return sum(t.state in started for t in trials) >= n_trials
 
 
-def out_of_time(study: optuna.Study, deadline: float | None) -> bool:
-    """Whether the budget left is shorter than the longest complete trial so far.
+def out_of_time(study: optuna.Study, deadline: float | None, *, extra: float = 0.0) -> bool:
+    """Whether the budget left is shorter than the longest complete trial so far (plus `extra`
+    seconds, e.g. for starting a worker process).
 
     A trial stopped by the deadline is thrown away (and run again by the next call), so there is
     no point in starting one that may not finish.
@@ -792,11 +800,11 @@ def out_of_time(study: optuna.Study, deadline: float | None) -> bool:
         return False
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     longest = max((t.duration.total_seconds() for t in done if t.duration), default=0.0)
-    return time.monotonic() + longest >= deadline
+    return time.monotonic() + extra + longest >= deadline
 
 
 def run_trials(
-    plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib: float | None = RECYCLE_MIB
+    plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib: float | None
 ) -> str:
     """Run trials of the study in this process until it has enough, the time is up, or this
     process's memory has grown by `recycle_mib` since its first trial.
@@ -816,7 +824,8 @@ def run_trials(
             timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
             callbacks=[worker.after_trial],
             catch=(Exception,),
-            gc_after_trial=True,
+            # no gc_after_trial: the objective's clear_session() collects already, and a collection
+            # costs seconds in a process with a large heap
         )
     except KeyboardInterrupt:
         # optimize() marked the trial failed; queue it again so the next run picks it up
@@ -952,7 +961,9 @@ def _importable(function) -> bool:
 _MESSAGE = "@@kit-tune "  # marks the worker's messages among whatever else it prints
 
 
-def _run_worker_process(plan: Plan, *, deadline: float | None, log: Callable[[str], None]) -> str:
+def _run_worker_process(
+    plan: Plan, study: optuna.Study, *, deadline: float | None, log: Callable[[str], None]
+) -> str:
     """Run `run_trials` in a fresh Python process; pass its lines to `log`; return why it stopped.
 
     A new interpreter (not a fork, which would copy TensorFlow's threads and locks, and not
@@ -970,6 +981,7 @@ def _run_worker_process(plan: Plan, *, deadline: float | None, log: Callable[[st
         "-c",
         "import sys; from kit.tuning import worker_main; sys.exit(worker_main(sys.argv[1:]))",
     ]
+    spawned = time.monotonic()
     process = subprocess.Popen(
         [*command, f.name, until, str(os.getpid())], stdout=subprocess.PIPE, text=True, bufsize=1
     )
@@ -983,11 +995,16 @@ def _run_worker_process(plan: Plan, *, deadline: float | None, log: Callable[[st
             kind, value = json.loads(line[len(_MESSAGE) :])
             if kind == "log":
                 log(value)
+            elif kind == "ready":
+                study.set_user_attr("worker_start_seconds", round(time.monotonic() - spawned, 2))
             elif kind == "error":
                 raise pickle.loads(base64.b64decode(value))
             else:
                 reason = value
-        process.wait()
+                break
+        # the worker has nothing left to say; its interpreter takes a second to wind down, which
+        # need not hold up the summary
+        threading.Thread(target=process.wait, daemon=True).start()
     except KeyboardInterrupt:
         # in a terminal the worker got the Ctrl-C too and queues its trial again itself; give it
         # a moment, then stop it (a trial it leaves running is queued again by the caller)
@@ -1004,7 +1021,7 @@ def _run_worker_process(plan: Plan, *, deadline: float | None, log: Callable[[st
     finally:
         Path(f.name).unlink(missing_ok=True)
     if reason is None:
-        log(f"the worker process died (exit code {process.returncode}); its trial will run again")
+        log(f"the worker process died (exit code {process.wait()}); its trial will run again")
         return "died"
     if reason == "interrupted":
         raise KeyboardInterrupt
@@ -1017,15 +1034,19 @@ def worker_main(argv: list[str]) -> int:
     # a worker outlives no parent: killed with it, its trial is retried when the command reruns
     threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
     with open(plan_path, "rb") as f:
-        plan = pickle.load(f)
+        plan = pickle.load(f)  # imports the track, and with it TensorFlow
     deadline = None if until == "none" else time.monotonic() + float(until) - time.time()
 
     def send(kind: str, value) -> None:
         print(_MESSAGE + json.dumps([kind, value]), flush=True)
 
+    send("ready", None)
+
     try:
         with _optuna_quiet():
-            reason = run_trials(plan, deadline=deadline, log=lambda line: send("log", line))
+            reason = run_trials(
+                plan, deadline=deadline, log=lambda line: send("log", line), recycle_mib=plan.recycle_mib
+            )
         send("done", reason)
     except KeyboardInterrupt:
         send("done", "interrupted")
