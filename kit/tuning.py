@@ -59,6 +59,7 @@ from kit import kaggle, metrics
 from kit.competition import Competition
 from kit.config import TRACK_DEFAULTS, Config, dumps
 from kit.errors import InputError
+from kit.prep import SCALINGS
 from kit.run import Fold, cross_validate
 
 # What each track searches. An entry is {low, high} (optionally log = true or step = ...),
@@ -79,7 +80,7 @@ SEARCH_SPACES: dict[str, dict[str, dict]] = {
         "batch_size": {"choices": [0, 64, 128, 256, 512]},  # 0: chosen from the number of rows
         "embedding_size": {"choices": [0, 4, 8, 16]},  # 0: chosen per column from its cardinality
         "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
-        "scaling": {"choices": ["quantile", "standard"]},
+        "scaling": {"choices": list(SCALINGS)},
     },
     "advanced": {
         "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
@@ -165,12 +166,16 @@ def search_space(track: str, cfg: Config) -> tuple[dict[str, dict], dict]:
         [search] table fixes to a plain value.
     """
     check_search_table(cfg.search)
-    params = getattr(cfg, track)
-    known = set(TRACK_DEFAULTS.get(track, params)) or set(params)
-    space = {
-        name: _check_spec(track, name, spec, params.get(name))
-        for name, spec in SEARCH_SPACES.get(track, {}).items()
-    }
+    params = {**TRACK_DEFAULTS.get(track, {}), **getattr(cfg, track)}
+    known = set(params)
+    space = {}
+    for name, spec in SEARCH_SPACES.get(track, {}).items():
+        spec = _check_spec(track, name, spec, params.get(name))
+        # the competition's own choice stays reachable (house-prices sets scaling = "power"), so
+        # trial 0 can rerun the untuned track exactly
+        if "choices" in spec and name in params and params[name] not in spec["choices"]:
+            spec["choices"] = [*spec["choices"], params[name]]
+        space[name] = spec
     fixed = {}
     for name, spec in cfg.search.get(track, {}).items():
         if name not in known:

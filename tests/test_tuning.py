@@ -78,6 +78,12 @@ def test_search_space_takes_the_tracks_table_and_the_tomls_changes():
     assert set(tuning.SEARCH_SPACES["baseline"]) - {"scaling"} <= set(space)
 
 
+def test_the_competitions_own_choice_stays_in_the_space():
+    cfg = Config().update({"baseline": {"scaling": "power", "units": [64, 64]}}, source="house-prices.toml")
+    space, _ = tuning.search_space("baseline", cfg)
+    assert "power" in space["scaling"]["choices"] and [64, 64] in space["units"]["choices"]
+
+
 def test_search_tables_merge_entry_by_entry_across_config_files():
     cfg = Config().update({"search": {"baseline": {"dropout": {"low": 0.0, "high": 0.2}}}}, source="a.toml")
     cfg.update({"search": {"baseline": {"scaling": "standard"}, "pruner": "none"}}, source="b.toml")
