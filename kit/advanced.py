@@ -9,9 +9,10 @@ values, unseen categories), derives the same columns as training did, and averag
 into kit's prediction form; `kit predict` turns it into a submission with nothing else.
 
 Example:
+    >>> from kit.advanced import run
     >>> comp, cfg = kit.api.load("data/titanic")
-    >>> run = kit.advanced.run(comp, cfg, out="submissions/titanic/adv")
-    >>> kit.predict.predict_file("submissions/titanic/adv/model", "data/titanic/test.csv", out="sub.csv")
+    >>> result = run(comp, cfg, out="submissions/titanic/adv")
+    >>> kit.api.predict("submissions/titanic/adv/model", "data/titanic/test.csv", out="sub.csv")
 """
 
 from __future__ import annotations

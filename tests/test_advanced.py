@@ -17,7 +17,7 @@ import pytest
 from conftest import shared_competition, write_competition
 
 from kit import api, cli, tuning
-from kit.advanced import _check_work_dir, fit_predict_fold
+from kit.advanced import _check_work_dir, fit_predict_fold, params_with_defaults
 from kit.advanced import run as run_advanced
 from kit.errors import InputError
 from kit.predict import ExportedModel
@@ -75,7 +75,11 @@ def test_run_folder_has_the_baseline_layout_plus_one_model_and_tensorboard(binar
     assert {"model", "tensorboard"} <= files
     assert sorted(p.name for p in (run.run_dir / "tensorboard").iterdir()) == ["fold_0", "fold_1"]
     assert json.loads((run.run_dir / "metrics.json").read_text())["track"] == "advanced"
-    assert "[advanced]" in (run.run_dir / "config.toml").read_text()
+    # the run's config.toml reproduces it: every [advanced] parameter, read back as it was
+    _, cfg = api.load(binary_run[0], config=run.run_dir / "config.toml")
+    assert cfg.advanced == params_with_defaults(
+        {"epochs": 3, "units": [16], "patience": 5, "checkpoint_seconds": 0}
+    )
     assert not any(p.name.endswith(".work") for p in run.run_dir.parent.iterdir())  # checkpoints cleaned up
     info = json.loads((run.run_dir / "model" / "assets.extra" / "kit.json").read_text())
     assert info["folds"] == 2 and info["id"] == "row_id" and info["classes"] == ["no", "yes"]
