@@ -48,7 +48,7 @@ TRACK_DEFAULTS = {
         "patience": 12,
         "warmup": 0.05,  # fraction of all steps
         "clipnorm": 1.0,  # global gradient norm; 0: off
-        "ema": 0.0,  # moving average of the weights, e.g. 0.99; 0: off
+        "ema": 0.99,  # momentum of the weights' moving average (per step); 0: off
         "n_bins": 16,  # quantile bins per numeric column, embedded
         "min_frequency": 2,  # rarer strings share the out-of-vocabulary index
         "max_tokens": 10000,
