@@ -136,8 +136,8 @@ def baseline(
         split=split,
         seed=seed,
     )
-    from kit.baseline import fit_predict_fold
     from kit.run import cross_validate
+    from kit.tracks.baseline import fit_predict_fold
 
     for note in comp.notes:
         log(f"note: {note}")
@@ -191,7 +191,7 @@ def advanced(
         >>> run.score, run.submission_path, run.run_dir / "model"
     """
     from kit import kaggle
-    from kit.advanced import run as run_advanced
+    from kit.tracks.advanced import run as run_advanced
 
     comp, cfg = load(
         data,
@@ -236,7 +236,7 @@ def predict(
         >>> kit.predict("submissions/titanic/20250101-120000-advanced/model", "data/titanic/test.csv")
     """
     from kit import kaggle
-    from kit.predict import predict_file
+    from kit.serving import predict_file
 
     if out is None:
         out = kaggle.output_root() / kaggle.SUBMISSION_NAME

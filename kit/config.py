@@ -37,7 +37,7 @@ TRACK_DEFAULTS = {
         "scaling": "standard",
         "embedding_size": 0,  # 0: chosen per column from its cardinality
     },
-    # kit/advanced.py: TFT-style features, custom loop, any tf.distribute strategy
+    # kit/tracks/advanced.py: TFT-style features, custom loop, any tf.distribute strategy
     "advanced": {
         "units": [512, 256],
         "dropout": 0.1,

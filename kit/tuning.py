@@ -1265,15 +1265,15 @@ def _plots(study: optuna.Study, out: Path, *, seed: int, log) -> None:
 
 
 def fit_predict_fold_for(track: str) -> Callable:
-    """The track's `fit_predict_fold` (kit.baseline, kit.advanced)."""
+    """The track's `fit_predict_fold` (kit.tracks.baseline, kit.tracks.advanced)."""
     import importlib
 
     if track not in TRACKS:
         raise InputError(f"Unknown track '{track}'. Use one of: {', '.join(TRACKS)}. Received: track={track}")
     try:
-        module = importlib.import_module(f"kit.{track}")
+        module = importlib.import_module(f"kit.tracks.{track}")
     except ModuleNotFoundError as err:
-        if err.name != f"kit.{track}":
+        if err.name != f"kit.tracks.{track}":
             raise
         raise InputError(
             f"The {track} track is not available in this version of kit. Received: track={track}"

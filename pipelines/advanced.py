@@ -8,7 +8,7 @@ mixed precision and XLA on GPU/TPU, checkpoints, TensorBoard), predict. The run 
 baseline's plus `model/` and `tensorboard/`. Run it again with the same `--out` after a kill and
 it resumes from the checkpoints.
 
-Copy this file to change the network: `kit.advanced.AdvancedTrack` is the per-fold function;
+Copy this file to change the network: `kit.tracks.advanced.AdvancedTrack` is the per-fold function;
 the [advanced] table of a TOML (`--config`) sets its parameters (units, epochs, ema, precision,
 strategy, ...).
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import sys
 
-from kit.advanced import run
 from kit.api import load
 from kit.cli import build_parser, settings
+from kit.tracks.advanced import run
 
 
 def main(argv: list[str] | None = None):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 
 from kit.api import load
-from kit.baseline import fit_predict_fold  # swap in your own model here
 from kit.cli import build_parser, settings
 from kit.run import cross_validate
+from kit.tracks.baseline import fit_predict_fold  # swap in your own model here
 
 
 def main(argv: list[str] | None = None):

@@ -17,11 +17,11 @@ import pytest
 from conftest import shared_competition, write_competition
 
 from kit import api, cli, tuning
-from kit.advanced import _check_work_dir, fit_predict_fold, params_with_defaults
-from kit.advanced import run as run_advanced
 from kit.errors import InputError
-from kit.predict import ExportedModel
 from kit.run import cross_validate
+from kit.serving import ExportedModel
+from kit.tracks.advanced import _check_work_dir, fit_predict_fold, params_with_defaults
+from kit.tracks.advanced import run as run_advanced
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = "[advanced]\nepochs = 3\nunits = [16]\npatience = 5\ncheckpoint_seconds = 0\n"
@@ -54,7 +54,7 @@ def prediction_matrix(run) -> np.ndarray:
 FRESH = """
 import sys, numpy as np
 from kit.io import read_table
-from kit.predict import ExportedModel
+from kit.serving import ExportedModel
 model, test, out = sys.argv[1:4]
 np.save(out + ".npy", ExportedModel(model).predict(read_table(test)))
 from kit.cli import main

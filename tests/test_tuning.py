@@ -301,8 +301,8 @@ def test_best_toml_is_accepted_by_the_track_and_reproduces_the_best_score(tuned,
 
 
 def test_advanced_track_tunes_through_its_custom_loop_and_accepts_best_toml(competition, tmp_path):
-    from kit.advanced import fit_predict_fold
     from kit.run import cross_validate
+    from kit.tracks.advanced import fit_predict_fold
 
     root, _ = competition
     config = tmp_path / "advanced.toml"

@@ -74,26 +74,28 @@ def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
         scaler = TargetScaler().fit(fold.y_train, log=metric.log_target)
         y_train = scaler.transform(fold.y_train)
 
-    model = build_mlp(
-        prep.n_dense_,
-        prep.cardinalities_,
+    batch_size = params["batch_size"] or batch_size_for(len(y_train))
+    steps = int(np.ceil(len(y_train) / batch_size))
+    # widths rounded up so that the folds of a run usually share one shape, and so one traced model
+    width = _round_up(prep.n_dense_)
+    spec = dict(
+        n_dense=width,
+        cardinalities=[_round_up(c) for c in prep.cardinalities_],
         task=fold.task,
         n_classes=fold.n_classes,
         units=tuple(params["units"]),
         dropout=params["dropout"],
         embedding_size=params["embedding_size"],
+    )
+    model = _compiled_model(
+        spec,
         seed=fold.seed,
-    )
-    batch_size = params["batch_size"] or batch_size_for(len(y_train))
-    steps = int(np.ceil(len(y_train) / batch_size))
-    model.compile(
-        optimizer=keras.optimizers.AdamW(params["learning_rate"], weight_decay=params["weight_decay"]),
+        learning_rate=params["learning_rate"],
+        weight_decay=params["weight_decay"],
         loss=loss_for(fold.task, fold.metric),
-        # one call into the graph per epoch instead of per batch: small batches stay cheap
-        steps_per_execution=steps,
-        # XLA compile time per fold costs more than it saves for a small MLP on CPU
-        jit_compile=False,
+        steps=steps,
     )
+    x_train, x_val, x_test = (_pad(x, width) for x in (x_train, x_val, x_test))
     mode = "max" if metric.direction == "maximize" else "min"
     callbacks = [
         ValidationScore(x_val, fold.y_val, metric, fold.task, scaler),
@@ -115,6 +117,54 @@ def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
         verbose=0,
     )
     return predict(model, x_val, fold.task, scaler), predict(model, x_test, fold.task, scaler)
+
+
+def _round_up(n: int, step: int = 16) -> int:
+    return -(-n // step) * step
+
+
+def _pad(inputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
+    """Zero columns up to `width`: a zero input adds nothing to the first layer's output."""
+    numbers = inputs["numbers"]
+    return {**inputs, "numbers": np.pad(numbers, ((0, 0), (0, width - numbers.shape[1])))}
+
+
+# the last compiled model and what it was built from; see _compiled_model
+_last: tuple[tuple, keras.Model] | None = None
+
+
+def _compiled_model(
+    spec: dict, *, seed: int, learning_rate: float, weight_decay: float, loss: str, steps: int
+):
+    """A compiled MLP with fresh weights and optimizer state for this fold.
+
+    Keras traces a model's train and predict steps the first time it fits a model, about a second
+    and a half each time for a small MLP, which would be most of a fold on small data. When this fold
+    asks for what the previous fold had, the previous model is reused: every variable (weights,
+    batch-norm statistics, dropout seed state) is set from a newly built model with this fold's seed
+    and the optimizer's state is zeroed, so the fold trains exactly as a new model would.
+    """
+    global _last
+    fresh = build_mlp(**spec, seed=seed)
+    key = (repr(sorted(spec.items())), learning_rate, weight_decay, loss, steps)
+    if _last is not None and _last[0] == key:
+        model = _last[1]
+        for target, value in zip(model.variables, fresh.variables, strict=True):
+            target.assign(value)
+        for variable in model.optimizer.variables:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        model.optimizer.learning_rate = learning_rate
+        return model
+    fresh.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
+        loss=loss,
+        # one call into the graph per epoch instead of per batch: small batches stay cheap
+        steps_per_execution=steps,
+        # XLA compile time per fold costs more than it saves for a small MLP on CPU
+        jit_compile=False,
+    )
+    _last = (key, fresh)
+    return fresh
 
 
 class ValidationScore(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ values, unseen categories), derives the same columns as training did, and averag
 into kit's prediction form; `kit predict` turns it into a submission with nothing else.
 
 Example:
-    >>> from kit.advanced import run
+    >>> from kit.tracks.advanced import run
     >>> comp, cfg = kit.api.load("data/titanic")
     >>> result = run(comp, cfg, out="submissions/titanic/adv")
     >>> kit.api.predict("submissions/titanic/adv/model", "data/titanic/test.csv", out="sub.csv")
@@ -31,12 +31,12 @@ import numpy as np
 import tensorflow as tf
 
 from kit import kaggle, metrics, runtime
-from kit.baseline import TargetScaler, batch_size_for
 from kit.competition import Competition
 from kit.config import TRACK_DEFAULTS, Config
 from kit.data import TableSource, encode_together, to_tensors
 from kit.features import Derive, Features, raw_spec
 from kit.run import Fold, Run, cross_validate, new_run_id
+from kit.tracks.baseline import TargetScaler, batch_size_for
 from kit.training import History, Trainer
 
 EXPORT_FORMAT = 1
