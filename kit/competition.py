@@ -62,6 +62,8 @@ class Competition:
     group: str | None = None
     time: str | None = None
     notes: list[str] = field(default_factory=list)
+    # text column -> {"sep": delimiter, "roles": role of each field}; see `infer_parts`
+    parts: dict[str, dict] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -109,6 +111,8 @@ class Competition:
             cols = self.columns_with_role(role)
             if cols:
                 rows.append((f"role: {role}", ", ".join(cols)))
+        for column, info in self.parts.items():
+            rows.append((f"parts: {column}", describe_parts(column, info)))
         return rows
 
 
@@ -223,6 +227,9 @@ def discover(
             notes.append(f"dropped '{column}': {'all missing' if role == 'missing' else 'constant'}")
     if group is not None and group in roles:
         notes.append(f"group column '{group}' splits the folds and is also a feature")
+    parts = infer_parts(train, roles)
+    for column, info in parts.items():
+        notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")
     return Competition(
         name=root.resolve().name,
         root=root,
@@ -242,6 +249,7 @@ def discover(
         group=group,
         time=time,
         notes=notes,
+        parts=parts,
     )
 
 
@@ -422,6 +430,60 @@ def _infer_roles(train, test, *, exclude, test_path) -> dict[str, str]:
         else:
             roles[column] = "text"
     return roles
+
+
+DELIMITERS = ("/", "_", "-", "|", ":", ";")
+MAX_PARTS = 4
+
+
+def infer_parts(train: pl.DataFrame, roles: dict[str, str]) -> dict[str, dict]:
+    """High-cardinality strings made of a fixed number of delimited fields, such as a cabin
+    "F/4/S" (deck, number, side), and the role of each field.
+
+    A column qualifies when at least 95% of its values hold the same number (1 to 3) of one
+    delimiter and at least one field is a number or has few values: those fields carry what an
+    embedding of the whole, mostly rare, string cannot. `kit.prep.derive` adds the fields as
+    columns `<column>__1`, `<column>__2`, ...; the whole string stays a feature too.
+    """
+    parts = {}
+    for column, role in roles.items():
+        if role != "text" or train[column].dtype != pl.String:
+            continue
+        values = train[column].drop_nulls()
+        for sep in DELIMITERS:
+            counts = values.str.count_matches(sep, literal=True)
+            n = int(counts.median())
+            if not 1 <= n < MAX_PARTS or (counts == n).mean() < 0.95:
+                continue
+            fields = split_parts(values, sep, n + 1)
+            part_roles = [_part_role(f) for f in fields]
+            if any(r in ("numeric", "categorical") for r in part_roles):
+                parts[column] = {"sep": sep, "roles": part_roles}
+                break
+    return parts
+
+
+def split_parts(s: pl.Series, sep: str, n: int) -> list[pl.Series]:
+    """The first `n` fields of each value split on `sep`; fields a value lacks are missing."""
+    fields = s.cast(pl.String).str.split_exact(sep, n - 1).struct.unnest()
+    return [fields[f"field_{i}"] for i in range(n)]
+
+
+def part_name(column: str, i: int) -> str:
+    return f"{column}__{i + 1}"
+
+
+def describe_parts(column: str, info: dict) -> str:
+    return ", ".join(f"{part_name(column, i)} ({r})" for i, r in enumerate(info["roles"]))
+
+
+def _part_role(s: pl.Series) -> str:
+    values = s.drop_nulls().filter(s.drop_nulls() != "")
+    if values.n_unique() <= 1:
+        return "constant"
+    if values.cast(pl.Float64, strict=False).null_count() <= 0.05 * values.len():
+        return "numeric"
+    return "categorical" if values.n_unique() <= MAX_CATEGORIES else "text"
 
 
 def embedding_dim(cardinality: int) -> int:

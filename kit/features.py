@@ -26,6 +26,7 @@ import polars as pl
 import tensorflow as tf
 from keras import layers
 
+from kit.competition import part_name
 from kit.errors import InputError
 from kit.prep import DATETIME_PARTS
 
@@ -220,12 +221,15 @@ def _as_string(x):
 # Raw columns -> derived columns, in the graph
 
 
-def raw_spec(roles: dict[str, str], train: pl.DataFrame) -> dict[str, dict[str, str]]:
+def raw_spec(
+    roles: dict[str, str], train: pl.DataFrame, parts: dict[str, dict] | None = None
+) -> dict[str, dict]:
     """What the exported model takes per raw column: its role and the input's kind.
 
     kind "float": a float64 input, NaN for missing (numeric columns, and boolean columns stored
     as numbers, as "int" when the train file holds integers); "string": everything else, ""
-    for missing.
+    for missing. A text column split into delimited fields (`Competition.parts`) also carries
+    them as "parts".
     """
     spec = {}
     for column, role in roles.items():
@@ -237,6 +241,8 @@ def raw_spec(roles: dict[str, str], train: pl.DataFrame) -> dict[str, dict[str, 
         else:
             kind = "string"
         spec[column] = {"role": role, "kind": kind}
+        if parts and column in parts and kind == "string":
+            spec[column]["parts"] = parts[column]
     return spec
 
 
@@ -270,6 +276,8 @@ class Derive(keras.layers.Layer):
                 out[column] = tf.cast(x, tf.float32)
             elif role in ("categorical", "boolean", "text"):
                 out[column] = x if kind == "string" else _number_to_string(x, integer=kind == "int")
+                if "parts" in info:
+                    out.update(_split_parts(column, x, info["parts"]))
             elif role == "datetime":
                 parts = _parse_datetime(x)
                 for part, (part_role, _) in DATETIME_PARTS.items():
@@ -282,6 +290,26 @@ class Derive(keras.layers.Layer):
             else:
                 raise InputError(f"Unknown role '{role}' for column '{column}'. Received: role={role}")
         return out
+
+
+# what polars' String -> Float64 cast reads as a number
+_NUMBER_PATTERN = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+
+
+def _split_parts(column: str, x, info: dict) -> dict:
+    """`kit.prep.derive`'s delimited fields: `<column>__1`, ... as strings or float32 numbers."""
+    n = len(info["roles"])
+    fields = tf.strings.split(x, info["sep"]).to_tensor(default_value=MISSING, shape=[None, n])
+    out = {}
+    for i, role in enumerate(info["roles"]):
+        field, name = fields[:, i], part_name(column, i)
+        if role == "numeric":
+            valid = tf.strings.regex_full_match(field, _NUMBER_PATTERN)
+            number = tf.strings.to_number(tf.where(valid, field, "0"), tf.float64)
+            out[name] = tf.where(valid, tf.cast(number, tf.float32), np.float32(np.nan))
+        elif role in ("categorical", "text"):
+            out[name] = field
+    return out
 
 
 def _number_to_string(x, *, integer: bool):

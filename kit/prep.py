@@ -20,7 +20,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from kit.competition import parse_datetime
+from kit.competition import parse_datetime, part_name, split_parts
 from kit.errors import InputError
 
 SCALINGS = ("standard", "quantile", "power")
@@ -36,12 +36,16 @@ DATETIME_PARTS = {
 }
 
 
-def derive(frame: pl.DataFrame, roles: dict[str, str]) -> tuple[pl.DataFrame, dict[str, str]]:
+def derive(
+    frame: pl.DataFrame, roles: dict[str, str], parts: dict[str, dict] | None = None
+) -> tuple[pl.DataFrame, dict[str, str]]:
     """Model columns from raw columns; learns nothing, so train and test go through it alike.
 
     Args:
         frame: raw rows (train or test).
         roles: raw column -> role, from `Competition.roles`.
+        parts: text column -> its delimited fields, from `Competition.parts`; each field that is
+            not constant becomes a column of its own (`Cabin` "F/4/S" -> `Cabin__1` "F", ...).
 
     Returns:
         (frame, roles) where every column is Float64 with role "numeric", or String with role
@@ -70,6 +74,19 @@ def derive(frame: pl.DataFrame, roles: dict[str, str]) -> tuple[pl.DataFrame, di
                 out_roles[name] = part_role
         else:
             raise InputError(f"Unknown role '{role}' for column '{column}'. Received: role={role}")
+        if parts and column in parts:
+            info = parts[column]
+            for i, (field, part_role) in enumerate(
+                zip(split_parts(s, info["sep"], len(info["roles"])), info["roles"], strict=True)
+            ):
+                name = part_name(column, i)
+                if part_role == "numeric":
+                    columns.append(field.cast(pl.Float64, strict=False).alias(name))
+                elif part_role in ("categorical", "text"):
+                    columns.append(field.replace("", None).alias(name))
+                else:
+                    continue
+                out_roles[name] = part_role
     return pl.DataFrame(columns), out_roles
 
 

@@ -96,8 +96,8 @@ def cross_validate(
     started = time.perf_counter()
     runtime.seed_everything(cfg.seed)
     metric = metrics.get(comp.metric)
-    train, roles = derive(comp.train, comp.roles)
-    test, _ = derive(comp.test, comp.roles)
+    train, roles = derive(comp.train, comp.roles, comp.parts)
+    test, _ = derive(comp.test, comp.roles, comp.parts)
     y = comp.target_values()
     n_classes = len(comp.classes) if comp.task != "regression" else 0
     strategy = resolve_strategy(cfg.split, task=comp.task, group=comp.group, time=comp.time)

@@ -7,7 +7,7 @@ import pytest
 from conftest import shared_competition, write_competition
 
 from kit import api
-from kit.competition import discover, find_files
+from kit.competition import discover, find_files, infer_parts
 from kit.demo import make_demo
 from kit.errors import InputError
 
@@ -67,6 +67,32 @@ def test_spaceship_labels_are_true_false():
     assert comp.submission.kind == "label"
     assert comp.classes == [False, True]
     assert comp.train[comp.target].dtype == pl.Boolean
+
+
+def test_spaceship_cabin_is_split_into_deck_number_and_side():
+    comp = discover(shared_competition("spaceship-titanic"))
+    assert comp.parts == {"Cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
+    assert any("split 'Cabin'" in note for note in comp.notes)
+    assert comp.roles["Cabin"] == "text"  # the whole string stays a feature
+
+
+def test_only_high_cardinality_strings_with_regular_fields_are_split():
+    n = 200
+    train = pl.DataFrame(
+        {
+            "code": [f"{'ABC'[i % 3]}-{i}" for i in range(n)],  # letter, number
+            "name": [f"Person {i}" for i in range(n)],  # no delimiter
+            "ragged": [f"x{i}" + "/y" * (i % 3) for i in range(n)],  # 0, 1 or 2 slashes
+            "same": [f"k_{i}" for i in range(n)],  # the first field is constant, the second all distinct
+            "size": ["S/M", "M/L"] * (n // 2),  # few values: categorical, not text
+        }
+    )
+    roles = {"code": "text", "name": "text", "ragged": "text", "same": "text", "size": "categorical"}
+    parts = infer_parts(train, roles)
+    assert parts == {
+        "code": {"sep": "-", "roles": ["categorical", "numeric"]},
+        "same": {"sep": "_", "roles": ["constant", "numeric"]},
+    }
 
 
 def test_titanic_finds_gender_submission_as_sample():

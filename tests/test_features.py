@@ -104,10 +104,12 @@ def test_features_reject_raw_roles():
 # -- Derive: kit.prep.derive in the graph ----------------------------------------------------
 
 
-def assert_same_as_derive(raw: pl.DataFrame, roles: dict, train: pl.DataFrame | None = None):
-    spec = raw_spec(roles, raw if train is None else train)
+def assert_same_as_derive(
+    raw: pl.DataFrame, roles: dict, train: pl.DataFrame | None = None, parts: dict | None = None
+):
+    spec = raw_spec(roles, raw if train is None else train, parts)
     got = {k: v.numpy() for k, v in Derive(spec)(raw_inputs(raw, spec)).items()}
-    expected_frame, _ = derive(raw, roles)
+    expected_frame, _ = derive(raw, roles, parts)
     expected = {k: v.numpy() for k, v in to_tensors(expected_frame).items()}
     assert sorted(got) == sorted(expected)
     for column, want in expected.items():
@@ -146,6 +148,12 @@ def test_derive_in_the_graph_matches_polars_on_edge_cases():
     assert_same_as_derive(raw, roles)
 
 
+def test_delimited_fields_in_the_graph_match_polars():
+    raw = pl.DataFrame({"cabin": ["F/4/S", "B/0/P", None, "G/12", "A/x/P", "C/7/S/extra", "D/-3.5/P"]})
+    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
+    assert_same_as_derive(raw, {"cabin": "text"}, parts=parts)
+
+
 def test_derive_in_the_graph_matches_polars_on_date_only_strings():
     raw = pl.DataFrame({"day": ["2020-01-01", "2020-06-15", None, "1999-12-31"]})
     assert_same_as_derive(raw, {"day": "datetime"})
@@ -159,4 +167,4 @@ def test_derive_in_the_graph_matches_polars_on_the_synthetic_competition(tmp_pat
 @pytest.mark.parametrize("name", ["bike-sharing-demand", "titanic", "spaceship-titanic"])
 def test_derive_in_the_graph_matches_polars_on_real_test_files(name):
     comp, _ = load(shared_competition(name))
-    assert_same_as_derive(comp.test, comp.roles, comp.train)
+    assert_same_as_derive(comp.test, comp.roles, comp.train, comp.parts)

@@ -136,6 +136,26 @@ def test_derive_casts_roles_and_drops_constant_and_missing():
         derive(frame, {"n": "weird"})
 
 
+def test_derive_adds_the_fields_of_a_split_column():
+    frame = pl.DataFrame({"cabin": ["F/4/S", None, "G/x/P", "B/0"]})
+    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
+    out, out_roles = derive(frame, {"cabin": "text"}, parts)
+    assert out_roles == {
+        "cabin": "text",
+        "cabin__1": "categorical",
+        "cabin__2": "numeric",
+        "cabin__3": "categorical",
+    }
+    assert out["cabin__1"].to_list() == ["F", None, "G", "B"]
+    assert out["cabin__2"].to_list() == [4.0, None, None, 0.0]  # not a number: missing, then imputed
+    assert out["cabin__3"].to_list() == ["S", None, "P", None]
+    # a constant field adds nothing
+    out, out_roles = derive(
+        frame, {"cabin": "text"}, {"cabin": {"sep": "/", "roles": ["constant", "numeric"]}}
+    )
+    assert list(out_roles) == ["cabin", "cabin__2"]
+
+
 def test_standard_scaling_centres_and_scales():
     rng = np.random.default_rng(0)
     train = pl.DataFrame({"x": rng.exponential(scale=50.0, size=2000)})

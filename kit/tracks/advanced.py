@@ -289,7 +289,7 @@ def export(
         The path.
     """
     path = Path(path)
-    spec = raw_spec(comp.roles, comp.train)
+    spec = raw_spec(comp.roles, comp.train, comp.parts)
     derive = Derive(spec)
     taken: set[str] = set()
     signature = {
