@@ -67,6 +67,15 @@ def load(
     return comp, cfg
 
 
+def _load_noted(data, config, log, **settings) -> tuple[Competition, config_mod.Config]:
+    """`load`, then the competition's notes logged. A track calls it before importing TensorFlow,
+    so a bad file fails fast and quietly."""
+    comp, cfg = load(data, config=config, **settings)
+    for note in comp.notes:
+        log(f"note: {note}")
+    return comp, cfg
+
+
 def inspect(
     data: str | Path | None = None,
     *,
@@ -122,25 +131,13 @@ def baseline(
     """
     from kit import kaggle
 
-    # the input is checked before TensorFlow is imported: a bad file fails fast and quietly
-    comp, cfg = load(
-        data,
-        config=config,
-        target=target,
-        id=id,
-        metric=metric,
-        na=na,
-        group=group,
-        time=time,
-        folds=folds,
-        split=split,
-        seed=seed,
-    )
+    comp, cfg = _load_noted(
+        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
+        folds=folds, split=split, seed=seed,
+    )  # fmt: skip
     from kit.run import cross_validate
     from kit.tracks.baseline import fit_predict_fold
 
-    for note in comp.notes:
-        log(f"note: {note}")
     run = cross_validate(
         comp,
         cfg,
@@ -191,23 +188,13 @@ def advanced(
         >>> run.score, run.submission_path, run.run_dir / "model"
     """
     from kit import kaggle
+
+    comp, cfg = _load_noted(
+        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
+        folds=folds, split=split, seed=seed,
+    )  # fmt: skip
     from kit.tracks.advanced import run as run_advanced
 
-    comp, cfg = load(
-        data,
-        config=config,
-        target=target,
-        id=id,
-        metric=metric,
-        na=na,
-        group=group,
-        time=time,
-        folds=folds,
-        split=split,
-        seed=seed,
-    )
-    for note in comp.notes:
-        log(f"note: {note}")
     run = run_advanced(comp, cfg, out=out, log=log, progress=progress)
     return kaggle.publish(run, log=log)
 
@@ -292,21 +279,10 @@ def tune(
     from kit import tuning
 
     fit_predict_fold = tuning.fit_predict_fold_for(track)
-    comp, cfg = load(
-        data,
-        config=config,
-        target=target,
-        id=id,
-        metric=metric,
-        na=na,
-        group=group,
-        time=time,
-        folds=folds,
-        split=split,
-        seed=seed,
-    )
-    for note in comp.notes:
-        log(f"note: {note}")
+    comp, cfg = _load_noted(
+        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
+        folds=folds, split=split, seed=seed,
+    )  # fmt: skip
     return tuning.tune(
         comp,
         cfg,
