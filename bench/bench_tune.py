@@ -20,8 +20,8 @@ against the single untuned run; the gap is still the figure a user sees.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,13 +32,19 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_COMPETITIONS = ("titanic", "house-prices")
 
 
-def peak_rss_mib() -> float:
-    """The largest peak resident memory of the worker processes that ran trials so far
-    (ru_maxrss of the finished children; KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def peak_rss_mib(study) -> float:
+    """The largest peak resident memory of the worker processes that ran the study's trials so far.
+
+    Each worker records its own peak after every trial (trials.csv's peak_rss_mib). Not this
+    process's RUSAGE_CHILDREN: that only counts children already waited for, and a `git` a
+    process forks after loading TensorFlow counts there with the whole parent's size.
+    """
+    return max(t.user_attrs.get("peak_rss_mib", 0.0) for t in study.get_trials(deepcopy=False))
 
 
-def one(name: str, *, track: str, trials: int, folds: int, seed: int, work: Path) -> dict:
+def one(
+    name: str, *, track: str, trials: int, folds: int, seed: int, recycle_mib: float | None, work: Path
+) -> dict:
     """Untuned run, then 5 trials, then up to `trials`, all in this process."""
     import kit
     from kit import metrics, tuning
@@ -61,12 +67,22 @@ def one(name: str, *, track: str, trials: int, folds: int, seed: int, work: Path
     )
     untuned_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    first = tuning.tune(comp, cfg, fit_predict_fold, track=track, n_trials=5, out=work / "tune", log=print)
-    rss_5 = peak_rss_mib()
-    result = tuning.tune(
-        comp, cfg, fit_predict_fold, track=track, n_trials=trials, out=work / "tune", log=print
+    if recycle_mib is None:
+        recycle_mib = tuning.RECYCLE_MIB
+    tune = functools.partial(
+        tuning.tune,
+        comp,
+        cfg,
+        fit_predict_fold,
+        track=track,
+        out=work / "tune",
+        log=print,
+        recycle_mib=recycle_mib,
     )
-    rss_all = peak_rss_mib()
+    first = tune(n_trials=5)
+    rss_5 = peak_rss_mib(first.study)
+    result = tune(n_trials=trials)
+    rss_all = peak_rss_mib(result.study)
     finished = result.n_complete + result.n_pruned
     return {
         "competition": name,
@@ -82,6 +98,8 @@ def one(name: str, *, track: str, trials: int, folds: int, seed: int, work: Path
         "tune_seconds": time.perf_counter() - started,
         "rss_5_mib": rss_5,
         "rss_all_mib": rss_all,
+        "recycle_mib": recycle_mib,
+        "workers": len({t.user_attrs.get("pid") for t in result.study.get_trials(deepcopy=False)}),
     }
 
 
@@ -100,8 +118,16 @@ def table(rows: list[dict], *, track: str, folds: int, seed: int) -> str:
             f"| {r['competition']} | {r['metric']} | {r['untuned']:.5f} | {r['tuned_after_5']:.5f} | "
             f"{r['tuned']:.5f} | {gain:+.5f} ({'better' if gain > 0 else 'not better'}) | {r['trials']} | "
             f"{r['pruned']} ({r['pruned_share']:.0%}) | {r['tune_seconds']:.0f} s | "
-            f"{r['rss_5_mib']:.0f} MiB | {r['rss_all_mib']:.0f} MiB (x{r['rss_all_mib'] / r['rss_5_mib']:.2f}) |"
+            f"{r['rss_5_mib']:.0f} MiB | {r['rss_all_mib']:.0f} MiB (x{r['rss_all_mib'] / r['rss_5_mib']:.2f}, "
+            f"{r['workers']} worker processes) |"
         )
+    recycle = ", ".join(sorted({f"{r['recycle_mib']:g}" for r in rows}))
+    lines += [
+        "",
+        f"A worker process hands over to a fresh one when its memory has grown by {recycle} MiB "
+        "(TensorFlow keeps part of every model a process builds): a worker's peak is at most about that "
+        "much above its first trial's.",
+    ]
     return "\n".join(lines)
 
 
@@ -112,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=30, help="trials in all (default 30)")
     parser.add_argument("--folds", type=int, default=3, help="folds (default 3, to keep it minutes)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--recycle-mib",
+        type=float,
+        help="memory growth after which a worker process hands over to a fresh one (default: kit's)",
+    )
     parser.add_argument("--work", help="keep the run and tuning folders here (default: a temporary folder)")
     parser.add_argument("--out", help="also write the table to this file")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process: one competition, JSON out
@@ -124,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             trials=args.trials,
             folds=args.folds,
             seed=args.seed,
+            recycle_mib=args.recycle_mib,
             work=Path(args.work),
         )
         print("RESULT " + json.dumps(row))
@@ -142,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             command = [
                 sys.executable, __file__, "--one", name, "--track", args.track, "--trials", str(args.trials),
                 "--folds", str(args.folds), "--seed", str(args.seed), "--work", str(work),
+                *(["--recycle-mib", str(args.recycle_mib)] if args.recycle_mib is not None else []),
             ]  # fmt: skip
             print(f"== {name}", flush=True)
             child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

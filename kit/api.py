@@ -251,6 +251,7 @@ def tune(
     seed: int | None = None,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
+    progress: bool | None = None,
 ):
     """Tune a track's parameters with Optuna; write best.toml, the best trial's submission and plots.
 
@@ -266,6 +267,7 @@ def tune(
         study: the study's name (default `<competition>-<track>`).
         pruner: "median" (default), "hyperband" or "none".
         out: the tuning folder (default `submissions/<competition>/tune-<track>/`).
+        progress: a bar over the trials; None shows it in a terminal or notebook only.
         data, config, target, id, metric, na, group, time, folds, split, seed: as for `baseline`.
 
     Returns:
@@ -295,6 +297,7 @@ def tune(
         pruner=pruner,
         out=out,
         log=log,
+        progress=progress,
     )
 
 

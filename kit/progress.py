@@ -15,36 +15,66 @@ A tuner shows its trials with `bar(n_trials, desc="trials", unit="trial")`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
-import keras
 from tqdm.auto import tqdm
 
 
 def bar(
-    total: int | None, *, desc: str, unit: str, leave: bool = True, disable: bool | None = None, file=None
+    total: int | None,
+    *,
+    desc: str,
+    unit: str,
+    initial: int = 0,
+    leave: bool = True,
+    disable: bool | None = None,
+    file=None,
 ):
-    """A tqdm bar for `total` steps; `disable=None` hides it where the output is not a terminal."""
+    """A tqdm bar for `total` steps, `initial` of them done; `disable=None` hides it where the
+    output is not a terminal."""
     return tqdm(
-        total=total, desc=desc, unit=unit, leave=leave, disable=disable, file=file, dynamic_ncols=True
+        total=total,
+        desc=desc,
+        unit=unit,
+        initial=initial,
+        leave=leave,
+        disable=disable,
+        file=file,
+        dynamic_ncols=True,
     )
 
 
-class EpochBar(keras.callbacks.Callback):
-    """Advances a bar once an epoch and shows the validation score.
+@functools.cache
+def _epoch_bar_class() -> type:
+    """`EpochBar`, built on first use: a process that only shows a bar over trials (the tuner's
+    coordinator) never imports Keras."""
+    import keras
 
-    Only `on_epoch_end(epoch, logs)` is used, so it works inside `model.fit` and in a custom loop
-    that calls the fold's callbacks itself (the same contract as pruning callbacks).
-    """
+    class EpochBar(keras.callbacks.Callback):
+        """Advances a bar once an epoch and shows the validation score.
 
-    def __init__(self, progress_bar):
-        super().__init__()
-        self.progress_bar = progress_bar
+        Only `on_epoch_end(epoch, logs)` is used, so it works inside `model.fit` and in a custom loop
+        that calls the fold's callbacks itself (the same contract as pruning callbacks).
+        """
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.progress_bar.update(1)
-        if logs and "val_score" in logs:
-            self.progress_bar.set_postfix(val_score=f"{float(logs['val_score']):.5f}", refresh=False)
+        def __init__(self, progress_bar):
+            super().__init__()
+            self.progress_bar = progress_bar
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.progress_bar.update(1)
+            if logs and "val_score" in logs:
+                self.progress_bar.set_postfix(val_score=f"{float(logs['val_score']):.5f}", refresh=False)
+
+    return EpochBar
+
+
+def __getattr__(name: str):
+    # `kit.progress.EpochBar` without importing Keras up front
+    if name == "EpochBar":
+        return _epoch_bar_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FoldProgress:
@@ -89,7 +119,7 @@ class FoldProgress:
             disable=False,
             file=self.file,
         )
-        return [EpochBar(self.epoch_bar)]
+        return [_epoch_bar_class()(self.epoch_bar)]
 
     def end_fold(self, score: float) -> None:
         self._close_epochs()

@@ -8,7 +8,7 @@ its value is the CV score. Everything a study needs lives in one tuning folder:
     trials/NNNN/         the run folder of the best trial so far (worse ones are removed)
     best/                the best trial's run folder: submission.csv, oof.parquet, ...
     best.toml            `kit baseline DIR --config best.toml` reruns the best parameters
-    trials.csv           every trial: state, value, duration, parameters, worker
+    trials.csv           every trial: state, value, duration, parameters, worker, its memory
     history.png, importances.png, summary.json
 
 Running the same command again continues the study: finished trials are kept, and a trial whose
@@ -36,6 +36,7 @@ import math
 import os
 import pickle
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -105,8 +106,11 @@ MAX_RETRY = 2
 MAX_CONSECUTIVE_FAILURES = 3
 # database storages: a running trial whose worker stopped beating for GRACE_S seconds is retried
 HEARTBEAT_S, GRACE_S = 30, 90
-# a worker process whose memory grew this much since its first trial hands over to a fresh one
-RECYCLE_MIB = 384
+# a worker process whose memory grew this much since its first trial hands over to a fresh one:
+# a trial leaves about 16 MiB behind (titanic, house-prices), so one worker runs about 8 trials,
+# and a worker's start (4-5 s) costs under a tenth of their time. 384 let the peak grow by a third
+# between trial 5 and trial 30; 128 keeps it within about a tenth (make bench-tune)
+RECYCLE_MIB = 128
 # epochs the pruner never prunes in: early epochs say more about the learning rate than about
 # where a configuration ends up (5 pruned three quarters of the trials on house-prices)
 WARMUP_EPOCHS = 10
@@ -580,12 +584,13 @@ def tune(
     log: Callable[[str], None] = print,
     processes: bool = True,
     recycle_mib: float = RECYCLE_MIB,
+    progress: bool | None = None,
 ) -> TuneResult:
     """Run (or continue) an Optuna study over the track's parameters; write best.toml and the rest.
 
     Trials run in a worker process that loads the data once and is replaced by a fresh one when
-    its memory has grown by `RECYCLE_MIB`: Keras and TensorFlow keep about 13 MiB of every model
-    ever built in a process, `clear_session()` or not, so memory stays flat only this way.
+    its memory has grown by `RECYCLE_MIB`: Keras and TensorFlow keep about 16 MiB of every trial's
+    models in a process, `clear_session()` or not, so memory stays flat only this way.
 
     Args:
         n_trials: finished (complete or pruned) trials the study should reach, counting trials of
@@ -599,6 +604,8 @@ def tune(
             the same command again continues the same study.
         processes: False runs the trials in this process (memory then grows with each trial).
         recycle_mib: memory growth (MiB) after which a worker process hands over to a fresh one.
+        progress: a bar over the trials (True, False, or None: only where a terminal or notebook
+            shows it).
 
     Returns:
         A `TuneResult`.
@@ -655,12 +662,24 @@ def tune(
             f"{pruner} pruner, {_limits(n_trials, time_budget)}"
         )
         recover_interrupted(study, log=log)
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        trial_bar = _trial_bar(comp.name, track, n_trials, len(finished), progress)
+        if log is print and not trial_bar.disable:
+            log = trial_bar.write  # lines go above the bar, not through it
+
+        def on_trial(best: float | None) -> None:
+            trial_bar.update(1)
+            if best is not None:
+                trial_bar.set_postfix(best=f"{best:.5f}", refresh=False)
+
         try:
-            _run_workers(plan, study, deadline=deadline, processes=processes, log=log)
+            _run_workers(plan, study, deadline=deadline, processes=processes, log=log, on_trial=on_trial)
         except KeyboardInterrupt:
             recover_interrupted(study, log=log)
             log("interrupted: finished trials are kept in the study; run the same command to go on")
             raise
+        finally:
+            trial_bar.close()
         return summarize(
             study,
             plan=plan,
@@ -672,7 +691,16 @@ def tune(
         )
 
 
-def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, log) -> None:
+def _trial_bar(name: str, track: str, n_trials: int | None, done: int, progress: bool | None):
+    """A bar over the study's finished trials; no total when only a time budget limits it."""
+    from kit.progress import bar
+
+    total = max(n_trials, done) if n_trials is not None else None
+    disable = None if progress is None else not progress
+    return bar(total, initial=done, desc=f"{name} {track}", unit="trial", disable=disable)
+
+
+def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, log, on_trial=None) -> None:
     """Worker processes one after another, each until the study has enough, the time is up, or
     its memory grew by RECYCLE_MIB."""
     if processes and not _importable(plan.fit_predict_fold):
@@ -692,9 +720,9 @@ def _run_workers(plan: Plan, study: optuna.Study, *, deadline, processes: bool, 
         if enough(study, plan.n_trials):
             break
         if not processes:
-            run_trials(plan, deadline=deadline, log=log, recycle_mib=None)
+            run_trials(plan, deadline=deadline, log=log, recycle_mib=None, on_trial=on_trial)
             break
-        reason = _run_worker_process(plan, study, deadline=deadline, log=log)
+        reason = _run_worker_process(plan, study, deadline=deadline, log=log, on_trial=on_trial)
         if reason == "died":
             # killed from outside (out of memory, ...): its trial is queued again; a worker
             # that keeps dying is not bad luck
@@ -809,7 +837,12 @@ def out_of_time(study: optuna.Study, deadline: float | None, *, extra: float = 0
 
 
 def run_trials(
-    plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib: float | None
+    plan: Plan,
+    *,
+    deadline: float | None,
+    log: Callable[[str], None],
+    recycle_mib: float | None,
+    on_trial: Callable[[float | None], None] | None = None,
 ) -> str:
     """Run trials of the study in this process until it has enough, the time is up, or this
     process's memory has grown by `recycle_mib` since its first trial.
@@ -818,7 +851,7 @@ def run_trials(
         Why it stopped: "enough", "time" or "recycle".
     """
     study = plan.study()
-    worker = Worker(plan, deadline=deadline, log=log, recycle_mib=recycle_mib)
+    worker = Worker(plan, deadline=deadline, log=log, recycle_mib=recycle_mib, on_trial=on_trial)
     if out_of_time(study, deadline):
         return "time"
     if enough(study, plan.n_trials):
@@ -843,14 +876,28 @@ def run_trials(
     return worker.reason or ("time" if deadline is not None and time.monotonic() >= deadline else "enough")
 
 
+def _best_value(study: optuna.Study) -> float | None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return study.best_value if complete else None
+
+
 class Worker:
     """One process's part of a study: the objective and what happens after each trial.
 
     The competition is loaded once per worker process; each trial only cross-validates.
     """
 
-    def __init__(self, plan: Plan, *, deadline: float | None, log: Callable[[str], None], recycle_mib=None):
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        deadline: float | None,
+        log: Callable[[str], None],
+        recycle_mib=None,
+        on_trial: Callable[[float | None], None] | None = None,
+    ):
         self.plan, self.deadline, self.log, self.recycle_mib = plan, deadline, log, recycle_mib
+        self.on_trial = on_trial  # called with the best value so far after each finished trial
         self.attrs = worker_attrs()
         self.timing: dict[str, float] = {}  # epoch times, for the deadline
         self.current: int | None = None
@@ -874,6 +921,12 @@ class Worker:
         finally:
             # each trial's models and traced graphs go (most of them: see RECYCLE_MIB)
             keras.backend.clear_session()
+            # the worker's memory after this trial and its peak so far, in trials.csv: a study's
+            # memory across trials is there to see (and to benchmark)
+            rss = psutil.Process().memory_info().rss / 2**20
+            trial.set_user_attr("rss_mib", round(rss, 1))
+            # the kernel updates the peak lazily: it can lag the current figure by a page or two
+            trial.set_user_attr("peak_rss_mib", round(max(_peak_rss_mib(), rss), 1))
 
     def _run_trial(self, trial: optuna.Trial) -> float:
         for key, value in self.attrs.items():
@@ -902,11 +955,15 @@ class Worker:
                 f"(best {best.value:.5f}, trial {best.number}) in {seconds:.1f} s  {_show(trial.params)}"
             )
             self.drop_worse_runs(study, best)
+            if self.on_trial is not None:
+                self.on_trial(best.value)
         elif trial.state == TrialState.PRUNED:
             self.consecutive_failures = 0
             step = trial.last_step or 0
             fold, epoch = divmod(step, self.plan.steps_per_fold)
             self.log(f"trial {trial.number} pruned at fold {fold + 1}, epoch {epoch + 1} in {seconds:.1f} s")
+            if self.on_trial is not None:
+                self.on_trial(_best_value(study))
         else:
             err = self.failures.pop(trial.number, None)
             if isinstance(err, OutOfTime):
@@ -967,7 +1024,12 @@ _MESSAGE = "@@kit-tune "  # marks the worker's messages among whatever else it p
 
 
 def _run_worker_process(
-    plan: Plan, study: optuna.Study, *, deadline: float | None, log: Callable[[str], None]
+    plan: Plan,
+    study: optuna.Study,
+    *,
+    deadline: float | None,
+    log: Callable[[str], None],
+    on_trial: Callable[[float | None], None] | None = None,
 ) -> str:
     """Run `run_trials` in a fresh Python process; pass its lines to `log`; return why it stopped.
 
@@ -1000,6 +1062,9 @@ def _run_worker_process(
             kind, value = json.loads(line[len(_MESSAGE) :])
             if kind == "log":
                 log(value)
+            elif kind == "trial":
+                if on_trial is not None:
+                    on_trial(value)
             elif kind == "ready":
                 study.set_user_attr("worker_start_seconds", round(time.monotonic() - spawned, 2))
             elif kind == "error":
@@ -1050,7 +1115,11 @@ def worker_main(argv: list[str]) -> int:
     try:
         with _optuna_quiet():
             reason = run_trials(
-                plan, deadline=deadline, log=lambda line: send("log", line), recycle_mib=plan.recycle_mib
+                plan,
+                deadline=deadline,
+                log=lambda line: send("log", line),
+                recycle_mib=plan.recycle_mib,
+                on_trial=lambda best: send("trial", best),
             )
         send("done", reason)
     except KeyboardInterrupt:
@@ -1068,6 +1137,12 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(1)
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _show(params: dict) -> str:
@@ -1180,6 +1255,8 @@ def _trials_frame(trials: list, space: dict) -> pl.DataFrame:
                 "retry_of": t.system_attrs.get("failed_trial"),
                 "host": t.user_attrs.get("host"),
                 "pid": t.user_attrs.get("pid"),
+                "rss_mib": t.user_attrs.get("rss_mib"),
+                "peak_rss_mib": t.user_attrs.get("peak_rss_mib"),
                 "started": t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None,
                 # strings, so a column of "256,128" shapes and a column of floats read back alike
                 **{f"param_{n}": None if n not in t.params else str(t.params[n]) for n in names},

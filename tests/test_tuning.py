@@ -275,6 +275,10 @@ def test_outputs_csv_plots_best_run_and_summary(tuned):
     assert {"number", "state", "value", "seconds", "param_learning_rate", "param_units"} <= set(
         trials.columns
     )
+    # each finished trial says how much memory its worker held after it and at its peak
+    finished = trials.filter(pl.col("state").is_in(["complete", "pruned"]))
+    assert finished.height >= 1
+    assert (finished["rss_mib"] > 0).all() and (finished["peak_rss_mib"] >= finished["rss_mib"]).all()
     for name in ("history.png", "importances.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result.best_run == out / "best"
@@ -322,6 +326,15 @@ def test_advanced_track_tunes_through_its_custom_loop_and_accepts_best_toml(comp
         comp, cfg, fit_predict_fold, track="advanced", params=cfg.advanced, out=tmp_path / "run", log=print
     )
     assert rerun.score == result.best_score
+
+
+def test_progress_bar_counts_the_trials_of_worker_processes(competition, tmp_path, capsys):
+    root, config = competition
+    kit.tune(root, config=config, trials=2, out=tmp_path / "study", progress=True)
+    out, err = capsys.readouterr()
+    # the bar (on stderr) ends at 2 of 2 trials; the trial lines still go to stdout
+    assert re.search(r"tiny baseline: 100%.*\b2/2 ", err.replace("\r", "\n").splitlines()[-1]), err
+    assert "trial 0 complete" in out
 
 
 # ---------------------------------------------------------------------------------------------
