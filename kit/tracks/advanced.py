@@ -36,7 +36,7 @@ from kit.config import TRACK_DEFAULTS, Config
 from kit.data import TableSource, encode_together, to_tensors
 from kit.features import Derive, Features, raw_spec
 from kit.run import Fold, Run, cross_validate, new_run_id
-from kit.tracks.baseline import TargetScaler, batch_size_for
+from kit.tracks.baseline import TargetScaler, batch_size_for, to_prediction
 from kit.training import History, Trainer
 
 EXPORT_FORMAT = 1
@@ -117,17 +117,6 @@ def build_network(
         name="output",
     )(x)
     return keras.Model({"numbers": numbers, "codes": codes}, out)
-
-
-def to_prediction(out: np.ndarray, task: str, scaler: TargetScaler | None) -> np.ndarray:
-    """Model outputs in kit's prediction form: (n, n_classes) probabilities or (n,) values."""
-    out = np.asarray(out, dtype=np.float64)
-    if task == "binary":
-        p = out.reshape(-1)
-        return np.stack([1 - p, p], axis=1)
-    if task == "multiclass":
-        return out
-    return scaler.inverse_transform(out.reshape(-1))
 
 
 def _graph_prediction(out, task: str, scaler: TargetScaler | None):

@@ -40,21 +40,26 @@ class TargetScaler:
         return np.expm1(y) if self.log_ else y
 
 
-def predict(model, inputs: dict[str, np.ndarray], task: str, scaler: TargetScaler | None) -> np.ndarray:
+def to_prediction(out: np.ndarray, task: str, scaler: TargetScaler | None) -> np.ndarray:
     """Model outputs in kit's prediction form: (n, n_classes) probabilities or (n,) values."""
-    n = len(inputs["numbers"])
-    out = np.concatenate(
-        [
-            np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
-            for i in range(0, max(n, 1), PREDICT_CHUNK)
-        ]
-    )[:n].astype(np.float64)
+    out = np.asarray(out, dtype=np.float64)
     if task == "binary":
         p = out.reshape(-1)
         return np.stack([1 - p, p], axis=1)
     if task == "multiclass":
         return out
     return scaler.inverse_transform(out.reshape(-1))
+
+
+def predict(model, inputs: dict[str, np.ndarray], task: str, scaler: TargetScaler | None) -> np.ndarray:
+    n = len(inputs["numbers"])
+    out = np.concatenate(
+        [
+            np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
+            for i in range(0, max(n, 1), PREDICT_CHUNK)
+        ]
+    )[:n]
+    return to_prediction(out, task, scaler)
 
 
 def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
