@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kit import metrics
 from kit.models import build_mlp, loss_for
@@ -114,6 +115,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
     ]
     model.fit(
         _batches(x_train, y_train, batch_size, seed=fold.seed),
+        shuffle=False,  # the pipeline shuffles
         epochs=params["epochs"],
         callbacks=callbacks,
         verbose=0,
@@ -125,11 +127,8 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     """The training fold as a tf.data pipeline, reshuffled (seeded) every epoch.
 
     Keras' own shuffling of arrays builds a new shuffled pipeline with eager ops at every epoch,
-    about half of an epoch's time on small data; this one is built once per fold. Its batch
-    dimension is unknown, so the train step is traced once, not again for the short last batch.
+    about half of an epoch's time on small data; this one is built once per fold.
     """
-    import tensorflow as tf
-
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
