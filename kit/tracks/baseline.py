@@ -127,7 +127,9 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     """The training fold as a tf.data pipeline, reshuffled (seeded) every epoch.
 
     Keras' own shuffling of arrays builds a new shuffled pipeline with eager ops at every epoch,
-    about half of an epoch's time on small data; this one is built once per fold.
+    about half of an epoch's time on small data; this one is built once per fold. The same rows
+    in the same order as `kit.data.TableSource` (same seed), whose gather per batch costs more than
+    it saves on small data (titanic CV 11.6 s here against 14.8 s with it).
     """
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
