@@ -48,10 +48,20 @@ bench-tune: $(STAMP)
 	$(PY) bench/bench_tune.py $(ARGS)
 
 # A pure-Python wheel of kit in dist/, for a Kaggle dataset: there, with the internet off,
-# `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README).
+# `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README). The Kaggle
+# image lacks tomli-w, so the wheel carries the installed copy (MIT licence) as kit._vendor.tomli_w.
 wheel: $(STAMP)
 	rm -rf build dist/kit-*.whl
-	$(PY) -m pip wheel -q --no-deps --no-build-isolation --wheel-dir dist .
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation --wheel-dir build/wheel .
+	$(PY) -m wheel unpack -d build/unpacked build/wheel/kit-*.whl
+	$(PY) -c 'import pathlib, shutil, tomli_w; from importlib import metadata; \
+	dest = next(pathlib.Path("build/unpacked").glob("kit-*")) / "kit" / "_vendor"; \
+	shutil.copytree(pathlib.Path(tomli_w.__file__).parent, dest / "tomli_w", ignore=shutil.ignore_patterns("__pycache__")); \
+	(dest / "__init__.py").write_text("# packages the Kaggle image lacks, carried by the wheel\n"); \
+	licence = next(f for f in metadata.files("tomli-w") if f.name.startswith("LICENSE")); \
+	shutil.copy(licence.locate(), dest / "tomli_w" / "LICENSE")'
+	mkdir -p dist
+	$(PY) -m wheel pack -d dist build/unpacked/kit-*
 	@ls dist/kit-*.whl
 
 lint: $(STAMP)

@@ -69,7 +69,7 @@ def throughput(*, d: int, units: tuple[int, ...], rows: int, batch: int, epochs:
 
     from kit import runtime
     from kit.data import TableSource
-    from kit.models import build_mlp
+    from kit.models import build_network
     from kit.training import Trainer
 
     rng = np.random.default_rng(0)
@@ -78,7 +78,7 @@ def throughput(*, d: int, units: tuple[int, ...], rows: int, batch: int, epochs:
 
     def build():
         keras.utils.set_random_seed(0)
-        return build_mlp(d, [], task="binary", units=units, dropout=0.1, seed=0)
+        return build_network(d, [], task="binary", units=units, dropout=0.1, seed=0)
 
     results = {}
     # float32 is what the track runs on a CPU; bfloat16 is shown beside it for CPUs with

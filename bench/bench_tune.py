@@ -48,19 +48,15 @@ def one(
     """Untuned run, then 5 trials, then up to `trials`, all in this process."""
     import kit
     from kit import metrics, tuning
-    from kit.config import TRACK_DEFAULTS
     from kit.run import cross_validate
 
     quiet = lambda _: None  # noqa: E731
     comp, cfg = kit.load(SHARED_DATA / name, folds=folds, seed=seed)
-    fit_predict_fold = tuning.fit_predict_fold_for(track)
     started = time.perf_counter()
     untuned = cross_validate(
         comp,
         cfg,
-        fit_predict_fold,
-        track=track,
-        params={**TRACK_DEFAULTS[track], **getattr(cfg, track)},
+        track,
         out=work / "untuned",
         log=quiet,
         progress=False,
@@ -73,8 +69,7 @@ def one(
         tuning.tune,
         comp,
         cfg,
-        fit_predict_fold,
-        track=track,
+        track,
         out=work / "tune",
         log=print,
         recycle_mib=recycle_mib,

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sklearn.model_selection import train_test_split
 
 from kit import api
-from kit.competition import Competition, parse_datetime
+from kit.competition import Competition
+from kit.derive import parse_datetime
+from kit.split import make_folds
 
 
 @dataclass
@@ -36,7 +37,6 @@ class Holdout:
 
 def split_rows(train: pl.DataFrame, comp: Competition, *, size: float, seed: int) -> tuple[np.ndarray, str]:
     """A boolean mask of the held-out rows, and a description of the rule."""
-    index = np.arange(train.height)
     if comp.group is not None:
         last = train[comp.group].drop_nulls().unique().sort()[-1]
         return (train[comp.group] == last).fill_null(False).to_numpy(), f"{comp.group} {last} held out"
@@ -47,7 +47,8 @@ def split_rows(train: pl.DataFrame, comp: Competition, *, size: float, seed: int
         mask[order[int(round(train.height * (1 - size))) :]] = True
         return mask, f"last {size:.0%} by {comp.time}"
     stratify = train[comp.target].to_numpy() if comp.task != "regression" else None
-    _, held = train_test_split(index, test_size=size, random_state=seed, stratify=stratify)
+    # kit's own holdout: the same cutter as `--split holdout`
+    ((_, held),) = make_folds(train.height, strategy="holdout", seed=seed, y=stratify, holdout_size=size)
     mask = np.zeros(train.height, dtype=bool)
     mask[held] = True
     return mask, f"{'stratified ' if stratify is not None else ''}random {size:.0%}, seed {seed}"

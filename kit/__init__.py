@@ -7,6 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-from kit.api import advanced, baseline, inspect, leaderboard, load, predict, tune, validate  # noqa: E402
+from kit import api as _api  # noqa: E402
+from kit.api import inspect, leaderboard, load, predict, run_track, tune, validate  # noqa: E402
 
-__all__ = ["advanced", "baseline", "inspect", "leaderboard", "load", "predict", "tune", "validate"]
+# one verb per registered track (kit/tracks/): kit.baseline(...), kit.advanced(...), ...
+globals().update({name: getattr(_api, name) for name in _api.TRACK_VERBS})
+
+__all__ = ["inspect", "leaderboard", "load", "predict", "run_track", "tune", "validate", *_api.TRACK_VERBS]

@@ -6,6 +6,10 @@ tensorflow-datasets dataset, or nothing for the built-in demo. On Kaggle a bare 
 `"titanic"` is found under /kaggle/input, and the final submission is also copied to
 /kaggle/working/submission.csv.
 
+Each registered track is a verb (`kit.baseline`, `kit.advanced`, ...: see `kit.tracks`), and
+`run_track` runs any track, a team's own file included. The settings every verb takes are
+`Settings` (what kit infers about the competition, overridden) and `RunSettings` (the folds).
+
 >>> import kit
 >>> run = kit.baseline("data/titanic", folds=5, seed=0)
 >>> run.score, run.submission_path
@@ -13,38 +17,66 @@ tensorflow-datasets dataset, or nothing for the built-in demo. On Kaggle a bare 
 
 from __future__ import annotations
 
+import inspect as _inspect
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TypedDict, Unpack
 
 import polars as pl
 
 from kit import config as config_mod
+from kit import tracks
 from kit.competition import Competition, discover
 from kit.run import Run
 
-COMPETITION_KEYS = ("target", "id", "metric", "na", "group", "time")
-RUN_KEYS = ("folds", "split", "seed")
+
+class Settings(TypedDict, total=False):
+    """What kit infers about a competition, overridden; each as the command's flag of that name.
+
+    config: a TOML file of settings (a run folder's config.toml works too).
+    target: the column to predict. id: the id column. metric: the competition's metric
+    (accuracy, roc_auc, log_loss, rmse, rmsle, ...). na: extra strings that mean missing.
+    group: rows of a group stay in one fold. time: validate on later rows than the training rows.
+    """
+
+    config: str | Path
+    target: str
+    id: str
+    metric: str
+    na: str | list[str]
+    group: str
+    time: str
+
+
+class RunSettings(Settings, total=False):
+    """`Settings`, and how to cross-validate: folds (default 5), split (auto, holdout, kfold,
+    stratified, group or time) and seed (default 0)."""
+
+    folds: int
+    split: str
+    seed: int
 
 
 def load(
-    data: str | Path | None = None, *, config: str | Path | None = None, **settings
+    data: str | Path | None = None, **settings: Unpack[RunSettings]
 ) -> tuple[Competition, config_mod.Config]:
     """The competition and its resolved config.
 
     Args:
         data: competition folder, "tfds:NAME" (a tensorflow-datasets dataset laid out as a
             competition), or None: the competition attached to a Kaggle notebook, else the demo.
-        config: a TOML file of settings.
-        settings: target, id, metric, na, group, time, folds, split, seed (as the CLI flags).
+        settings: `RunSettings`.
     """
     from kit import kaggle, tfds
     from kit.demo import make_demo
 
-    unknown = set(settings) - set(COMPETITION_KEYS) - set(RUN_KEYS)
+    unknown = set(settings) - set(RunSettings.__annotations__)
     if unknown:
         raise TypeError(
-            f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(COMPETITION_KEYS + RUN_KEYS)}"
+            f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}"
         )
+    config = settings.pop("config", None)
     if isinstance(settings.get("na"), str):
         settings["na"] = [settings["na"]]
     if tfds.is_source(data):
@@ -67,136 +99,87 @@ def load(
     return comp, cfg
 
 
-def _load_noted(data, config, log, **settings) -> tuple[Competition, config_mod.Config]:
+def _load_noted(data, log, settings: dict) -> tuple[Competition, config_mod.Config]:
     """`load`, then the competition's notes logged. A track calls it before importing TensorFlow,
     so a bad file fails fast and quietly."""
-    comp, cfg = load(data, config=config, **settings)
+    comp, cfg = load(data, **settings)
     for note in comp.notes:
         log(f"note: {note}")
     return comp, cfg
 
 
-def inspect(
-    data: str | Path | None = None,
-    *,
-    config: str | Path | None = None,
-    target: str | None = None,
-    id: str | None = None,
-    metric: str | None = None,
-    na: str | list[str] | None = None,
-    group: str | None = None,
-    time: str | None = None,
-) -> Competition:
+def inspect(data: str | Path | None = None, **settings: Unpack[Settings]) -> Competition:
     """What kit infers about a competition folder (files, id, target, task, metric, roles).
 
     Example:
         >>> comp = kit.inspect("data/titanic")
         >>> comp.target, comp.task, comp.metric
     """
-    comp, _ = load(data, config=config, target=target, id=id, metric=metric, na=na, group=group, time=time)
+    comp, _ = load(data, **settings)
     return comp
 
 
-def baseline(
+def run_track(
+    track: str | Path | ModuleType,
     data: str | Path | None = None,
     *,
-    config: str | Path | None = None,
-    target: str | None = None,
-    id: str | None = None,
-    metric: str | None = None,
-    na: str | list[str] | None = None,
-    group: str | None = None,
-    time: str | None = None,
-    folds: int | None = None,
-    split: str | None = None,
-    seed: int | None = None,
     out: str | Path | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    **settings: Unpack[RunSettings],
 ) -> Run:
-    """Cross-validate the fast Keras baseline and write a validated submission.
+    """Cross-validate a track and write its run folder with a validated submission.
 
     Args:
-        data, config, target, id, metric, na, group, time, folds, split, seed, out: as the
-            `kit baseline` flags of the same names.
+        track: a registered track's name ("baseline", "advanced", ...), a track file
+            ("path/to/my_track.py", see `kit.tracks`) or a module with the same names.
+        data: as for `load`.
+        out: the run folder (default `submissions/<competition>/<run-id>/`).
         progress: bars over folds and epochs; None shows them in a terminal or notebook only.
         log: where the run's lines go.
+        settings: `RunSettings` (config, target, id, metric, na, group, time, folds, split, seed).
 
     Returns:
         A `Run`: `score`, `fold_scores`, `submission_path`, `run_dir`, `oof`, `test_predictions`.
 
     Example:
-        >>> run = kit.baseline("data/titanic", folds=5)
-        >>> run.score, run.fold_scores, run.submission_path
+        >>> run = kit.run_track("pipelines/my_track.py", "data/titanic", folds=5)
+        >>> run.score, run.submission_path
     """
     from kit import kaggle
 
-    comp, cfg = _load_noted(
-        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
-        folds=folds, split=split, seed=seed,
-    )  # fmt: skip
+    track = tracks.get(track)  # first: a track file's [<name>] table is then a known setting
+    comp, cfg = _load_noted(data, log, settings)
     from kit.run import cross_validate
-    from kit.tracks.baseline import fit_predict_fold
 
-    run = cross_validate(
-        comp,
-        cfg,
-        fit_predict_fold,
-        track="baseline",
-        params=cfg.baseline,
-        out=out,
-        log=log,
-        progress=progress,
+    run = cross_validate(comp, cfg, track, out=out, log=log, progress=progress)
+    return kaggle.publish(run, log=log)
+
+
+def _verb(name: str) -> Callable[..., Run]:
+    """`kit.<track>(data, ...)`: `run_track` for one registered track, documented as its own verb."""
+
+    def verb(data: str | Path | None = None, **settings) -> Run:
+        return run_track(name, data, **settings)
+
+    track = tracks.get(name)
+    verb.__name__ = verb.__qualname__ = name
+    verb.__doc__ = (
+        f"{track.description[0].upper()}{track.description[1:]}.\n\n"
+        f'`run_track("{name}", data, ...)`: the same keywords as the `kit {name}` flags; '
+        f"the parameters come from the config's [{name}] table.\n\n"
+        f'Example:\n    >>> run = kit.{name}("data/titanic", folds=5)\n    >>> run.score, run.submission_path\n'
     )
-    return kaggle.publish(run, log=log)
+    signature = _inspect.signature(run_track)
+    verb.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    verb.__wrapped__ = run_track  # help() and type checkers read run_track's keywords
+    return verb
 
 
-def advanced(
-    data: str | Path | None = None,
-    *,
-    config: str | Path | None = None,
-    target: str | None = None,
-    id: str | None = None,
-    metric: str | None = None,
-    na: str | list[str] | None = None,
-    group: str | None = None,
-    time: str | None = None,
-    folds: int | None = None,
-    split: str | None = None,
-    seed: int | None = None,
-    out: str | Path | None = None,
-    progress: bool | None = None,
-    log: Callable[[str], None] = print,
-) -> Run:
-    """Cross-validate the advanced TensorFlow track; write a validated submission and `model/`.
-
-    TFT-style features baked into the model, tf.data input, a custom training loop on the
-    strategy this machine suits (TPU, several GPUs, one device; printed), checkpoints that a
-    rerun with the same `out` resumes from, TensorBoard logs, and all fold models exported as
-    one SavedModel under `<run_dir>/model/` that takes raw rows (see `predict`). The track's
-    parameters come from the config's [advanced] table.
-
-    Args:
-        data, config, target, id, metric, na, group, time, folds, split, seed, out, progress,
-            log: as for `baseline`.
-
-    Returns:
-        A `Run`, as for `baseline`; `run.run_dir / "model"` is the exported model.
-
-    Example:
-        >>> run = kit.advanced("data/titanic", folds=5)
-        >>> run.score, run.submission_path, run.run_dir / "model"
-    """
-    from kit import kaggle
-
-    comp, cfg = _load_noted(
-        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
-        folds=folds, split=split, seed=seed,
-    )  # fmt: skip
-    from kit.tracks.advanced import run as run_advanced
-
-    run = run_advanced(comp, cfg, out=out, log=log, progress=progress)
-    return kaggle.publish(run, log=log)
+# one verb per registered track: kit.baseline(...), kit.advanced(...), ...
+TRACK_VERBS = tuple(tracks.names())
+for _name in TRACK_VERBS:
+    globals()[_name] = _verb(_name)
 
 
 def predict(
@@ -206,7 +189,7 @@ def predict(
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Write a validated submission for a raw test file with a model exported by `advanced`.
+    """Write a validated submission for a raw test file with a model exported by a track (`advanced`).
 
     Nothing but the model folder is needed: it holds the preprocessing, every fold and what the
     submission looks like (id column, classes, the sample file's columns and row order).
@@ -233,25 +216,16 @@ def predict(
 def tune(
     data: str | Path | None = None,
     *,
-    track: str = "baseline",
+    track: str | Path | ModuleType = "baseline",
     trials: int | None = None,
     time_budget: float | None = None,
     storage: str | Path | None = None,
     study: str | None = None,
     pruner: str | None = None,
-    config: str | Path | None = None,
-    target: str | None = None,
-    id: str | None = None,
-    metric: str | None = None,
-    na: str | list[str] | None = None,
-    group: str | None = None,
-    time: str | None = None,
-    folds: int | None = None,
-    split: str | None = None,
-    seed: int | None = None,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
     progress: bool | None = None,
+    **settings: Unpack[RunSettings],
 ):
     """Tune a track's parameters with Optuna; write best.toml, the best trial's submission and plots.
 
@@ -259,7 +233,7 @@ def tune(
     is retried); several processes given the same `out` or `storage` share one study.
 
     Args:
-        track: "baseline" or "advanced".
+        track: a registered track's name ("baseline", "advanced", ...) or a track file.
         trials: finished trials the study should reach (default 50, or no limit with a time budget).
         time_budget: seconds for this call, a trial in progress included.
         storage: a journal file or an Optuna storage URL (sqlite:///..., postgresql://...);
@@ -268,7 +242,7 @@ def tune(
         pruner: "median" (default), "hyperband" or "none".
         out: the tuning folder (default `submissions/<competition>/tune-<track>/`).
         progress: a bar over the trials; None shows it in a terminal or notebook only.
-        data, config, target, id, metric, na, group, time, folds, split, seed: as for `baseline`.
+        settings: `RunSettings`, as for `run_track`.
 
     Returns:
         A `kit.tuning.TuneResult`: `best_score`, `best_params`, `best_config` (best.toml),
@@ -280,16 +254,12 @@ def tune(
     """
     from kit import tuning
 
-    fit_predict_fold = tuning.fit_predict_fold_for(track)
-    comp, cfg = _load_noted(
-        data, config, log, target=target, id=id, metric=metric, na=na, group=group, time=time,
-        folds=folds, split=split, seed=seed,
-    )  # fmt: skip
+    track = tracks.get(track)
+    comp, cfg = _load_noted(data, log, settings)
     return tuning.tune(
         comp,
         cfg,
-        fit_predict_fold,
-        track=track,
+        track,
         n_trials=trials,
         time_budget=time_budget,
         storage=storage,
@@ -302,16 +272,7 @@ def tune(
 
 
 def validate(
-    submission: str | Path,
-    data: str | Path | None = None,
-    *,
-    config: str | Path | None = None,
-    target: str | None = None,
-    id: str | None = None,
-    metric: str | None = None,
-    na: str | list[str] | None = None,
-    group: str | None = None,
-    time: str | None = None,
+    submission: str | Path, data: str | Path | None = None, **settings: Unpack[Settings]
 ) -> pl.DataFrame:
     """Check a submission file against the competition; returns it, or raises `InputError`.
 
@@ -320,7 +281,7 @@ def validate(
     """
     from kit.submission import validate_file
 
-    comp, _ = load(data, config=config, target=target, id=id, metric=metric, na=na, group=group, time=time)
+    comp, _ = load(data, **settings)
     return validate_file(submission, comp)
 
 
@@ -328,4 +289,6 @@ def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
     """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first."""
     from kit.run import leaderboard as rows
 
-    return pl.DataFrame(rows(root))
+    found = rows(root)
+    columns = ["competition", "track", "metric", "direction", "score", "run_dir"]
+    return pl.DataFrame([{k: r[k] for k in columns} for r in found], schema=columns, orient="row")

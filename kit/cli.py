@@ -3,6 +3,8 @@
     kit inspect DIR                 what kit infers about a competition folder
     kit baseline [DIR] [flags]      fast Keras baseline -> CV score + validated submission
     kit advanced [DIR] [flags]      custom TF loop, any accelerator -> submission + exported model
+    kit TRACK [DIR] [flags]         any track in kit/tracks/ (one subcommand each)
+    kit run FILE.py [DIR] [flags]   a team's own track file, the same way
     kit predict MODEL TEST --out F  exported model + raw test file -> validated submission
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kit import tracks
 from kit.errors import InputError
 
 
@@ -42,6 +45,9 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run folder (default submissions/<competition>/<run-id>/)")
 
 
+DATA_HELP = "competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kit", description="Kaggle-style competition starter kit.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,24 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="competition folder")
     _competition_flags(p)
 
-    p = sub.add_parser("baseline", help="fast Keras baseline: CV score and a validated submission")
-    p.add_argument(
-        "data",
-        nargs="?",
-        help="competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)",
-    )
-    _competition_flags(p)
-    _run_flags(p)
+    for name in tracks.names():
+        p = sub.add_parser(name, help=tracks.get(name).description)
+        p.add_argument("data", nargs="?", help=DATA_HELP)
+        _competition_flags(p)
+        _run_flags(p)
 
-    p = sub.add_parser(
-        "advanced",
-        help="custom TensorFlow loop on TPU/GPUs/CPU: CV score, validated submission, exported model",
-    )
-    p.add_argument(
-        "data",
-        nargs="?",
-        help="competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)",
-    )
+    p = sub.add_parser("run", help="a track of your own: a Python file with DEFAULTS and fit_predict_fold")
+    p.add_argument("track", help="the track file, e.g. pipelines/my_track.py")
+    p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
     _run_flags(p)
 
@@ -84,10 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "tune", help="tune a track with Optuna: best.toml, the best trial's submission, plots, trials.csv"
     )
-    p.add_argument("data", nargs="?", help="competition folder, or tfds:NAME (default: the built-in demo)")
+    p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
     _run_flags(p)
-    p.add_argument("--track", default="baseline", help="baseline or advanced (default baseline)")
+    p.add_argument(
+        "--track",
+        default="baseline",
+        help=f"{', '.join(tracks.names())}, or a track file (default baseline)",
+    )
     p.add_argument(
         "--trials",
         type=int,
@@ -129,17 +130,11 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-def cmd_baseline(args) -> int:
+def cmd_track(args) -> int:
     from kit import api
 
-    api.baseline(args.data, config=args.config, out=args.out, **settings(args))
-    return 0
-
-
-def cmd_advanced(args) -> int:
-    from kit import api
-
-    api.advanced(args.data, config=args.config, out=args.out, **settings(args))
+    track = args.track if args.command == "run" else args.command
+    api.run_track(track, args.data, config=args.config, out=args.out, **settings(args))
     return 0
 
 
@@ -159,16 +154,16 @@ def cmd_validate(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
+    from kit import api
     from kit.kaggle import submissions_root
-    from kit.run import leaderboard
 
     root = args.root or submissions_root()
-    rows = leaderboard(root)
-    if not rows:
+    board = api.leaderboard(root)
+    if board.is_empty():
         print(f"no runs under {root}/ yet: run `kit baseline DIR` first")
         return 0
     print(f"{'competition':<28} {'track':<9} {'metric':<9} {'cv':>10}  run")
-    for r in rows:
+    for r in board.iter_rows(named=True):
         print(f"{r['competition']:<28} {r['track']:<9} {r['metric']:<9} {r['score']:>10.5f}  {r['run_dir']}")
     return 0
 
@@ -193,8 +188,8 @@ def cmd_tune(args) -> int:
 
 COMMANDS = {
     "inspect": cmd_inspect,
-    "baseline": cmd_baseline,
-    "advanced": cmd_advanced,
+    "run": cmd_track,
+    **{name: cmd_track for name in tracks.names()},
     "predict": cmd_predict,
     "validate": cmd_validate,
     "leaderboard": cmd_leaderboard,

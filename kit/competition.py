@@ -6,13 +6,13 @@ overridden is kept in `Competition.notes` so that `kit inspect` can show it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from kit import metrics
+from kit.derive import parse_datetime, part_name, split_parts
 from kit.errors import InputError
 from kit.io import TABLE_SUFFIXES, read_table
 
@@ -374,14 +374,6 @@ def _is_datetime(s: pl.Series) -> bool:
     return parse_datetime(values).null_count() == 0
 
 
-def parse_datetime(s: pl.Series) -> pl.Series:
-    """Parse ISO-like date or datetime strings; unparsable values become null."""
-    if s.dtype in (pl.Date, pl.Datetime):
-        return s.cast(pl.Datetime)
-    parsed = s.str.to_datetime(strict=False)
-    return parsed if parsed.null_count() <= s.null_count() else s.str.to_date(strict=False).cast(pl.Datetime)
-
-
 def _kind(dtype) -> str:
     if dtype == pl.Boolean:
         return "boolean"
@@ -442,7 +434,7 @@ def infer_parts(train: pl.DataFrame, roles: dict[str, str]) -> dict[str, dict]:
 
     A column qualifies when at least 95% of its values hold the same number (1 to 3) of one
     delimiter and at least one field is a number or has few values: those fields carry what an
-    embedding of the whole, mostly rare, string cannot. `kit.prep.derive` adds the fields as
+    embedding of the whole, mostly rare, string cannot. `kit.derive.derive` adds the fields as
     columns `<column>__1`, `<column>__2`, ...; the whole string stays a feature too.
     """
     parts = {}
@@ -463,16 +455,6 @@ def infer_parts(train: pl.DataFrame, roles: dict[str, str]) -> dict[str, dict]:
     return parts
 
 
-def split_parts(s: pl.Series, sep: str, n: int) -> list[pl.Series]:
-    """The first `n` fields of each value split on `sep`; fields a value lacks are missing."""
-    fields = s.cast(pl.String).str.split_exact(sep, n - 1).struct.unnest()
-    return [fields[f"field_{i}"] for i in range(n)]
-
-
-def part_name(column: str, i: int) -> str:
-    return f"{column}__{i + 1}"
-
-
 def describe_parts(column: str, info: dict) -> str:
     return ", ".join(f"{part_name(column, i)} ({r})" for i, r in enumerate(info["roles"]))
 
@@ -484,8 +466,3 @@ def _part_role(s: pl.Series) -> str:
     if values.cast(pl.Float64, strict=False).null_count() <= 0.05 * values.len():
         return "numeric"
     return "categorical" if values.n_unique() <= MAX_CATEGORIES else "text"
-
-
-def embedding_dim(cardinality: int) -> int:
-    """fastai's rule of thumb for an embedding's width, capped for small tabular data."""
-    return int(min(32, max(2, round(1.6 * math.pow(cardinality, 0.56)))))

@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from kit.derive import MISSING
 from kit.errors import InputError
-from kit.features import MISSING
 
 AUTOTUNE = tf.data.AUTOTUNE
 # rows per step when a map runs once over a whole table (bounded memory for the intermediates)

@@ -45,7 +45,7 @@ def make_demo(dest: str | Path = DEMO_DIR, *, seed: int = 0) -> Path:
     )
     test = frame.filter(is_test).drop("Sex")
     sample = test.select("id", pl.lit("MALE").alias("Sex"))
-    write_atomic(train, dest / "train.csv")
-    write_atomic(test, dest / "test.csv")
-    write_atomic(sample, dest / "sample_submission.csv")
+    write_atomic(dest / "train.csv", train)
+    write_atomic(dest / "test.csv", test)
+    write_atomic(dest / "sample_submission.csv", sample)
     return dest

@@ -6,12 +6,8 @@ the constants end up inside Keras preprocessing layers (`Normalization`, `Discre
 `StringLookup`), so the map is a graph of layers. During training it runs in the tf.data
 pipeline on the host (TPUs reject string lookups); at export it is composed with the network.
 
-`Derive` is `kit.prep.derive` written in TensorFlow ops (datetime parsing and parts, booleans as
-categories), so an exported model takes the competition's raw columns and cannot drift from
-what training saw: the test suite checks both against each other on real data.
-
-Missing values travel as NaN in numeric columns and as "" in string columns: polars reads an
-empty CSV field as null, so "" never is a real value.
+The raw columns' derivation (datetime parts, delimited fields) comes before, from `kit.derive`:
+`derive` in polars for training, `derive_graph` inside the exported model.
 
 Example:
     >>> features = Features(fold.roles).analyze(fold.train)      # training fold only
@@ -26,11 +22,8 @@ import polars as pl
 import tensorflow as tf
 from keras import layers
 
-from kit.competition import part_name
+from kit.derive import MISSING
 from kit.errors import InputError
-from kit.prep import DATETIME_PARTS
-
-MISSING = ""
 
 
 class Features(keras.layers.Layer):
@@ -75,7 +68,7 @@ class Features(keras.layers.Layer):
         unknown = {r for r in roles.values()} - {"numeric", "categorical", "text"}
         if unknown:
             raise InputError(
-                f"Features takes derived columns (numeric, categorical, text); run kit.prep.derive "
+                f"Features takes derived columns (numeric, categorical, text); run kit.derive.derive "
                 f"first. Received: roles={sorted(unknown)}"
             )
         self.roles = dict(roles)
@@ -215,156 +208,3 @@ class Features(keras.layers.Layer):
 
 def _as_string(x):
     return x if x.dtype == tf.string else tf.strings.as_string(x)
-
-
-# ---------------------------------------------------------------------------------------------
-# Raw columns -> derived columns, in the graph
-
-
-def raw_spec(
-    roles: dict[str, str], train: pl.DataFrame, parts: dict[str, dict] | None = None
-) -> dict[str, dict]:
-    """What the exported model takes per raw column: its role and the input's kind.
-
-    kind "float": a float64 input, NaN for missing (numeric columns, and boolean columns stored
-    as numbers, as "int" when the train file holds integers); "string": everything else, ""
-    for missing. A text column split into delimited fields (`Competition.parts`) also carries
-    them as "parts".
-    """
-    spec = {}
-    for column, role in roles.items():
-        if role in ("constant", "missing"):
-            continue
-        dtype = train[column].dtype
-        if dtype.is_numeric() and role in ("numeric", "boolean", "categorical"):
-            kind = "int" if dtype.is_integer() and role != "numeric" else "float"
-        else:
-            kind = "string"
-        spec[column] = {"role": role, "kind": kind}
-        if parts and column in parts and kind == "string":
-            spec[column]["parts"] = parts[column]
-    return spec
-
-
-class Derive(keras.layers.Layer):
-    """`kit.prep.derive` in TensorFlow ops: raw columns in, derived columns out.
-
-    Numeric columns become float32; categorical, boolean and text columns strings spelled as
-    polars casts them ("1", "1.0", "true"); datetime columns ("YYYY-MM-DD[ HH...]") their parts,
-    with the same names and roles as `derive` gives them.
-
-    Args:
-        spec: raw column -> {"role", "kind"}, from `raw_spec`.
-    """
-
-    def __init__(self, spec: dict[str, dict[str, str]], **kwargs):
-        super().__init__(trainable=False, **kwargs)
-        missing = set(DATETIME_PARTS) - set(_DATETIME_PARTS_TF)
-        if missing:
-            # kit.prep grew a datetime part this graph does not compute: the export would drift
-            raise NotImplementedError(
-                f"Derive has no TensorFlow version of datetime part(s) {sorted(missing)}"
-            )
-        self.spec = dict(spec)
-        self.built = True
-
-    def call(self, raw: dict) -> dict:
-        out = {}
-        for column, info in self.spec.items():
-            x, role, kind = raw[column], info["role"], info["kind"]
-            if role == "numeric":
-                out[column] = tf.cast(x, tf.float32)
-            elif role in ("categorical", "boolean", "text"):
-                out[column] = x if kind == "string" else _number_to_string(x, integer=kind == "int")
-                if "parts" in info:
-                    out.update(_split_parts(column, x, info["parts"]))
-            elif role == "datetime":
-                parts = _parse_datetime(x)
-                for part, (part_role, _) in DATETIME_PARTS.items():
-                    value, valid = _DATETIME_PARTS_TF[part](parts), parts["valid"]
-                    name = f"{column}__{part}"
-                    if part_role == "numeric":
-                        out[name] = tf.where(valid, tf.cast(value, tf.float32), np.float32(np.nan))
-                    else:
-                        out[name] = tf.where(valid, tf.strings.as_string(value), MISSING)
-            else:
-                raise InputError(f"Unknown role '{role}' for column '{column}'. Received: role={role}")
-        return out
-
-
-# what polars' String -> Float64 cast reads as a number
-_NUMBER_PATTERN = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
-
-
-def _split_parts(column: str, x, info: dict) -> dict:
-    """`kit.prep.derive`'s delimited fields: `<column>__1`, ... as strings or float32 numbers."""
-    n = len(info["roles"])
-    fields = tf.strings.split(x, info["sep"]).to_tensor(default_value=MISSING, shape=[None, n])
-    out = {}
-    for i, role in enumerate(info["roles"]):
-        field, name = fields[:, i], part_name(column, i)
-        if role == "numeric":
-            valid = tf.strings.regex_full_match(field, _NUMBER_PATTERN)
-            number = tf.strings.to_number(tf.where(valid, field, "0"), tf.float64)
-            out[name] = tf.where(valid, tf.cast(number, tf.float32), np.float32(np.nan))
-        elif role in ("categorical", "text"):
-            out[name] = field
-    return out
-
-
-def _number_to_string(x, *, integer: bool):
-    """Numbers spelled as polars casts them to String: 1 -> "1", 1.0 -> "1.0", NaN -> missing."""
-    missing = tf.math.is_nan(tf.cast(x, tf.float64))
-    safe = tf.where(missing, tf.zeros_like(x), x)
-    if integer:
-        text = tf.strings.as_string(tf.cast(safe, tf.int64))
-    else:
-        text = tf.strings.as_string(tf.cast(safe, tf.float64), shortest=True)
-        # polars keeps a ".0" on whole floats ("1.0"); shortest=True drops it ("1")
-        whole = tf.logical_not(tf.strings.regex_full_match(text, r".*[.eEn].*"))
-        text = tf.where(whole, text + ".0", text)
-    return tf.where(missing, MISSING, text)
-
-
-_DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}([ T]\d{2}(:.*)?)?(\.\d*)?"
-
-
-def _days_from_civil(y, m, d):
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), int64."""
-    y = y - tf.cast(m <= 2, tf.int64)
-    era = tf.math.floordiv(y, 400)
-    yoe = y - era * 400
-    mp = tf.math.floormod(m + 9, 12)  # March = 0
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _parse_datetime(s):
-    valid = tf.strings.regex_full_match(s, _DATETIME_PATTERN)
-    safe = tf.where(valid, s, "1970-01-01 00")
-
-    def number(start, length, text=safe):
-        return tf.strings.to_number(tf.strings.substr(text, start, length), tf.int64)
-
-    year, month, day = number(0, 4), number(5, 2), number(8, 2)
-    has_time = tf.strings.length(safe) >= 13
-    # substr fails on strings too short for the hour, so date-only rows read a stand-in
-    hour = tf.where(has_time, number(11, 2, tf.where(has_time, safe, "1970-01-01 00")), 0)
-    days = _days_from_civil(year, month, day)
-    valid &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23)
-    return {"year": year, "month": month, "day": day, "hour": hour, "days": days, "valid": valid}
-
-
-_DATETIME_PARTS_TF = {
-    "year": lambda p: p["year"],
-    "month": lambda p: p["month"],
-    "day": lambda p: p["day"],
-    # ISO weekday as polars counts it: Monday 1 .. Sunday 7; 1970-01-01 was a Thursday
-    "weekday": lambda p: tf.math.floormod(p["days"] + 3, 7) + 1,
-    "hour": lambda p: p["hour"],
-    "dayofyear": lambda p: (
-        p["days"] - _days_from_civil(p["year"], tf.ones_like(p["month"]), tf.ones_like(p["day"])) + 1
-    ),
-    "elapsed_days": lambda p: p["days"],
-}

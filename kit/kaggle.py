@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from kit.io import TABLE_SUFFIXES
+from kit.io import TABLE_SUFFIXES, copy_atomic
 
 INPUT_ENV = "KIT_KAGGLE_INPUT"
 WORKING_ENV = "KIT_KAGGLE_WORKING"
@@ -119,14 +117,6 @@ def publish(run, *, log: Callable[[str], None] = print):
         source = Path(run.submission_path)
     if source.resolve() == dest.resolve():
         return run
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    copy_atomic(source, dest)
     log(f"Kaggle submission file: {dest}")
     return dataclasses.replace(run, submission_path=dest)

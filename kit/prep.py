@@ -1,8 +1,7 @@
-"""Data prep: stateless feature derivation, then scikit-learn transformers fit on each training fold.
+"""Data prep for the baseline: scikit-learn transformers fit on each training fold.
 
-`derive` turns raw columns into model columns without learning anything (datetime parts, booleans
-as categories), so it may run on train and test alike. `Preprocessor` learns medians, categories
-and scales, and must only ever see the training part of a fold.
+`Preprocessor` takes the derived columns (`kit.derive.derive`) and learns medians, categories and
+scales, so it must only ever see the training part of a fold.
 """
 
 from __future__ import annotations
@@ -20,74 +19,9 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from kit.competition import parse_datetime, part_name, split_parts
 from kit.errors import InputError
 
 SCALINGS = ("standard", "quantile", "power")
-# datetime parts that act like categories (one-hot) rather than quantities
-DATETIME_PARTS = {
-    "year": ("numeric", lambda d: d.dt.year()),
-    "month": ("categorical", lambda d: d.dt.month()),
-    "day": ("numeric", lambda d: d.dt.day()),
-    "weekday": ("categorical", lambda d: d.dt.weekday()),
-    "hour": ("categorical", lambda d: d.dt.hour()),
-    "dayofyear": ("numeric", lambda d: d.dt.ordinal_day()),
-    "elapsed_days": ("numeric", lambda d: d.dt.epoch("d")),
-}
-
-
-def derive(
-    frame: pl.DataFrame, roles: dict[str, str], parts: dict[str, dict] | None = None
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Model columns from raw columns; learns nothing, so train and test go through it alike.
-
-    Args:
-        frame: raw rows (train or test).
-        roles: raw column -> role, from `Competition.roles`.
-        parts: text column -> its delimited fields, from `Competition.parts`; each field that is
-            not constant becomes a column of its own (`Cabin` "F/4/S" -> `Cabin__1` "F", ...).
-
-    Returns:
-        (frame, roles) where every column is Float64 with role "numeric", or String with role
-        "categorical" (few values: one-hot) or "text" (many values: integer index + embedding).
-    """
-    columns, out_roles = [], {}
-    for column, role in roles.items():
-        s = frame[column]
-        if role in ("constant", "missing"):
-            continue
-        if role == "numeric":
-            columns.append(s.cast(pl.Float64))
-            out_roles[column] = "numeric"
-        elif role in ("categorical", "boolean", "text"):
-            columns.append(s.cast(pl.String))
-            out_roles[column] = "text" if role == "text" else "categorical"
-        elif role == "datetime":
-            stamp = parse_datetime(s)
-            for part, (part_role, fn) in DATETIME_PARTS.items():
-                values = fn(stamp)
-                name = f"{column}__{part}"
-                if part_role == "numeric":
-                    columns.append(values.cast(pl.Float64).alias(name))
-                else:
-                    columns.append(values.cast(pl.String).alias(name))
-                out_roles[name] = part_role
-        else:
-            raise InputError(f"Unknown role '{role}' for column '{column}'. Received: role={role}")
-        if parts and column in parts:
-            info = parts[column]
-            for i, (field, part_role) in enumerate(
-                zip(split_parts(s, info["sep"], len(info["roles"])), info["roles"], strict=True)
-            ):
-                name = part_name(column, i)
-                if part_role == "numeric":
-                    columns.append(field.cast(pl.Float64, strict=False).alias(name))
-                elif part_role in ("categorical", "text"):
-                    columns.append(field.replace("", None).alias(name))
-                else:
-                    continue
-                out_roles[name] = part_role
-    return pl.DataFrame(columns), out_roles
 
 
 class Preprocessor:

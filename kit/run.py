@@ -1,33 +1,46 @@
-"""Cross-validation driver and run folders: folds -> OOF and fold-averaged test predictions ->
-CV score -> validated submission -> run folder -> leaderboard."""
+"""Cross-validation driver and run folders: folds -> track -> OOF and fold-averaged test
+predictions -> CV score -> validated submission -> staged run folder -> leaderboard.
+
+Every track goes through `cross_validate`, kit's own and a team's: the folds, the scores, the
+submission checks and the run folder are the same for all of them.
+"""
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from kit import kaggle, metrics, runtime
+from kit import kaggle, metrics, runtime, tracks
 from kit.competition import Competition
 from kit.config import Config
-from kit.errors import InputError
-from kit.prep import derive
+from kit.derive import derive
+from kit.io import MANIFEST, WRITTEN_BY, check_out_dir, publish_dir, stage_dir, write_atomic
 from kit.split import make_folds, resolve_strategy
-from kit.submission import make_submission, write_submission
+from kit.submission import check_submission, make_submission
 
 
 @dataclass
 class Fold:
-    """What a model sees of one fold: derived feature frames, targets and the task."""
+    """What a model sees of one fold: derived feature frames, targets and the task.
+
+    Attributes:
+        work_dir: a folder of this fold's own that outlives a crash (checkpoints go there, so a
+            rerun with the same --out resumes); created by the track when it needs one.
+        log: where the track's own lines go (the run's log).
+        callbacks: Keras callbacks for every epoch (progress bars, pruning); a custom loop calls
+            their `on_epoch_end(epoch, {"val_score": ...})` itself.
+    """
 
     index: int
     train: pl.DataFrame
@@ -41,6 +54,24 @@ class Fold:
     metric: str
     seed: int
     callbacks: list = field(default_factory=list)
+    work_dir: Path | None = None
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class FoldResult:
+    """What a track returns for a fold: predictions in kit's form, and optionally more.
+
+    Attributes:
+        val, test: (n, n_classes) probabilities or (n,) values, for the validation and test rows.
+        history: per epoch, "loss" and "val_score" lists, and "best_epoch" (for the report).
+        model: anything the track's `write_artifacts` needs from this fold (an export's parts).
+    """
+
+    val: np.ndarray
+    test: np.ndarray
+    history: dict | None = None
+    model: Any = None
 
 
 @dataclass
@@ -57,6 +88,7 @@ class Run:
     oof: pl.DataFrame
     test_predictions: pl.DataFrame
     seconds: float
+    params: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Run({self.competition}, {self.track}, {self.metric}={self.score:.5f}, {self.run_dir})"
@@ -71,30 +103,44 @@ def prediction_columns(comp: Competition) -> list[str]:
 def cross_validate(
     comp: Competition,
     cfg: Config,
-    fit_predict_fold: Callable[[Fold, dict], tuple[np.ndarray, np.ndarray]],
+    track: str | tracks.Track | Callable,
     *,
-    track: str,
-    params: dict,
+    params: dict | None = None,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
     fold_callbacks: Callable[[int], list] | None = None,
     progress: bool | None = None,
 ) -> Run:
-    """Run `fit_predict_fold` on every fold, score the OOF predictions, write the run folder.
+    """Run a track on every fold, score the OOF predictions, write the run folder.
 
     Args:
-        fit_predict_fold: (fold, params) -> (validation predictions, test predictions).
-        track: "baseline", "advanced", ... (names the run folder and the leaderboard row).
-        params: the track's parameters, passed to `fit_predict_fold` as they are.
+        track: a registered track's name, a track file, a `kit.tracks.Track`, or a bare
+            `fit_predict_fold(fold, params)` function.
+        params: the track's parameters (over its defaults); default: the config's [<track>] table.
         out: run folder; default `submissions/<competition>/<run-id>/`.
+        fold_callbacks: fold index -> extra Keras callbacks for that fold (e.g. pruning).
         progress: bars over folds and epochs (True, False, or None: only where a terminal or
             notebook shows them).
 
     Returns:
-        A `Run`. Nothing is written when a check fails.
+        A `Run`. The run folder appears whole, once: nothing is written when a check fails.
+
+    Example:
+        >>> comp, cfg = kit.load("data/titanic")
+        >>> run = cross_validate(comp, cfg, "baseline", params={"dropout": 0.3})
     """
     started = time.perf_counter()
-    runtime.seed_everything(cfg.seed)
+    track = tracks.get(track)
+    params = track.params(cfg.tracks.get(track.name) if params is None else params)
+    chief = runtime.is_chief()
+    run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id(track.name)
+    scratch = None
+    if chief:
+        check_out_dir(run_dir)
+    else:
+        # every worker of a cluster trains; only the chief keeps files
+        scratch = Path(tempfile.mkdtemp(prefix="kit-worker-"))
+        run_dir = scratch / "run"
     metric = metrics.get(comp.metric)
     train, roles = derive(comp.train, comp.roles, comp.parts)
     test, _ = derive(comp.test, comp.roles, comp.parts)
@@ -114,75 +160,138 @@ def cross_validate(
         f"{comp.name}: {comp.task}, target '{comp.target}', metric {comp.metric}, "
         f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
     )
+    work = run_dir.parent / f".{run_dir.name}.work"
+    _check_work_dir(work, params, log)
+    runtime.seed_everything(cfg.seed)
+    track.begin(params, log=log)
     width = max(n_classes, 1) if comp.task != "regression" else 1
     oof = np.full((train.height, width), np.nan)
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
-    fold_scores = []
+    fold_scores, results = [], []
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
     bars = FoldProgress(
         len(folds),
         epochs=params.get("epochs"),
-        desc=f"{comp.name} {track}",
+        desc=f"{comp.name} {track.name}",
         disable=None if progress is None else not progress,
     )
     log = bars.wrap_log(log)
-    with bars:
-        for k, (tr, va) in enumerate(folds):
-            t0 = time.perf_counter()
-            fold = Fold(
-                index=k,
-                train=train[tr],
-                val=train[va],
-                test=test,
-                y_train=y[tr],
-                y_val=y[va],
-                roles=roles,
-                task=comp.task,
-                n_classes=n_classes,
-                metric=comp.metric,
-                seed=cfg.seed + k,
-                callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
+    try:
+        with bars:
+            for k, (tr, va) in enumerate(folds):
+                t0 = time.perf_counter()
+                fold = Fold(
+                    index=k,
+                    train=train[tr],
+                    val=train[va],
+                    test=test,
+                    y_train=y[tr],
+                    y_val=y[va],
+                    roles=roles,
+                    task=comp.task,
+                    n_classes=n_classes,
+                    metric=comp.metric,
+                    seed=cfg.seed + k,
+                    callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
+                    work_dir=work / f"fold_{k}",
+                    log=log,
+                )
+                result = _as_result(track.fit_predict_fold(fold, params), fold, comp, track.name)
+                results.append(result)
+                oof[va] = result.val.reshape(len(va), width)
+                fold_of[va] = k
+                test_sum += result.test.reshape(test.height, width)
+                fold_scores.append(metric(y[va], result.val))
+                bars.end_fold(fold_scores[-1])
+                log(
+                    f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
+                    f"({time.perf_counter() - t0:.1f} s)"
+                )
+        test_pred = test_sum / len(folds)
+        scored = fold_of >= 0  # time splits never validate the earliest rows
+        flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
+        score = metric(y[scored], flat(oof[scored]))
+        submission = make_submission(comp, flat(test_pred))
+        check_submission(submission, comp)
+        staging = stage_dir(run_dir)
+        try:
+            files = write_run_files(
+                staging,
+                comp,
+                cfg.resolved(comp, track=track.name, params=params),
+                track=track.name,
+                metric=metric,
+                score=score,
+                fold_scores=fold_scores,
+                oof=oof,
+                fold_of=fold_of,
+                test_pred=test_pred,
+                submission=submission,
+                strategy=strategy,
+                histories=[r.history for r in results],
+                started=started,
             )
-            val_pred, test_pred = fit_predict_fold(fold, params)
-            oof[va] = val_pred.reshape(len(va), width)
-            fold_of[va] = k
-            test_sum += test_pred.reshape(test.height, width)
-            fold_scores.append(metric(y[va], val_pred))
-            bars.end_fold(fold_scores[-1])
-            log(
-                f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} ({time.perf_counter() - t0:.1f} s)"
-            )
-    test_pred = test_sum / len(folds)
-    scored = fold_of >= 0  # time splits never validate the earliest rows
-    flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
-    score = metric(y[scored], flat(oof[scored]))
-    submission = make_submission(comp, flat(test_pred))
-    run = _write_run(
-        comp,
-        cfg,
-        track=track,
-        params=params,
-        metric=metric,
+            if chief:
+                track.write_artifacts(
+                    staging, comp=comp, cfg=cfg, params=params, results=results, score=score, log=log,
+                    work_dir=work,
+                )  # fmt: skip
+            publish_dir(staging, run_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        # checkpoints stay for a rerun to resume from; a work folder with nothing to resume goes
+        if work.is_dir() and {p.name for p in work.iterdir()} <= {"params.json"}:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    spread = f" ± {np.std(fold_scores):.5f}" if len(fold_scores) > 1 else ""
+    seconds = time.perf_counter() - started
+    log(f"CV {comp.metric}: {score:.5f}{spread} ({metric.direction}) in {seconds:.1f} s")
+    log(f"submission: {run_dir / 'submission.csv'}")
+    return Run(
+        competition=comp.name,
+        track=track.name,
+        metric=metric.name,
         score=score,
         fold_scores=fold_scores,
-        oof=oof,
-        fold_of=fold_of,
-        test_pred=test_pred,
-        submission=submission,
-        out=out,
-        started=started,
-        strategy=strategy,
+        run_dir=run_dir,
+        submission_path=run_dir / "submission.csv",
+        oof=files["oof"],
+        test_predictions=files["test"],
+        seconds=seconds,
+        params=params,
     )
-    spread = f" ± {np.std(fold_scores):.5f}" if len(fold_scores) > 1 else ""
-    log(f"CV {comp.metric}: {score:.5f}{spread} ({metric.direction}) in {run.seconds:.1f} s")
-    log(f"submission: {run.submission_path}")
-    return run
+
+
+def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult:
+    """A track's return value as a `FoldResult`, checked: a wrong shape fails at the fold, not later."""
+    result = returned if isinstance(returned, FoldResult) else FoldResult(*returned)
+    width = fold.n_classes if comp.task != "regression" else 1
+    for what, pred, rows in (
+        ("validation", result.val, fold.val.height),
+        ("test", result.test, fold.test.height),
+    ):
+        pred = np.asarray(pred, dtype=np.float64)
+        if pred.size != rows * width:
+            shape = f"({rows}, {width})" if comp.task != "regression" else f"({rows},)"
+            raise ValueError(
+                f"Track '{name}' returned {what} predictions of shape {pred.shape} for fold {fold.index + 1}; "
+                f"expected {shape}: kit's prediction form. Received: shape={pred.shape}"
+            )
+    result.val = np.asarray(result.val, dtype=np.float64)
+    result.test = np.asarray(result.test, dtype=np.float64)
+    return result
 
 
 def _time_order(comp: Competition) -> np.ndarray:
-    from kit.competition import parse_datetime
+    from kit.derive import parse_datetime
 
     s = comp.train[comp.time]
     if s.dtype.is_numeric():
@@ -194,123 +303,107 @@ def new_run_id(track: str) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{track}"
 
 
-def _write_run(
-    comp,
-    cfg,
+def _check_work_dir(work: Path, params: dict, log) -> None:
+    """Keep a crashed run's checkpoints only when they come from the same parameters: others would
+    not load."""
+    saved = work / "params.json"
+    current = json.dumps(params, sort_keys=True, default=str)
+    if work.is_dir() and (not saved.exists() or saved.read_text() != current):
+        log(f"note: {work} holds checkpoints of other parameters; starting over")
+        shutil.rmtree(work)
+    elif work.is_dir():
+        log(f"note: resuming from the checkpoints in {work}")
+    work.mkdir(parents=True, exist_ok=True)
+    saved.write_text(current)
+
+
+def write_run_files(
+    folder: Path,
+    comp: Competition,
+    cfg: Config,
     *,
-    track,
-    params,
+    track: str,
     metric,
-    score,
-    fold_scores,
-    oof,
-    fold_of,
-    test_pred,
-    submission,
-    out,
-    started,
-    strategy,
-) -> Run:
-    run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id(track)
-    if run_dir.exists() and any(run_dir.iterdir()) and not (run_dir / "manifest.json").exists():
-        raise InputError(
-            f"--out '{run_dir}' is a folder with other files in it. Pass a new or empty folder, or "
-            f"a previous run folder to replace. Received: out={run_dir}"
-        )
-    # everything goes to a hidden sibling first; the rename at the end publishes it whole
-    staging = run_dir.parent / f".{run_dir.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        write_submission(submission, comp, staging / "submission.csv")
-        columns = prediction_columns(comp)
-        ids = {comp.id: comp.train[comp.id]} if comp.id and comp.id in comp.train.columns else {}
-        oof_frame = pl.DataFrame(
-            {
-                **ids,
-                comp.target: comp.train[comp.target],
-                "fold": fold_of,
-                **{c: oof[:, i] for i, c in enumerate(columns)},
-            }
-        )
-        test_frame = pl.DataFrame(
-            {comp.id or "row": comp.test_ids(), **{c: test_pred[:, i] for i, c in enumerate(columns)}}
-        )
-        oof_frame.write_parquet(staging / "oof.parquet")
-        test_frame.write_parquet(staging / "test_predictions.parquet")
-        seconds = time.perf_counter() - started
-        (staging / "metrics.json").write_text(
-            json.dumps(
-                {
-                    "competition": comp.name,
-                    "track": track,
-                    "metric": metric.name,
-                    "direction": metric.direction,
-                    "score": score,
-                    "fold_scores": fold_scores,
-                    "split": strategy,
-                    "folds": len(fold_scores),
-                },
-                indent=2,
-            )
-        )
-        # the config that reproduces this run, inferred values included
-        resolved = copy.deepcopy(cfg).update(
-            {
-                "target": comp.target,
-                "id": comp.id,
-                "metric": comp.metric,
-                "group": comp.group,
-                "time": comp.time,
-            },
-            source="the run",
-        )
-        if track in ("baseline", "advanced"):
-            setattr(resolved, track, dict(params))
-        resolved.write(staging / "config.toml")
-        (staging / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "track": track,
-                    "seed": cfg.seed,
-                    "started": datetime.now().isoformat(timespec="seconds"),
-                    "wall_seconds": round(seconds, 2),
-                    "command": sys.argv,
-                    "git_commit": runtime.git_commit(),
-                    "data": str(comp.root.resolve()),
-                    "versions": runtime.versions(),
-                },
-                indent=2,
-            )
-        )
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(run_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Run(
-        competition=comp.name,
-        track=track,
-        metric=metric.name,
-        score=score,
-        fold_scores=fold_scores,
-        run_dir=run_dir,
-        submission_path=run_dir / "submission.csv",
-        oof=oof_frame,
-        test_predictions=test_frame,
-        seconds=seconds,
+    score: float,
+    fold_scores: list[float],
+    oof: np.ndarray,
+    fold_of: np.ndarray,
+    test_pred: np.ndarray,
+    submission: pl.DataFrame,
+    strategy: str,
+    histories: list | None = None,
+    started: float | None = None,
+    extra_metrics: dict | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The files of a run folder, into `folder` (a staging folder): submission, OOF and test
+    predictions, metrics, the config that reproduces it, history and the manifest.
+
+    Returns:
+        {"oof": the OOF frame, "test": the test predictions frame}.
+    """
+    write_atomic(folder / "submission.csv", submission)
+    columns = prediction_columns(comp)
+    ids = {comp.id: comp.train[comp.id]} if comp.id and comp.id in comp.train.columns else {}
+    oof_frame = pl.DataFrame(
+        {
+            **ids,
+            comp.target: comp.train[comp.target],
+            "fold": fold_of,
+            **{c: oof[:, i] for i, c in enumerate(columns)},
+        }
     )
+    test_frame = pl.DataFrame(
+        {comp.id or "row": comp.test_ids(), **{c: test_pred[:, i] for i, c in enumerate(columns)}}
+    )
+    write_atomic(folder / "oof.parquet", oof_frame)
+    write_atomic(folder / "test_predictions.parquet", test_frame)
+    info = {
+        "competition": comp.name,
+        "track": track,
+        "metric": metric.name,
+        "direction": metric.direction,
+        "score": score,
+        "fold_scores": fold_scores,
+        "split": strategy,
+        "folds": len(fold_scores),
+        "seed": cfg.seed,
+        **(extra_metrics or {}),
+    }
+    write_atomic(folder / "metrics.json", info)
+    cfg.write(folder / "config.toml")
+    if histories and any(h is not None for h in histories):
+        write_atomic(folder / "history.json", {"folds": histories})
+    seconds = time.perf_counter() - started if started is not None else None
+    write_atomic(
+        folder / MANIFEST,
+        {
+            "written_by": WRITTEN_BY,
+            "track": track,
+            "seed": cfg.seed,
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "wall_seconds": round(seconds, 2) if seconds is not None else None,
+            "command": sys.argv,
+            "git_commit": runtime.git_commit(),
+            "data": str(comp.root.resolve()),
+            "versions": runtime.versions(),
+        },
+    )
+    return {"oof": oof_frame, "test": test_frame}
 
 
 def leaderboard(root: str | Path | None = None) -> list[dict]:
-    """Every run under `root` (default: where runs go here), best CV first within each competition."""
+    """Every run under `root` (default: where runs go here), best CV first within each competition.
+
+    A folder whose metrics.json cannot be read (a run being written, a damaged file) is left out.
+    """
     root = kaggle.submissions_root() if root is None else root
     rows = []
     for path in sorted(Path(root).glob("*/*/metrics.json")):
-        info = json.loads(path.read_text())
-        info["run_dir"] = str(path.parent)
-        rows.append(info)
+        try:
+            info = json.loads(path.read_text())
+            row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        rows.append({**info, **row, "run_dir": str(path.parent)})
     rows.sort(key=lambda r: (r["competition"], -r["score"] if r["direction"] == "maximize" else r["score"]))
     return rows

@@ -137,6 +137,22 @@ def _cluster_size(config: dict) -> int:
     return sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker"))
 
 
+def _chief(config: dict) -> bool:
+    """Whether this process is a cluster's chief (the one that writes files), or alone."""
+    if _cluster_size(config) <= 1:
+        return True
+    task = config.get("task", {})
+    task_type, task_id = task.get("type", "worker"), int(task.get("index", 0))
+    has_chief = "chief" in config.get("cluster", {})
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's files: True unless TF_CONFIG makes it a cluster's
+    non-chief worker (every worker trains; one writes). Read without importing TensorFlow."""
+    return _chief(_tf_config())
+
+
 def _tpu_present() -> bool:
     """A TPU is attached: a TPU VM (local devices or /dev/accel*), or a remote TPU named in the
     environment (Colab, older Kaggle TPU nodes). Checked without contacting any server."""
@@ -281,12 +297,6 @@ def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
     workers = max(_cluster_size(config), 1) if strategy == "multi_worker" else 1
     task = config.get("task", {})
     task_type, task_id = task.get("type", "worker"), int(task.get("index", 0))
-    has_chief = "chief" in config.get("cluster", {})
-    is_chief = (
-        strategy != "multi_worker"
-        or task_type == "chief"
-        or (task_type == "worker" and task_id == 0 and not has_chief)
-    )
     return Runtime(
         device=device,
         found=found,
@@ -294,7 +304,7 @@ def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
         precision=precision,
         replicas=dist.num_replicas_in_sync,
         workers=workers,
-        is_chief=is_chief,
+        is_chief=strategy != "multi_worker" or _chief(config),
         task=(task_type, task_id),
         notes=notes,
     )

@@ -1,10 +1,11 @@
-"""`kit predict MODEL TEST_FILE --out SUB.csv`: a validated submission from an exported model alone.
+"""The exported model: fold models written as one SavedModel that takes raw rows (`export`), and
+`kit predict MODEL TEST_FILE --out SUB.csv`, a validated submission from that model alone.
 
 The exported model (`<run_dir>/model/`, written by the advanced track) holds the whole path from
 raw rows to kit's prediction form; `assets.extra/kit.json` beside the graph says what the
 submission looks like (id column, target spelling, classes, sample columns) and
 `assets.extra/sample_ids.parquet` the sample file's row order. No competition folder, training
-data or config is read.
+data or config is read to serve it.
 
 Example:
     >>> predict_file("submissions/titanic/adv/model", "data/titanic/test.csv", out="submission.csv")
@@ -13,15 +14,25 @@ Example:
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from kit.competition import Competition, SubmissionFormat
 from kit.errors import InputError
-from kit.io import read_table
+from kit.io import publish_dir, read_table, stage_dir, write_atomic
 from kit.submission import make_submission, write_submission
+
+EXPORT_FORMAT = 1
+INFO_FILE = "kit.json"
+SAMPLE_IDS_FILE = "sample_ids.parquet"
+# files that are not part of the TensorFlow graph live here, as TF Serving expects
+EXTRA_DIR = "assets.extra"
 
 # rows per call into the model: bounded memory on large test files
 CHUNK = 65_536
@@ -39,7 +50,7 @@ class ExportedModel:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        info_path = self.path / "assets.extra" / "kit.json"
+        info_path = self.path / EXTRA_DIR / INFO_FILE
         if not (self.path / "saved_model.pb").is_file() or not info_path.is_file():
             raise InputError(
                 f"'{self.path}' is not a model exported by `kit advanced` (no saved_model.pb and "
@@ -70,7 +81,7 @@ class ExportedModel:
         train = pl.DataFrame({info["target"]: pl.Series(info["target"], info["target_values"]).cast(dtype)})
         sample = None
         if info["sample_ids"]:
-            sample = pl.read_parquet(self.path / "assets.extra" / info["sample_ids"])
+            sample = pl.read_parquet(self.path / EXTRA_DIR / info["sample_ids"])
             id_ = info["id"]
             same = id_ in test.columns and set(sample[id_].cast(pl.String).to_list()) == set(
                 test[id_].cast(pl.String).to_list()
@@ -99,6 +110,132 @@ class ExportedModel:
             metric=info["metric"],
             roles={c: v["role"] for c, v in info["inputs"].items()},
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# export: fold models in one SavedModel that takes raw rows
+
+
+@dataclass
+class FoldModel:
+    """What one fold leaves for the export: its analyzed features (the map), network and target
+    scaling (`kit.targets.TargetScaler`, regression only)."""
+
+    features: Any
+    model: Any
+    task: str
+    scaler: Any = None
+
+
+def _input_name(column: str, taken: set[str]) -> str:
+    # signature argument names must be identifiers; the dict keys keep the real column names
+    # and TensorFlow's node names: ASCII, starting with a letter ("âge years" -> "c__ge_years")
+    name = re.sub(r"[^A-Za-z0-9_]", "_", column) or "column"
+    name = name if name[0].isascii() and name[0].isalpha() else f"c_{name}"
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def export(
+    folds: list[FoldModel],
+    comp: Competition,
+    path: str | Path,
+    *,
+    na: list[str] = (),
+    score: float | None = None,
+) -> Path:
+    """Write the fold models as one SavedModel that takes raw rows and averages the folds.
+
+    The endpoint `serve` takes a dict of raw columns (float64 with NaN for missing, or strings
+    with "" for missing; see `kit.data.raw_inputs`) and returns kit's prediction form:
+    (n, n_classes) probabilities or (n,) values. Beside the graph, `assets.extra/kit.json`
+    holds what a submission needs (id column, target, classes, sample columns, metric) and
+    `assets.extra/sample_ids.parquet` the sample file's row order.
+
+    Args:
+        folds: one `FoldModel` per fold.
+        comp: the competition the folds were trained on.
+        path: the SavedModel folder to write (staged beside it, then put in place whole).
+        na: the extra missing-value tokens the test file is read with.
+        score: the CV score, recorded in kit.json.
+
+    Returns:
+        The path.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kit.derive import derive_graph, raw_spec
+    from kit.targets import graph_prediction
+
+    path = Path(path)
+    if path.exists() and not (path / EXTRA_DIR / INFO_FILE).is_file():
+        raise InputError(
+            f"'{path}' exists and is not a model kit exported; kit does not replace it. Pass a new "
+            f"folder. Received: path={path}"
+        )
+    spec = raw_spec(comp.roles, comp.train, comp.parts)
+    taken: set[str] = set()
+    signature = {
+        c: tf.TensorSpec(
+            [None], tf.string if info["kind"] == "string" else tf.float64, name=_input_name(c, taken)
+        )
+        for c, info in spec.items()
+    }
+    archive = keras.export.ExportArchive()
+    for fm in folds:
+        archive.track(fm.features)
+        archive.track(fm.model)
+
+    def serve(inputs):
+        derived = derive_graph(inputs, spec)
+        preds = [
+            graph_prediction(fm.model(fm.features(derived), training=False), fm.task, fm.scaler)
+            for fm in folds
+        ]
+        return tf.add_n(preds) / len(preds)
+
+    archive.add_endpoint("serve", serve, input_signature=[signature])
+    staging = stage_dir(path)
+    try:
+        archive.write_out(str(staging), verbose=False)
+        extra = staging / EXTRA_DIR
+        extra.mkdir(exist_ok=True)
+        has_sample = comp.sample is not None and comp.id is not None and comp.id in comp.sample.columns
+        if has_sample:
+            write_atomic(extra / SAMPLE_IDS_FILE, comp.sample.select(comp.id))
+        y = comp.train[comp.target]
+        info = {
+            "format": EXPORT_FORMAT,
+            "competition": comp.name,
+            "inputs": spec,
+            "id": comp.id,
+            "id_dtype": str(comp.test[comp.id].dtype) if comp.id else None,
+            "target": comp.target,
+            "target_dtype": str(y.dtype),
+            # what `make_submission` reads from train: the classes' spelling, or the rating range
+            "target_values": comp.classes if comp.task != "regression" else [y.min(), y.max()],
+            "task": comp.task,
+            "classes": comp.classes,
+            "submission": {
+                "kind": comp.submission.kind,
+                "columns": comp.submission.columns,
+                "class_columns": comp.submission.class_columns,
+            },
+            "metric": comp.metric,
+            "na": list(na),
+            "folds": len(folds),
+            "cv_score": score,
+            "sample_ids": SAMPLE_IDS_FILE if has_sample else None,
+        }
+        write_atomic(extra / INFO_FILE, info)
+        publish_dir(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
 
 
 def _dtype(name: str):

@@ -120,7 +120,7 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
 def write_submission(frame: pl.DataFrame, comp: Competition, path: str | Path) -> Path:
     """Check the frame against the sample file, then write it atomically; nothing is written if it fails."""
     check_submission(frame, comp)
-    write_atomic(frame, path)
+    write_atomic(path, frame)
     return Path(path)
 
 

@@ -29,7 +29,8 @@ import polars as pl
 
 from kit import kaggle
 from kit.errors import InputError
-from kit.io import write_atomic
+from kit.io import publish_dir, stage_dir, write_atomic
+from kit.split import make_folds
 
 PREFIX = "tfds:"
 # what TFDS builders write for a missing string or class (titanic: convert_to_string, _EMBARKED_DICT)
@@ -109,8 +110,8 @@ def materialize(
     if test_split is not None:
         test_from = f"the TFDS '{test_split}' split"
     else:
-        rng = np.random.default_rng(seed)
-        is_test[rng.permutation(n_train)[: max(1, round(n_train * test_size))]] = True
+        ((_, held),) = make_folds(n_train, strategy="holdout", seed=seed, holdout_size=test_size)
+        is_test[held] = True
         test_from = f"a {test_size:.0%} holdout of the train split (seed {seed}); TFDS has no test split"
     train = frame.filter(pl.Series(~is_test))
     test = frame.filter(pl.Series(is_test)).drop(target)
@@ -131,16 +132,19 @@ def materialize(
         "test": f"{test_from} ({test.height} rows)",
         "missing": missing,
     }
-    # built in a hidden sibling and renamed, so a half-written layout is never picked up
-    staging = dest.parent / f".{dest.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    # built in a hidden sibling and put in place whole, so a half-written layout is never picked up
+    if dest.exists() and any(dest.iterdir()) and not (dest / "tfds.json").is_file():
+        raise InputError(
+            f"'{dest}' holds files kit did not write; kit does not replace it. Move them or pass "
+            f"another folder. Received: dest={dest}"
+        )
+    staging = stage_dir(dest)
     try:
-        write_atomic(train, staging / "train.csv")
-        write_atomic(test, staging / "test.csv")
-        write_atomic(sample, staging / "sample_submission.csv")
-        (staging / "tfds.json").write_text(json.dumps(info, indent=2))
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)
+        write_atomic(staging / "train.csv", train)
+        write_atomic(staging / "test.csv", test)
+        write_atomic(staging / "sample_submission.csv", sample)
+        write_atomic(staging / "tfds.json", info)
+        publish_dir(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -39,6 +39,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from kit.errors import InputError
+from kit.models import loss_for
 from kit.runtime import Runtime
 
 # "on"/"off" spell it in a config table, where a value keeps its default's type
@@ -59,21 +60,28 @@ class History:
     stopped_early: bool = False
 
 
-def per_example_loss(task: str, metric_name: str = ""):
-    """The loss per example, before averaging over the global batch."""
-    if task == "binary":
-        return lambda y, p: keras.losses.binary_crossentropy(tf.cast(y, p.dtype)[:, None], p)
-    if task == "multiclass":
-        return keras.losses.sparse_categorical_crossentropy
-    if metric_name in ("mae", "mape"):
-        return lambda y, p: keras.losses.mean_absolute_error(tf.cast(y, p.dtype)[:, None], p)
-    return lambda y, p: keras.losses.mean_squared_error(tf.cast(y, p.dtype)[:, None], p)
+def batch_size_for(n_rows: int) -> int:
+    """About 30-100 steps an epoch: small data keeps small batches, large data keeps the CPU busy."""
+    return int(np.clip(2 ** round(np.log2(max(n_rows, 1) / 64)), 32, 2048))
 
 
 def _divide(grad, n: int):
     if isinstance(grad, tf.IndexedSlices):  # embedding gradients: only the rows looked up
         return tf.IndexedSlices(grad.values / n, grad.indices, grad.dense_shape)
     return grad / n
+
+
+def _copies(variables, prefix: str) -> list:
+    """Non-trainable copies of variables (an EMA, the best epoch's weights), one per replica set."""
+    return [
+        tf.Variable(
+            v.value,
+            trainable=False,
+            name=f"{prefix}_{i}",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        for i, v in enumerate(variables)
+    ]
 
 
 def _scalar_summary(name: str, value: float) -> None:
@@ -163,7 +171,8 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.checkpoint_seconds = checkpoint_seconds
         self.log_dir = Path(log_dir) if log_dir else None
-        self.loss_fn = per_example_loss(task, metric)
+        # one loss per example: the loop averages over the global batch, whatever the replicas
+        self.loss_fn = loss_for(task, metric, reduction=None)
         with self.strategy.scope(), _mixed_precision(runtime.precision):
             self.model = build_model()
         self.optimizer = None
@@ -189,29 +198,9 @@ class Trainer:
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
             self.schedule = schedule
-            self.ema = (
-                [
-                    tf.Variable(
-                        v.value,
-                        trainable=False,
-                        name=f"ema_{i}",
-                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                    )
-                    for i, v in enumerate(self.model.trainable_variables)
-                ]
-                if self.ema_momentum
-                else []
-            )
+            self.ema = _copies(self.model.trainable_variables, "ema") if self.ema_momentum else []
             # the best epoch's weights, kept beside the live ones and saved in the same checkpoint
-            self.best = [
-                tf.Variable(
-                    v.value,
-                    trainable=False,
-                    name=f"best_{i}",
-                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                )
-                for i, v in enumerate(self.model.weights)
-            ]
+            self.best = _copies(self.model.weights, "best")
             self.state = {
                 "epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
                 "best_epoch": tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch"),

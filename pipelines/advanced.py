@@ -8,9 +8,9 @@ mixed precision and XLA on GPU/TPU, checkpoints, TensorBoard), predict. The run 
 baseline's plus `model/` and `tensorboard/`. Run it again with the same `--out` after a kill and
 it resumes from the checkpoints.
 
-Copy this file to change the network: `kit.tracks.advanced.AdvancedTrack` is the per-fold function;
-the [advanced] table of a TOML (`--config`) sets its parameters (units, epochs, ema, precision,
-strategy, ...).
+The [advanced] table of a TOML (`--config`) sets its parameters (units, epochs, ema, precision,
+strategy, ...); `kit/tracks/advanced.py` is the track itself, and pipelines/my_track.py shows how
+a track of your own plugs in.
 
     python pipelines/advanced.py path/to/competition [--folds 5 --seed 0 --out DIR ...]
     kit predict DIR/model path/to/competition/test.csv --out submission.csv
@@ -22,7 +22,7 @@ import sys
 
 from kit.api import load
 from kit.cli import build_parser, settings
-from kit.tracks.advanced import run
+from kit.run import cross_validate
 
 
 def main(argv: list[str] | None = None):
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None):
     comp, cfg = load(args.data, config=args.config, **settings(args))
     for note in comp.notes:
         print(f"note: {note}")
-    return run(comp, cfg, out=args.out)
+    return cross_validate(comp, cfg, "advanced", out=args.out)
 
 
 if __name__ == "__main__":

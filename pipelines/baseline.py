@@ -1,7 +1,7 @@
 """Baseline recipe: discover a competition, cross-validate the fast Keras MLP, write a submission.
 
-Copy this file to try your own model: replace `fit_predict_fold` with a function that takes a
-`kit.run.Fold` and the params, and returns (validation predictions, test predictions).
+To try your own model, copy pipelines/my_track.py instead: a track file runs with
+`kit run my_track.py DIR` and gets the same folds, scores, submission and tuning.
 
     python pipelines/baseline.py path/to/competition [--folds 5 --seed 0 ...]
 """
@@ -13,7 +13,6 @@ import sys
 from kit.api import load
 from kit.cli import build_parser, settings
 from kit.run import cross_validate
-from kit.tracks.baseline import fit_predict_fold  # swap in your own model here
 
 
 def main(argv: list[str] | None = None):
@@ -21,7 +20,8 @@ def main(argv: list[str] | None = None):
     comp, cfg = load(args.data, config=args.config, **settings(args))
     for note in comp.notes:
         print(f"note: {note}")
-    return cross_validate(comp, cfg, fit_predict_fold, track="baseline", params=cfg.baseline, out=args.out)
+    # parameters from the config's [baseline] table over the track's DEFAULTS
+    return cross_validate(comp, cfg, "baseline", out=args.out)
 
 
 if __name__ == "__main__":

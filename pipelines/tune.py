@@ -8,9 +8,9 @@ terminals running it at once share it (`--storage postgresql://...` for several 
     python pipelines/tune.py path/to/competition --track baseline --trials 50 [--time-budget 3600]
     kit baseline path/to/competition --config submissions/<competition>/tune-baseline/best.toml
 
-Copy this file to tune your own model: swap `fit_predict_fold` for one that takes the same
-parameters, and narrow or widen `SEARCH_SPACE` below (or, without copying, the competition's
-TOML: a [search.<track>] table changes kit's space entry by entry).
+A track's search space is its SEARCH_SPACE (kit/tracks/<track>.py, or your own track file); a
+competition's TOML changes it entry by entry in a [search.<track>] table, without copying.
+`--track pipelines/my_track.py` tunes your own track.
 """
 
 from __future__ import annotations
@@ -21,24 +21,19 @@ from kit import tuning
 from kit.api import load
 from kit.cli import build_parser, settings
 
-# None keeps kit's space for the track (kit.tuning.SEARCH_SPACES); a dict here replaces it, e.g.
-# {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "dropout": {"low": 0.0, "high": 0.5}}
-SEARCH_SPACE: dict | None = None
-
 
 def main(argv: list[str] | None = None):
     args = build_parser().parse_args(["tune", *(sys.argv[1:] if argv is None else argv)])
-    fit_predict_fold = tuning.fit_predict_fold_for(args.track)  # swap in your own model here
+    from kit import tracks
+
+    track = tracks.get(args.track)  # before the config: a track file's [<name>] table is then known
     comp, cfg = load(args.data, config=args.config, **settings(args))
     for note in comp.notes:
         print(f"note: {note}")
-    if SEARCH_SPACE is not None:
-        tuning.SEARCH_SPACES[args.track] = SEARCH_SPACE
     return tuning.tune(
         comp,
         cfg,
-        fit_predict_fold,
-        track=args.track,
+        track,
         n_trials=args.trials,
         time_budget=args.time_budget,
         storage=args.storage,

@@ -16,12 +16,10 @@ import polars as pl
 import pytest
 from conftest import shared_competition, write_competition
 
-from kit import api, cli, tuning
+from kit import api, cli, tracks
 from kit.errors import InputError
-from kit.run import cross_validate
+from kit.run import _check_work_dir, cross_validate
 from kit.serving import ExportedModel
-from kit.tracks.advanced import _check_work_dir, fit_predict_fold, params_with_defaults
-from kit.tracks.advanced import run as run_advanced
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = "[advanced]\nepochs = 3\nunits = [16]\npatience = 5\ncheckpoint_seconds = 0\n"
@@ -77,7 +75,7 @@ def test_run_folder_has_the_baseline_layout_plus_one_model_and_tensorboard(binar
     assert json.loads((run.run_dir / "metrics.json").read_text())["track"] == "advanced"
     # the run's config.toml reproduces it: every [advanced] parameter, read back as it was
     _, cfg = api.load(binary_run[0], config=run.run_dir / "config.toml")
-    assert cfg.advanced == params_with_defaults(
+    assert cfg.params("advanced") == tracks.get("advanced").params(
         {"epochs": 3, "units": [16], "patience": 5, "checkpoint_seconds": 0}
     )
     assert not any(p.name.endswith(".work") for p in run.run_dir.parent.iterdir())  # checkpoints cleaned up
@@ -149,14 +147,16 @@ def test_a_killed_run_resumes_each_fold_from_its_checkpoints(tmp_path, fast_conf
 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_advanced(comp, cfg, out=out, progress=False, log=quiet, fold_callbacks=lambda k: [Kill(k)])
+        cross_validate(
+            comp, cfg, "advanced", out=out, progress=False, log=quiet, fold_callbacks=lambda k: [Kill(k)]
+        )
     assert not out.exists()  # nothing published for the unfinished run
     work = tmp_path / ".run.work"
     assert (work / "fold_0" / "checkpoints" / "ckpt-3.index").exists()
     assert (work / "fold_1" / "checkpoints" / "ckpt-2.index").exists()
 
     lines = []
-    run = run_advanced(comp, cfg, out=out, progress=False, log=lines.append)
+    run = cross_validate(comp, cfg, "advanced", out=out, progress=False, log=lines.append)
     text = "\n".join(lines)
     assert "resuming from the checkpoints" in text
     assert "fold_0/checkpoints/ckpt-3 at epoch 4" in text  # fold 0 had finished: nothing to train
@@ -187,13 +187,10 @@ def test_every_fold_callback_gets_the_validation_score_after_each_epoch(tmp_path
         def on_epoch_end(self, epoch, logs=None):
             seen.append((self.fold, epoch, logs["val_score"]))
 
-    assert tuning.fit_predict_fold_for("advanced") is fit_predict_fold
     cross_validate(
         comp,
         cfg,
-        fit_predict_fold,
-        track="advanced",
-        params=cfg.advanced,
+        "advanced",
         out=tmp_path / "run",
         log=quiet,
         progress=False,
@@ -233,3 +230,34 @@ def test_real_competition_end_to_end(tmp_path, name):
             np.testing.assert_allclose(got[column].to_numpy(), want[column].to_numpy(), rtol=1e-6)
         else:
             assert got[column].equals(want[column])
+
+
+def test_a_failed_export_leaves_no_run_folder_and_a_rerun_resumes(tmp_path, fast_config, monkeypatch):
+    import kit.serving
+
+    comp, cfg = api.load(write_competition(tmp_path / "tiny"), folds=2, config=fast_config)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kit.serving, "export", full_disk)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        cross_validate(comp, cfg, "advanced", out=out, progress=False, log=quiet)
+    assert not out.exists()  # no run folder with a submission and no model
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    monkeypatch.undo()
+    lines = []
+    run = cross_validate(comp, cfg, "advanced", out=out, progress=False, log=lines.append)
+    assert "resuming from the checkpoints" in "\n".join(lines)  # the folds are not trained again
+    assert (run.run_dir / "model" / "saved_model.pb").is_file() and (run.run_dir / "submission.csv").is_file()
+
+
+def test_column_names_the_graph_cannot_spell_are_mapped(tmp_path, fast_config):
+    data = write_competition(tmp_path / "tiny")
+    for name in ("train.csv", "test.csv"):
+        frame = pl.read_csv(data / name)
+        frame.rename({"x1": "âge years", "x2": "2nd-value (%)"}).write_csv(data / name)
+    run = api.advanced(data, folds=2, config=fast_config, out=tmp_path / "run", progress=False, log=quiet)
+    sub = api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
+    assert sub.read_text() == run.submission_path.read_text()

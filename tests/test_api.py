@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import typing
 
 import keras
 import numpy as np
@@ -25,11 +26,24 @@ def subcommands() -> dict:
     return action.choices
 
 
+def keywords(verb) -> set[str]:
+    """A verb's keywords: its own, and those of the settings it unpacks (`**settings: Unpack[...]`)."""
+    names = set(inspect.signature(verb).parameters)
+    hints = typing.get_type_hints(getattr(verb, "__wrapped__", verb))
+    if "settings" in hints:
+        names |= set(typing.get_args(hints["settings"])[0].__annotations__)
+    return names
+
+
+# `kit run FILE` is `kit.run_track(FILE)`: `kit.run` is the module of the driver
+API_NAME = {"run": "run_track"}
+
+
 @pytest.mark.parametrize("command", sorted(subcommands()))
 def test_api_keywords_mirror_cli_flags(command):
-    verb = getattr(api, command, None)
-    assert verb is not None, f"`kit {command}` has no kit.api.{command}"
-    params = inspect.signature(verb).parameters
+    verb = getattr(api, API_NAME.get(command, command), None)
+    assert verb is not None, f"`kit {command}` has no kit.api.{API_NAME.get(command, command)}"
+    params = keywords(verb)
     flags = [a.dest for a in subcommands()[command]._actions if a.dest != "help"]
     missing = [f for f in flags if f not in params]
     assert not missing, f"kit.{command} lacks keyword(s) for the CLI flags {missing}"
@@ -37,7 +51,17 @@ def test_api_keywords_mirror_cli_flags(command):
 
 def test_public_verbs_exported():
     for command in subcommands():
-        assert getattr(kit, command) is getattr(api, command)
+        name = API_NAME.get(command, command)
+        assert getattr(kit, name) is getattr(api, name)
+
+
+def test_every_registered_track_is_a_command_and_a_verb():
+    from kit import tracks
+
+    assert {"baseline", "advanced"} <= set(tracks.names())
+    for name in tracks.names():
+        assert name in subcommands() and callable(getattr(kit, name))
+        assert tracks.get(name).description.lower() in getattr(kit, name).__doc__.lower()
 
 
 @pytest.fixture
@@ -108,13 +132,11 @@ def test_cross_validate_draws_fold_and_epoch_bars(tmp_path, off_kaggle, capsys, 
         seen.append(fold.seen)
         return out
 
-    cross_validate(
-        comp, cfg, fit, track="advanced", params={"epochs": 4}, out=tmp_path / "run", progress=progress
-    )
+    cross_validate(comp, cfg, fit, params={"epochs": 4}, out=tmp_path / "run", progress=progress)
     err = capsys.readouterr().err
     if progress:
         assert seen == [1, 1]  # the epoch bar rides in the fold's callbacks
-        assert "tiny advanced" in err and "2/2" in err and "fold 2/2" in err and "epoch" in err
+        assert "tiny fit" in err and "2/2" in err and "fold 2/2" in err and "epoch" in err
     else:
         assert seen == [0, 0] and "fold" not in err
 

@@ -22,6 +22,7 @@ from kit.run import leaderboard
 from kit.submission import validate_file
 
 RUN_FILES = {
+    "history.json",
     "submission.csv",
     "oof.parquet",
     "test_predictions.parquet",
@@ -81,6 +82,12 @@ def check_run_folder(out: Path, data: Path, *, folds: int, every_row: bool = Tru
     assert info["direction"] == metrics.get(comp.metric).direction
     assert len(info["fold_scores"]) == info["folds"] == folds
     assert all(math.isfinite(s) for s in [info["score"], *info["fold_scores"]])
+    # each fold's learning curve, for the report: a loss and a validation score per epoch
+    history = json.loads((out / "history.json").read_text())["folds"]
+    assert len(history) == folds
+    for fold in history:
+        assert len(fold["loss"]) == len(fold["val_score"]) >= 1
+        assert 0 <= fold["best_epoch"] < len(fold["val_score"])
 
     oof = pl.read_parquet(out / "oof.parquet")
     assert oof.height == comp.train.height
@@ -313,7 +320,6 @@ def test_cross_validate_takes_a_custom_model(tmp_path):
         comp,
         cfg,
         fit_predict_fold,
-        track="logreg",
         params={"C": 1.0},
         out=tmp_path / "run",
         log=lambda s: None,

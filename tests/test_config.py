@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import write_competition
 
-from kit import api, cli, config, metrics
-from kit.config import TRACK_DEFAULTS, Config, read_toml, resolve
+from kit import api, cli, config, metrics, tracks
+from kit.config import Config, read_toml, resolve
 from kit.errors import InputError
 
 
@@ -19,10 +19,13 @@ def test_defaults():
     cfg = resolve("no-such-competition")
     assert (cfg.split, cfg.folds, cfg.seed, cfg.na) == ("auto", 5, 0, [])
     assert cfg.target is None and cfg.metric is None
-    assert cfg.baseline == TRACK_DEFAULTS["baseline"]
+    assert cfg.params("baseline") == tracks.get("baseline").defaults and cfg.tracks == {}
     # the defaults are copied, so a run's changes do not leak into the next one
-    cfg.baseline["epochs"] = 1
-    assert resolve("no-such-competition").baseline["epochs"] == TRACK_DEFAULTS["baseline"]["epochs"]
+    cfg.params("baseline")["epochs"] = 1
+    assert (
+        resolve("no-such-competition").params("baseline")["epochs"]
+        == tracks.get("baseline").defaults["epochs"]
+    )
 
 
 def test_config_file_then_flags_override_the_competitions_toml(tmp_path, monkeypatch):
@@ -33,14 +36,15 @@ def test_config_file_then_flags_override_the_competitions_toml(tmp_path, monkeyp
         'metric = "roc_auc"\nfolds = 3\nseed = 7\n[baseline]\nepochs = 50\n',
     )
     own = resolve("comp")
-    assert (own.metric, own.folds, own.seed, own.baseline["epochs"]) == ("roc_auc", 3, 7, 50)
+    assert (own.metric, own.folds, own.seed, own.params("baseline")["epochs"]) == ("roc_auc", 3, 7, 50)
 
     extra = _toml(tmp_path / "extra.toml", "folds = 4\n[baseline]\ndropout = 0.3\n")
     with_file = resolve("comp", config=extra)
     assert (with_file.metric, with_file.folds, with_file.seed) == ("roc_auc", 4, 7)
     # a table overrides key by key: the competition's epochs stay, the file's dropout is added
-    assert with_file.baseline["epochs"] == 50 and with_file.baseline["dropout"] == 0.3
-    assert with_file.baseline["units"] == TRACK_DEFAULTS["baseline"]["units"]
+    params = with_file.params("baseline")
+    assert params["epochs"] == 50 and params["dropout"] == 0.3
+    assert params["units"] == tracks.get("baseline").defaults["units"]
 
     with_flags = resolve("comp", config=extra, folds=2, seed=None, metric="log_loss")
     assert (with_flags.metric, with_flags.folds, with_flags.seed) == ("log_loss", 2, 7)

@@ -1,18 +1,15 @@
-"""The analyze/map split: constants from the training fold only, Keras layers that apply them,
-and the in-graph `Derive` that must give exactly what `kit.prep.derive` gives."""
+"""The analyze/map split: constants from the training fold only, Keras layers that apply them."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_competition, write_competition
 
-from kit.api import load
-from kit.data import raw_inputs, to_tensors
+from kit.data import to_tensors
+from kit.derive import MISSING
 from kit.errors import InputError
-from kit.features import MISSING, Derive, Features, raw_spec
-from kit.prep import derive
+from kit.features import Features
 
 ROLES = {"x": "numeric", "color": "categorical", "city": "text"}
 
@@ -99,72 +96,3 @@ def test_string_column_with_only_rare_values_is_left_out():
 def test_features_reject_raw_roles():
     with pytest.raises(InputError, match="derived columns"):
         Features({"when": "datetime"})
-
-
-# -- Derive: kit.prep.derive in the graph ----------------------------------------------------
-
-
-def assert_same_as_derive(
-    raw: pl.DataFrame, roles: dict, train: pl.DataFrame | None = None, parts: dict | None = None
-):
-    spec = raw_spec(roles, raw if train is None else train, parts)
-    got = {k: v.numpy() for k, v in Derive(spec)(raw_inputs(raw, spec)).items()}
-    expected_frame, _ = derive(raw, roles, parts)
-    expected = {k: v.numpy() for k, v in to_tensors(expected_frame).items()}
-    assert sorted(got) == sorted(expected)
-    for column, want in expected.items():
-        if want.dtype == object:
-            assert got[column].tolist() == want.tolist(), column
-        else:
-            np.testing.assert_array_equal(got[column], want, err_msg=column)
-
-
-def test_derive_in_the_graph_matches_polars_on_edge_cases():
-    raw = pl.DataFrame(
-        {
-            "when": [
-                "2011-01-20 05:30:00",
-                "1969-12-31 23:00:00",  # before the epoch: days round down
-                "1900-03-01 00:00:00",
-                None,
-                "2024-02-29 10:00:00",
-                "2000-12-31 23:59:59",
-            ],
-            "flag_int": [0, 1, None, 1, 0, 1],
-            "flag_float": [0.0, 1.0, None, 1.0, 0.0, 1.0],
-            "flag_bool": [True, False, None, True, True, False],
-            "size": ["S", "M", None, "L", "M", "S"],
-            "amount": [1, None, 3, 4, 5, 6],
-        }
-    )
-    roles = {
-        "when": "datetime",
-        "flag_int": "boolean",
-        "flag_float": "boolean",
-        "flag_bool": "boolean",
-        "size": "categorical",
-        "amount": "numeric",
-    }
-    assert_same_as_derive(raw, roles)
-
-
-def test_delimited_fields_in_the_graph_match_polars():
-    raw = pl.DataFrame({"cabin": ["F/4/S", "B/0/P", None, "G/12", "A/x/P", "C/7/S/extra", "D/-3.5/P"]})
-    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
-    assert_same_as_derive(raw, {"cabin": "text"}, parts=parts)
-
-
-def test_derive_in_the_graph_matches_polars_on_date_only_strings():
-    raw = pl.DataFrame({"day": ["2020-01-01", "2020-06-15", None, "1999-12-31"]})
-    assert_same_as_derive(raw, {"day": "datetime"})
-
-
-def test_derive_in_the_graph_matches_polars_on_the_synthetic_competition(tmp_path):
-    comp, _ = load(write_competition(tmp_path / "tiny"))
-    assert_same_as_derive(comp.test, comp.roles, comp.train)
-
-
-@pytest.mark.parametrize("name", ["bike-sharing-demand", "titanic", "spaceship-titanic"])
-def test_derive_in_the_graph_matches_polars_on_real_test_files(name):
-    comp, _ = load(shared_competition(name))
-    assert_same_as_derive(comp.test, comp.roles, comp.train, comp.parts)

@@ -1,4 +1,4 @@
-"""Data prep: derived columns, and a Preprocessor that learns from the training fold only."""
+"""Data prep: a Preprocessor that learns from the training fold only."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from conftest import write_competition
 
 from kit.competition import discover
+from kit.derive import derive
 from kit.errors import InputError
-from kit.prep import Preprocessor, derive
+from kit.prep import Preprocessor
 
 
 def _dense(prep: Preprocessor, frame: pl.DataFrame) -> np.ndarray:
@@ -96,64 +97,6 @@ def test_missing_indicators():
     assert not any("missingindicator_full" in n for n in names)
     # missing values are imputed, so the model never sees NaN
     assert np.isfinite(out).all()
-
-
-def test_datetime_parts():
-    frame = pl.DataFrame({"when": ["2024-03-15 13:45:00", "2023-12-31 00:00:00"]})
-    out, roles = derive(frame, {"when": "datetime"})
-    assert out["when__year"].to_list() == [2024.0, 2023.0]
-    assert out["when__month"].to_list() == ["3", "12"]
-    assert out["when__day"].to_list() == [15.0, 31.0]
-    assert out["when__weekday"].to_list() == ["5", "7"]  # Friday, Sunday (ISO: Monday is 1)
-    assert out["when__hour"].to_list() == ["13", "0"]
-    assert out["when__dayofyear"].to_list() == [75.0, 365.0]
-    assert out["when__elapsed_days"][0] - out["when__elapsed_days"][1] == 75.0
-    assert roles["when__year"] == "numeric" and roles["when__hour"] == "categorical"
-    assert "when" not in out.columns
-
-
-def test_dates_without_a_time_are_parsed():
-    out, _ = derive(pl.DataFrame({"d": ["2021-11-13", None]}), {"d": "datetime"})
-    assert out["d__month"].to_list() == ["11", None]
-
-
-def test_derive_casts_roles_and_drops_constant_and_missing():
-    frame = pl.DataFrame(
-        {
-            "n": [1, 2],
-            "b": [True, False],
-            "c": ["x", "y"],
-            "t": ["p", "q"],
-            "k": ["s", "s"],
-            "m": [None, None],
-        }
-    )
-    roles = {"n": "numeric", "b": "boolean", "c": "categorical", "t": "text", "k": "constant", "m": "missing"}
-    out, out_roles = derive(frame, roles)
-    assert out_roles == {"n": "numeric", "b": "categorical", "c": "categorical", "t": "text"}
-    assert out.schema == {"n": pl.Float64, "b": pl.String, "c": pl.String, "t": pl.String}
-    with pytest.raises(InputError, match="Unknown role 'weird' for column 'n'"):
-        derive(frame, {"n": "weird"})
-
-
-def test_derive_adds_the_fields_of_a_split_column():
-    frame = pl.DataFrame({"cabin": ["F/4/S", None, "G/x/P", "B/0"]})
-    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
-    out, out_roles = derive(frame, {"cabin": "text"}, parts)
-    assert out_roles == {
-        "cabin": "text",
-        "cabin__1": "categorical",
-        "cabin__2": "numeric",
-        "cabin__3": "categorical",
-    }
-    assert out["cabin__1"].to_list() == ["F", None, "G", "B"]
-    assert out["cabin__2"].to_list() == [4.0, None, None, 0.0]  # not a number: missing, then imputed
-    assert out["cabin__3"].to_list() == ["S", None, "P", None]
-    # a constant field adds nothing
-    out, out_roles = derive(
-        frame, {"cabin": "text"}, {"cabin": {"sep": "/", "roles": ["constant", "numeric"]}}
-    )
-    assert list(out_roles) == ["cabin", "cabin__2"]
 
 
 def test_standard_scaling_centres_and_scales():

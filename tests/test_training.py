@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from kit import runtime
 from kit.data import TableSource
 from kit.errors import InputError
-from kit.models import build_mlp
+from kit.models import build_network
 from kit.training import Trainer
 
 
@@ -34,7 +34,7 @@ def make_trainer(precision="float32", **kwargs):
     kwargs.setdefault("learning_rate", 5e-3)
     keras.utils.set_random_seed(0)  # the output layer's initial weights come from the global seed
     return Trainer(
-        lambda: build_mlp(8, [], task="binary", units=(32,), dropout=0.0, seed=0),
+        lambda: build_network(8, [], task="binary", units=(32,), dropout=0.0, seed=0),
         task="binary",
         runtime=rt,
         **kwargs,

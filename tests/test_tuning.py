@@ -23,8 +23,8 @@ from conftest import write_competition
 from optuna.trial import TrialState
 
 import kit
-from kit import cli, tuning
-from kit.config import TRACK_DEFAULTS, Config
+from kit import cli, tracks, tuning
+from kit.config import Config
 from kit.errors import InputError
 
 # small and quick: a few epochs of small networks on 2 folds of 240 rows
@@ -75,7 +75,7 @@ def test_search_space_takes_the_tracks_table_and_the_tomls_changes():
     assert space["learning_rate"]["low"] == 1e-3 and not space["learning_rate"]["int"]
     assert space["patience"]["int"]  # an int parameter searches ints
     assert "scaling" not in space and fixed == {"scaling": "standard"}
-    assert set(tuning.SEARCH_SPACES["baseline"]) - {"scaling"} <= set(space)
+    assert set(tracks.get("baseline").search_space) - {"scaling"} <= set(space)
 
 
 def test_the_competitions_own_choice_stays_in_the_space():
@@ -193,12 +193,10 @@ def tuned(competition, tmp_path_factory):
     lines = []
     # this one in the test's process, where it starts at once (a worker process takes seconds)
     comp, cfg = kit.load(root, config=config)
-    fit_predict_fold = tuning.fit_predict_fold_for("baseline")
     stopped = tuning.tune(
         comp,
         cfg,
-        fit_predict_fold,
-        track="baseline",
+        "baseline",
         time_budget=2.0,
         out=out,
         log=lines.append,
@@ -206,9 +204,7 @@ def tuned(competition, tmp_path_factory):
     )
     after_stop = stopped.study.get_trials(deepcopy=True)
     # a worker whose memory grew at all hands over to a fresh one: two workers for three trials
-    counted = tuning.tune(
-        comp, cfg, fit_predict_fold, track="baseline", n_trials=3, out=out, log=lines.append, recycle_mib=0
-    )
+    counted = tuning.tune(comp, cfg, "baseline", n_trials=3, out=out, log=lines.append, recycle_mib=0)
     after_count = counted.study.get_trials(deepcopy=True)
     budget = 15.0
     started = time.monotonic()
@@ -227,7 +223,7 @@ def tuned(competition, tmp_path_factory):
 
 def test_the_first_trial_runs_the_tracks_own_parameters_where_the_space_holds_them(tuned):
     first = tuned["after_stop"][0].params
-    defaults = TRACK_DEFAULTS["baseline"]
+    defaults = tracks.get("baseline").defaults
     for name in ("learning_rate", "dropout", "weight_decay", "embedding_size", "scaling"):
         assert first[name] == defaults[name]
     # the test's space has no room for the default shape and batch size: those are drawn
@@ -306,7 +302,6 @@ def test_best_toml_is_accepted_by_the_track_and_reproduces_the_best_score(tuned,
 
 def test_advanced_track_tunes_through_its_custom_loop_and_accepts_best_toml(competition, tmp_path):
     from kit.run import cross_validate
-    from kit.tracks.advanced import fit_predict_fold
 
     root, _ = competition
     config = tmp_path / "advanced.toml"
@@ -318,13 +313,11 @@ def test_advanced_track_tunes_through_its_custom_loop_and_accepts_best_toml(comp
     trials = result.study.get_trials(deepcopy=False)
     # the custom loop fed the pruner every epoch
     assert all(len(t.intermediate_values) >= 1 for t in trials)
-    assert set(tuning.SEARCH_SPACES["advanced"]) - {"units", "batch_size"} <= set(trials[0].params)
+    assert set(tracks.get("advanced").search_space) - {"units", "batch_size"} <= set(trials[0].params)
     # best.toml loads as `kit advanced --config` loads it, and reruns the best trial exactly
     comp, cfg = kit.load(root, config=result.best_config)
-    assert cfg.advanced["n_bins"] == result.best_params["n_bins"]
-    rerun = cross_validate(
-        comp, cfg, fit_predict_fold, track="advanced", params=cfg.advanced, out=tmp_path / "run", log=print
-    )
+    assert cfg.params("advanced")["n_bins"] == result.best_params["n_bins"]
+    rerun = cross_validate(comp, cfg, "advanced", out=tmp_path / "run", log=print)
     assert rerun.score == result.best_score
 
 
@@ -363,7 +356,10 @@ def _finished(study: optuna.Study) -> list:
 def test_sigkill_mid_trial_then_rerun_keeps_finished_trials_and_retries_the_interrupted_one(
     competition, tmp_path
 ):
-    root, config = competition
+    root, _ = competition
+    # trials of several seconds (150 epochs, no early stop), so that the kill lands inside one
+    config = tmp_path / "slow.toml"
+    config.write_text(SETTINGS.replace("epochs = 4\npatience = 2", "epochs = 150\npatience = 150"))
     out = tmp_path / "study"
     command = _command(root, config, out, "--trials", "2")
     worker = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -4,7 +4,7 @@ Kaggle image does, and runs the demo there.
 
 The environment is a fresh venv whose site-packages holds a .pth file pointing at a folder of links
 to this checkout's .venv packages, leaving out kit's editable install (so only the wheel can
-provide kit) and tomli-w (the Kaggle image does not have it).
+provide kit) and tomli-w (the Kaggle image does not have it: the wheel carries a copy).
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def test_wheel_is_pure_python_and_carries_the_configs(wheel):
     assert wheel.name.endswith("-py3-none-any.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "kit/cli.py" in names and "kit/kaggle.py" in names and "kit/tfds.py" in names
+    assert "kit/tracks/baseline.py" in names and "kit/tuning/workers.py" in names
+    # tomli-w, which the Kaggle image lacks, with its licence
+    assert {"kit/_vendor/tomli_w/__init__.py", "kit/_vendor/tomli_w/LICENSE"} <= set(names)
     configs = {p.name for p in (REPO / "pipelines" / "configs").glob("*.toml")}
     assert configs and {f"kit/configs/{c}" for c in configs} <= set(names)
     assert not [n for n in names if n.endswith((".so", ".pyd", ".c"))]
@@ -83,9 +86,7 @@ def test_wheel_installs_offline_and_runs_the_demo(wheel, tmp_path):
     python = kaggle_like_env(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
-    probe = (
-        "import kit, kit.config; print(kit.__file__); print(kit.config.CONFIG_DIR); print(kit.config.tomli_w)"
-    )
+    probe = "import kit, kit.config; print(kit.__file__); print(kit.config.CONFIG_DIR); print(kit.config.tomli_w.__file__)"
     missing = run([python, "-c", probe], cwd=work, check=False)
     assert missing.returncode != 0 and "No module named 'kit'" in missing.stderr
 
@@ -105,7 +106,8 @@ def test_wheel_installs_offline_and_runs_the_demo(wheel, tmp_path):
     )
     kit_file, config_dir, tomli_w = run([python, "-c", probe], cwd=work).stdout.split()
     env_site = str(python.parent.parent / "lib")
-    assert kit_file.startswith(env_site) and config_dir.startswith(env_site) and tomli_w == "None"
+    assert kit_file.startswith(env_site) and config_dir.startswith(env_site)
+    assert tomli_w.startswith(f"{Path(kit_file).parent}/_vendor/")  # not in the image: the wheel's copy
     assert (Path(config_dir) / "titanic.toml").is_file()
 
     (work / "fast.toml").write_text("[baseline]\nepochs = 3\npatience = 2\n")
@@ -116,29 +118,7 @@ def test_wheel_installs_offline_and_runs_the_demo(wheel, tmp_path):
     test = pl.read_csv(work / "data" / "penguins-demo" / "test.csv")
     assert submission["id"].to_list() == test["id"].to_list()
     assert set(submission["Sex"]) <= {"MALE", "FEMALE"}
-    # written without tomli-w, read back by tomllib: the run can be reproduced from it
+    # written with the wheel's tomli-w, read back by tomllib: the run can be reproduced from it
     resolved = tomllib.loads((run_dir / "config.toml").read_text())
     assert resolved["folds"] == 2 and resolved["baseline"]["epochs"] == 3
     assert resolved["target"] == "Sex"
-
-
-def test_configs_are_written_without_tomli_w(monkeypatch):
-    from kit import config
-
-    monkeypatch.setattr(config, "tomli_w", None)
-    data = {
-        "target": 'Sur"vived\\n',
-        "na": ["?", "", "ünknown"],
-        "folds": 5,
-        "seed": 0,
-        "baseline": {"units": [256, 128], "learning_rate": 2e-3, "weight_decay": 1e-4, "shuffle": True},
-        "search": {
-            "baseline": {
-                "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
-                "units": {"choices": [[128], [256, 128]]},
-            },
-            "pruner": "median",
-        },
-        "odd key": float("inf"),
-    }
-    assert tomllib.loads(config.dumps(data)) == data

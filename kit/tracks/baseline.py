@@ -1,74 +1,58 @@
 """The fast Keras baseline: per fold, fit the prep, train an MLP with `fit()`, predict.
 
-A team swapping in its own model writes a function with the same signature as `fit_predict_fold`
-and passes it to `kit.run.cross_validate`.
+Early stopping and the learning-rate schedule watch the competition's metric on the validation
+fold, computed each epoch. Folds of one shape share one compiled model, so Keras traces its
+steps once a run.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from kit import metrics
-from kit.models import build_mlp, loss_for
-from kit.prep import Preprocessor
-from kit.run import Fold
+from kit.prep import SCALINGS
+from kit.run import Fold, FoldResult
+
+DESCRIPTION = "fast Keras baseline: an MLP with embeddings trained with fit()"
+
+DEFAULTS = {
+    "units": [128, 64],
+    "dropout": 0.25,
+    "learning_rate": 2e-3,
+    "weight_decay": 1e-4,
+    "batch_size": 0,  # 0: chosen from the number of rows
+    "epochs": 200,
+    "patience": 10,
+    "scaling": "standard",
+    "embedding_size": 0,  # 0: chosen per column from its cardinality
+}
+
+LIMITS = {"scaling": SCALINGS}
+
+# An entry is {low, high} (optionally log = true or step = ...), {choices = [...]}, or a plain
+# value, which fixes the parameter; a competition's [search.baseline] table changes it entry by entry.
+SEARCH_SPACE = {
+    "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
+    # width and depth together: a few tapering shapes search better than free widths per layer
+    "units": {"choices": [[128], [256], [128, 64], [256, 128], [512, 256], [256, 128, 64]]},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "batch_size": {"choices": [0, 64, 128, 256, 512]},  # 0: chosen from the number of rows
+    "embedding_size": {"choices": [0, 4, 8, 16]},  # 0: chosen per column from its cardinality
+    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+    "scaling": {"choices": list(SCALINGS)},
+}
 
 PREDICT_CHUNK = 65536
 
 
-def batch_size_for(n_rows: int) -> int:
-    """About 30-100 steps an epoch: small data keeps small batches, large data keeps the CPU busy."""
-    return int(np.clip(2 ** round(np.log2(max(n_rows, 1) / 64)), 32, 2048))
+def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
+    """Train on one fold; return its validation and test predictions and its history."""
+    import keras
 
+    from kit.prep import Preprocessor
+    from kit.targets import TargetScaler
+    from kit.training import batch_size_for
 
-class TargetScaler:
-    """Regression targets on a unit scale (log1p first for rmsle), so the output layer starts close."""
-
-    def fit(self, y: np.ndarray, *, log: bool) -> TargetScaler:
-        self.log_ = log
-        z = np.log1p(np.clip(y, 0, None)) if log else y
-        self.mean_, self.std_ = float(z.mean()), float(z.std() or 1.0)
-        return self
-
-    def transform(self, y: np.ndarray) -> np.ndarray:
-        z = np.log1p(np.clip(y, 0, None)) if self.log_ else y
-        return ((z - self.mean_) / self.std_).astype(np.float32)
-
-    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        y = z * self.std_ + self.mean_
-        return np.expm1(y) if self.log_ else y
-
-
-def to_prediction(out: np.ndarray, task: str, scaler: TargetScaler | None) -> np.ndarray:
-    """Model outputs in kit's prediction form: (n, n_classes) probabilities or (n,) values."""
-    out = np.asarray(out, dtype=np.float64)
-    if task == "binary":
-        p = out.reshape(-1)
-        return np.stack([1 - p, p], axis=1)
-    if task == "multiclass":
-        return out
-    return scaler.inverse_transform(out.reshape(-1))
-
-
-def predict(model, inputs: dict[str, np.ndarray], task: str, scaler: TargetScaler | None) -> np.ndarray:
-    n = len(inputs["numbers"])
-    out = np.concatenate(
-        [
-            np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
-            for i in range(0, max(n, 1), PREDICT_CHUNK)
-        ]
-    )[:n]
-    return to_prediction(out, task, scaler)
-
-
-def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Train on one fold; return (validation predictions, test predictions).
-
-    Early stopping and the learning-rate schedule watch the competition's metric on the
-    validation fold, computed each epoch.
-    """
     metric = metrics.get(fold.metric)
     # stats from the training fold only; the validation fold would leak
     prep = Preprocessor(fold.roles, scaling=params["scaling"]).fit(fold.train)
@@ -98,29 +82,62 @@ def fit_predict_fold(fold: Fold, params: dict) -> tuple[np.ndarray, np.ndarray]:
         seed=fold.seed,
         learning_rate=params["learning_rate"],
         weight_decay=params["weight_decay"],
-        loss=loss_for(fold.task, fold.metric),
+        loss=(fold.task, fold.metric),
         steps=steps,
     )
     x_train, x_val, x_test = (_pad(x, width) for x in (x_train, x_val, x_test))
+
+    def score_epoch(epoch, logs):
+        logs["val_score"] = metric(fold.y_val, _predict(model, x_val, fold.task, scaler))
+
     mode = "max" if metric.direction == "maximize" else "min"
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_score", mode=mode, patience=params["patience"], restore_best_weights=True
+    )
     callbacks = [
-        ValidationScore(x_val, fold.y_val, metric, fold.task, scaler),
+        keras.callbacks.LambdaCallback(on_epoch_end=score_epoch),
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_score", mode=mode, factor=0.5, patience=max(2, params["patience"] // 3), verbose=0
         ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_score", mode=mode, patience=params["patience"], restore_best_weights=True
-        ),
+        stopping,
         *fold.callbacks,
     ]
-    model.fit(
+    history = model.fit(
         _batches(x_train, y_train, batch_size, seed=fold.seed),
         shuffle=False,  # the pipeline shuffles
         epochs=params["epochs"],
         callbacks=callbacks,
         verbose=0,
     )
-    return predict(model, x_val, fold.task, scaler), predict(model, x_test, fold.task, scaler)
+    scores = [float(s) for s in history.history.get("val_score", [])]
+    return FoldResult(
+        val=_predict(model, x_val, fold.task, scaler),
+        test=_predict(model, x_test, fold.task, scaler),
+        history={
+            "loss": [float(v) for v in history.history.get("loss", [])],
+            "val_score": scores,
+            "best_epoch": _best_epoch(scores, metric.direction),
+        },
+    )
+
+
+def _best_epoch(scores: list[float], direction: str) -> int:
+    if not scores:
+        return -1
+    return int(np.nanargmax(scores) if direction == "maximize" else np.nanargmin(scores))
+
+
+def _predict(model, inputs: dict[str, np.ndarray], task: str, scaler) -> np.ndarray:
+    from kit.targets import to_prediction
+
+    n = len(inputs["numbers"])
+    out = np.concatenate(
+        [
+            np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
+            for i in range(0, max(n, 1), PREDICT_CHUNK)
+        ]
+    )[:n]
+    return to_prediction(out, task, scaler)
 
 
 def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: int):
@@ -131,6 +148,8 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     in the same order as `kit.data.TableSource` (same seed), whose gather per batch costs more than
     it saves on small data (titanic CV 11.6 s here against 14.8 s with it).
     """
+    import tensorflow as tf
+
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
@@ -150,11 +169,11 @@ def _pad(inputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
 
 
 # the last compiled model and what it was built from; see _compiled_model
-_last: tuple[tuple, keras.Model] | None = None
+_last = None
 
 
 def _compiled_model(
-    spec: dict, *, seed: int, learning_rate: float, weight_decay: float, loss: str, steps: int
+    spec: dict, *, seed: int, learning_rate: float, weight_decay: float, loss: tuple, steps: int
 ):
     """A compiled MLP with fresh weights and optimizer state for this fold.
 
@@ -164,8 +183,12 @@ def _compiled_model(
     batch-norm statistics, dropout seed state) is set from a newly built model with this fold's seed
     and the optimizer's state is zeroed, so the fold trains exactly as a new model would.
     """
+    import keras
+
+    from kit.models import build_network, loss_for
+
     global _last
-    fresh = build_mlp(**spec, seed=seed)
+    fresh = build_network(**spec, embeddings="per_column", seed=seed)
     key = (repr(sorted(spec.items())), learning_rate, weight_decay, loss, steps)
     if _last is not None and _last[0] == key:
         model = _last[1]
@@ -177,7 +200,7 @@ def _compiled_model(
         return model
     fresh.compile(
         optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
-        loss=loss,
+        loss=loss_for(*loss),
         # one call into the graph per epoch instead of per batch: small batches stay cheap
         steps_per_execution=steps,
         # XLA compile time per fold costs more than it saves for a small MLP on CPU
@@ -185,15 +208,3 @@ def _compiled_model(
     )
     _last = (key, fresh)
     return fresh
-
-
-class ValidationScore(keras.callbacks.Callback):
-    """Scores the validation fold with the competition metric after each epoch, as `val_score`."""
-
-    def __init__(self, x_val, y_val, metric, task, scaler):
-        super().__init__()
-        self.x_val, self.y_val, self.metric, self.task, self.scaler = x_val, y_val, metric, task, scaler
-
-    def on_epoch_end(self, epoch, logs=None):
-        pred = predict(self.model, self.x_val, self.task, self.scaler)
-        logs["val_score"] = self.metric(self.y_val, pred)

@@ -1,0 +1,224 @@
+"""Optuna tuning of any track: its search space, a seeded TPE sampler, pruning fed every epoch, a
+storage that parallel workers share, resume after a kill, and a time budget.
+
+A trial is one cross-validation of the track (`kit.run.cross_validate`) with sampled parameters;
+its value is the CV score. Everything a study needs lives in one tuning folder:
+
+    study.journal        the Optuna journal (default storage; any storage URL works instead)
+    trials/NNNN/         the run folder of the best trial so far (worse ones are removed)
+    best/                the best trial's run folder: submission.csv, oof.parquet, ...
+    best.toml            `kit baseline DIR --config best.toml` reruns the best parameters
+    trials.csv           every trial: state, value, duration, parameters, worker, its memory
+    history.png, importances.png, summary.json
+
+Running the same command again continues the study: finished trials are kept, and a trial whose
+worker died (SIGKILL, out of memory, Ctrl-C, the time budget) is run again with the same
+parameters. The parts, each readable on its own: `space` (what is searched), `study` (sampler,
+pruner, storage, recovery), `callbacks` (pruning and the deadline, per epoch), `workers` (who
+runs the trials) and `outputs` (the files above).
+
+Example:
+    >>> comp, cfg = kit.load("data/titanic", folds=3)
+    >>> result = tune(comp, cfg, "baseline", n_trials=30)
+    >>> result.best_score, result.best_config
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from kit import kaggle, metrics, tracks
+from kit.competition import Competition
+from kit.config import Config
+from kit.errors import InputError
+from kit.tuning import workers
+from kit.tuning.callbacks import OutOfTime
+from kit.tuning.outputs import TuneResult, summarize
+from kit.tuning.space import decode, search_space, start_point, suggest
+from kit.tuning.study import (
+    WARMUP_EPOCHS,
+    PerTrialSeedSampler,
+    make_pruner,
+    open_storage,
+    recover_interrupted,
+    safe_url,
+)
+from kit.tuning.workers import RECYCLE_MIB, Plan
+
+__all__ = [
+    "WARMUP_EPOCHS", "OutOfTime", "PerTrialSeedSampler", "RECYCLE_MIB", "TuneResult", "decode", "make_pruner",
+    "open_storage", "search_space", "suggest", "tune",
+]  # fmt: skip
+
+DEFAULT_TRIALS = 50
+
+
+def __getattr__(name: str):
+    # `kit.tuning.TrialPruning` and `kit.tuning.StopAtDeadline` without importing Keras up front
+    if name in ("TrialPruning", "StopAtDeadline"):
+        from kit.tuning import callbacks
+
+        return getattr(callbacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def tune(
+    comp: Competition,
+    cfg: Config,
+    track: str | tracks.Track | Callable = "baseline",
+    *,
+    n_trials: int | None = None,
+    time_budget: float | None = None,
+    storage: str | Path | None = None,
+    study_name: str | None = None,
+    pruner: str | None = None,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    processes: bool = True,
+    recycle_mib: float = RECYCLE_MIB,
+    progress: bool | None = None,
+) -> TuneResult:
+    """Run (or continue) an Optuna study over a track's parameters; write best.toml and the rest.
+
+    Trials run in a worker process that gets the loaded data once and is replaced by a fresh one
+    when its memory has grown by `recycle_mib` (see `kit.tuning.workers`).
+
+    Args:
+        track: a registered track's name, a track file, or a `kit.tracks.Track`.
+        n_trials: finished (complete or pruned) trials the study should reach, counting trials of
+            earlier runs and of other workers. Default 50, or no limit when `time_budget` is set.
+        time_budget: seconds for this call, a trial in progress included: it is stopped at an
+            epoch end before the budget runs out and run again by the next call.
+        storage: a journal file path or an Optuna storage URL; default `<out>/study.journal`.
+        study_name: default `<competition>-<track>`.
+        pruner: "median" (default), "hyperband" or "none"; the TOML's [search] pruner otherwise.
+        out: the tuning folder; default `submissions/<competition>/tune-<track>/`, so running
+            the same command again continues the same study.
+        processes: False runs the trials in this process (memory then grows with each trial).
+        recycle_mib: memory growth (MiB) after which a worker process hands over to a fresh one.
+        progress: a bar over the trials (True, False, or None: only where a terminal or notebook
+            shows it).
+
+    Returns:
+        A `TuneResult`.
+    """
+    started = time.monotonic()
+    # every check before anything is written
+    if n_trials is not None and n_trials < 1:
+        raise InputError(f"--trials must be at least 1. Received: trials={n_trials}")
+    if time_budget is not None and time_budget <= 0:
+        raise InputError(f"--time-budget must be a positive number of seconds. Received: {time_budget}")
+    if n_trials is None and time_budget is None:
+        n_trials = DEFAULT_TRIALS
+    track = tracks.get(track)
+    space, fixed = search_space(track, cfg)
+    pruner = pruner or cfg.search.get("pruner", "median")
+    make_pruner(pruner)
+    # the track's parameters with the config's values: best.toml then lists every parameter
+    base = {**cfg.params(track.name), **fixed}
+    metric = metrics.get(comp.metric)
+    out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track.name}"
+    storage = str(storage if storage is not None else out / "study.journal")
+    # the most epochs a fold can run: every trial reports fold k on the same steps
+    spec = space.get("epochs", {})
+    steps_per_fold = int(max(base.get("epochs") or 0, spec.get("high", 0), *spec.get("choices", [0]))) or 1000
+    plan = Plan(
+        comp=comp,
+        cfg=cfg,
+        track=track,
+        space=space,
+        base=base,
+        trials_dir=out / "trials",
+        steps_per_fold=steps_per_fold,
+        n_trials=n_trials,
+        storage=storage,
+        study_name=study_name or f"{comp.name}-{track.name}",
+        pruner=pruner,
+        direction=metric.direction,
+        recycle_mib=recycle_mib,
+        start=start_point(space, base),
+    )
+    opened = open_storage(storage)  # a database that cannot be reached leaves no folder behind
+    out.mkdir(parents=True, exist_ok=True)
+    # the summary step (plots, copies) needs a few seconds of the budget too
+    deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
+    with _optuna_quiet():
+        study = plan.study(opened)
+        if study.direction.name.lower() != metric.direction:
+            raise InputError(
+                f"Study '{plan.study_name}' in {storage} was made to {study.direction.name.lower()}, but "
+                f"{comp.metric} is to {metric.direction}. Pass --study with a new name. Received: metric={comp.metric}"
+            )
+        log(
+            f"{comp.name}: tuning {track.name} ({len(space)} parameters: {', '.join(space)}), "
+            f"study '{plan.study_name}' in {safe_url(storage)}, {comp.metric} ({metric.direction}), "
+            f"{pruner} pruner, {_limits(n_trials, time_budget)}"
+        )
+        recover_interrupted(study, log=log)
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        trial_bar = _trial_bar(comp.name, track.name, n_trials, len(finished), progress)
+        if log is print and not trial_bar.disable:
+            log = trial_bar.write  # lines go above the bar, not through it
+
+        def on_trial(best: float | None) -> None:
+            trial_bar.update(1)
+            if best is not None:
+                trial_bar.set_postfix(best=f"{best:.5f}", refresh=False)
+
+        try:
+            workers.run(plan, study, deadline=deadline, processes=processes, log=log, on_trial=on_trial)
+        except KeyboardInterrupt:
+            recover_interrupted(study, log=log)
+            log("interrupted: finished trials are kept in the study; run the same command to go on")
+            raise
+        finally:
+            trial_bar.close()
+        return summarize(
+            study,
+            plan=plan,
+            metric=metric,
+            out=out,
+            started=started,
+            can_refit=deadline is None or time.monotonic() < deadline,
+            log=log,
+        )
+
+
+def _trial_bar(name: str, track: str, n_trials: int | None, done: int, progress: bool | None):
+    """A bar over the study's finished trials; no total when only a time budget limits it."""
+    from kit.progress import bar
+
+    total = max(n_trials, done) if n_trials is not None else None
+    disable = None if progress is None else not progress
+    return bar(total, initial=done, desc=f"{name} {track}", unit="trial", disable=disable)
+
+
+@contextlib.contextmanager
+def _optuna_quiet():
+    """Optuna's own line per trial off while tuning (kit prints its own), and TensorFlow's warning
+    that predict functions are retraced (each trial builds new models, so they must be); both
+    back as they were after."""
+    verbosity = optuna.logging.get_verbosity()
+    tf_logger = logging.getLogger("tensorflow")
+    tf_level = tf_logger.level
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        tf_logger.setLevel(tf_level)
+
+
+def _limits(n_trials, time_budget) -> str:
+    parts = [f"until {n_trials} finished trials" if n_trials else "no trial limit"]
+    if time_budget:
+        parts.append(f"time budget {time_budget:g} s")
+    return ", ".join(parts)

@@ -1,0 +1,143 @@
+"""Derived columns: datetime parts and delimited fields in polars (`derive`), and the same in the
+graph (`derive_graph`), which must give exactly what `derive` gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import shared_competition, write_competition
+
+from kit.api import load
+from kit.data import raw_inputs, to_tensors
+from kit.derive import derive, derive_graph, raw_spec
+from kit.errors import InputError
+
+# -- derive: polars ---------------------------------------------------------------------------
+
+
+def test_datetime_parts():
+    frame = pl.DataFrame({"when": ["2024-03-15 13:45:00", "2023-12-31 00:00:00"]})
+    out, roles = derive(frame, {"when": "datetime"})
+    assert out["when__year"].to_list() == [2024.0, 2023.0]
+    assert out["when__month"].to_list() == ["3", "12"]
+    assert out["when__day"].to_list() == [15.0, 31.0]
+    assert out["when__weekday"].to_list() == ["5", "7"]  # Friday, Sunday (ISO: Monday is 1)
+    assert out["when__hour"].to_list() == ["13", "0"]
+    assert out["when__dayofyear"].to_list() == [75.0, 365.0]
+    assert out["when__elapsed_days"][0] - out["when__elapsed_days"][1] == 75.0
+    assert roles["when__year"] == "numeric" and roles["when__hour"] == "categorical"
+    assert "when" not in out.columns
+
+
+def test_dates_without_a_time_are_parsed():
+    out, _ = derive(pl.DataFrame({"d": ["2021-11-13", None]}), {"d": "datetime"})
+    assert out["d__month"].to_list() == ["11", None]
+
+
+def test_derive_casts_roles_and_drops_constant_and_missing():
+    frame = pl.DataFrame(
+        {
+            "n": [1, 2],
+            "b": [True, False],
+            "c": ["x", "y"],
+            "t": ["p", "q"],
+            "k": ["s", "s"],
+            "m": [None, None],
+        }
+    )
+    roles = {"n": "numeric", "b": "boolean", "c": "categorical", "t": "text", "k": "constant", "m": "missing"}
+    out, out_roles = derive(frame, roles)
+    assert out_roles == {"n": "numeric", "b": "categorical", "c": "categorical", "t": "text"}
+    assert out.schema == {"n": pl.Float64, "b": pl.String, "c": pl.String, "t": pl.String}
+    with pytest.raises(InputError, match="Unknown role 'weird' for column 'n'"):
+        derive(frame, {"n": "weird"})
+
+
+def test_derive_adds_the_fields_of_a_split_column():
+    frame = pl.DataFrame({"cabin": ["F/4/S", None, "G/x/P", "B/0"]})
+    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
+    out, out_roles = derive(frame, {"cabin": "text"}, parts)
+    assert out_roles == {
+        "cabin": "text",
+        "cabin__1": "categorical",
+        "cabin__2": "numeric",
+        "cabin__3": "categorical",
+    }
+    assert out["cabin__1"].to_list() == ["F", None, "G", "B"]
+    assert out["cabin__2"].to_list() == [4.0, None, None, 0.0]  # not a number: missing, then imputed
+    assert out["cabin__3"].to_list() == ["S", None, "P", None]
+    # a constant field adds nothing
+    out, out_roles = derive(
+        frame, {"cabin": "text"}, {"cabin": {"sep": "/", "roles": ["constant", "numeric"]}}
+    )
+    assert list(out_roles) == ["cabin", "cabin__2"]
+
+
+# -- derive_graph: derive in the graph, value for value ---------------------------------------
+
+
+def assert_same_as_derive(
+    raw: pl.DataFrame, roles: dict, train: pl.DataFrame | None = None, parts: dict | None = None
+):
+    spec = raw_spec(roles, raw if train is None else train, parts)
+    got = {k: v.numpy() for k, v in derive_graph(raw_inputs(raw, spec), spec).items()}
+    expected_frame, _ = derive(raw, roles, parts)
+    expected = {k: v.numpy() for k, v in to_tensors(expected_frame).items()}
+    assert sorted(got) == sorted(expected)
+    for column, want in expected.items():
+        if want.dtype == object:
+            assert got[column].tolist() == want.tolist(), column
+        else:
+            np.testing.assert_array_equal(got[column], want, err_msg=column)
+
+
+def test_derive_in_the_graph_matches_polars_on_edge_cases():
+    raw = pl.DataFrame(
+        {
+            "when": [
+                "2011-01-20 05:30:00",
+                "1969-12-31 23:00:00",  # before the epoch: days round down
+                "1900-03-01 00:00:00",
+                None,
+                "2024-02-29 10:00:00",
+                "2000-12-31 23:59:59",
+            ],
+            "flag_int": [0, 1, None, 1, 0, 1],
+            "flag_float": [0.0, 1.0, None, 1.0, 0.0, 1.0],
+            "flag_bool": [True, False, None, True, True, False],
+            "size": ["S", "M", None, "L", "M", "S"],
+            "amount": [1, None, 3, 4, 5, 6],
+        }
+    )
+    roles = {
+        "when": "datetime",
+        "flag_int": "boolean",
+        "flag_float": "boolean",
+        "flag_bool": "boolean",
+        "size": "categorical",
+        "amount": "numeric",
+    }
+    assert_same_as_derive(raw, roles)
+
+
+def test_delimited_fields_in_the_graph_match_polars():
+    raw = pl.DataFrame({"cabin": ["F/4/S", "B/0/P", None, "G/12", "A/x/P", "C/7/S/extra", "D/-3.5/P"]})
+    parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}
+    assert_same_as_derive(raw, {"cabin": "text"}, parts=parts)
+
+
+def test_derive_in_the_graph_matches_polars_on_date_only_strings():
+    raw = pl.DataFrame({"day": ["2020-01-01", "2020-06-15", None, "1999-12-31"]})
+    assert_same_as_derive(raw, {"day": "datetime"})
+
+
+def test_derive_in_the_graph_matches_polars_on_the_synthetic_competition(tmp_path):
+    comp, _ = load(write_competition(tmp_path / "tiny"))
+    assert_same_as_derive(comp.test, comp.roles, comp.train)
+
+
+@pytest.mark.parametrize("name", ["bike-sharing-demand", "titanic", "spaceship-titanic"])
+def test_derive_in_the_graph_matches_polars_on_real_test_files(name):
+    comp, _ = load(shared_competition(name))
+    assert_same_as_derive(comp.test, comp.roles, comp.train, comp.parts)

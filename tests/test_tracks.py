@@ -1,0 +1,166 @@
+"""The contract every track keeps, kit's own and a team's file alike (in the spirit of
+scikit-learn's check_estimator): on a tiny competition of each task it trains, returns predictions
+in kit's form, gives the same out-of-fold predictions twice with the same seed, and writes a run
+folder that `kit validate` accepts. And the registry: a track is one file, found by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import write_competition
+
+import kit
+from kit import cli, tracks
+from kit.errors import InputError
+from kit.io import written_by_kit
+from kit.run import cross_validate
+
+REPO = Path(__file__).resolve().parents[1]
+TEAM_TRACK = REPO / "pipelines" / "my_track.py"
+TASKS = ("binary", "multiclass", "regression")
+# the contract is about shapes and files, not skill: a few epochs of a small network
+QUICK = {"epochs": 3, "patience": 2, "units": [16], "checkpoint_seconds": 0.0}
+
+
+def quiet(_line):
+    pass
+
+
+def quick_params(track: tracks.Track) -> dict:
+    return {k: v for k, v in QUICK.items() if k in track.defaults}
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", [*tracks.names(), str(TEAM_TRACK)], ids=lambda n: Path(n).stem)
+def test_every_track_keeps_the_contract(name, task, tmp_path):
+    track = tracks.get(name)
+    data = write_competition(tmp_path / task, task=task, n=120)
+    comp, cfg = kit.load(data, folds=2, seed=1)
+    runs = [
+        cross_validate(
+            comp, cfg, track, params=quick_params(track), out=tmp_path / f"run{i}", log=quiet, progress=False
+        )
+        for i in range(2)
+    ]
+    run = runs[0]
+    # predictions in kit's form: a probability per class (summing to 1), or a value
+    columns = ["prediction"] if task == "regression" else [f"proba_{c}" for c in comp.classes]
+    for frame, rows in ((run.oof, comp.train.height), (run.test_predictions, comp.test.height)):
+        values = frame.select(columns).to_numpy()
+        assert values.shape == (rows, len(columns)) and np.isfinite(values).all()
+        if task != "regression":
+            assert (values >= 0).all()
+            np.testing.assert_allclose(values.sum(axis=1), 1.0, atol=1e-5)
+    assert np.isfinite(run.score) and len(run.fold_scores) == 2
+    # the same seed gives the same out-of-fold predictions
+    assert runs[1].oof.equals(run.oof) and runs[1].score == run.score
+    # a whole run folder, which the submission checks accept
+    assert written_by_kit(run.run_dir)
+    assert kit.validate(run.submission_path, data).height == comp.test.height
+    assert cli.main(["validate", str(run.submission_path), str(data)]) == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or work left
+
+
+def test_a_track_is_one_file_found_by_name():
+    names = tracks.names()
+    assert {"baseline", "advanced"} <= set(names)
+    for name in names:
+        track = tracks.get(name)
+        assert track.name == name and track.ref == name
+        assert isinstance(track.defaults, dict) and callable(track.fit_predict_fold)
+        # what the config and the tuner read comes without importing TensorFlow
+        assert set(track.search_space) <= set(track.defaults)
+        assert set(track.limits) <= set(track.defaults)
+
+
+def test_a_team_track_file_runs_tunes_and_its_table_is_a_setting(tmp_path, capsys):
+    data = write_competition(tmp_path / "tiny", n=120)
+    config = tmp_path / "mine.toml"
+    config.write_text('[my_track]\nC = 0.5\n[search.my_track]\nscaling = "standard"\n')
+    out = tmp_path / "run"
+    assert (
+        cli.main(
+            ["run", str(TEAM_TRACK), str(data), "--folds", "2", "--config", str(config), "--out", str(out)]
+        )
+        == 0
+    )
+    assert "CV accuracy" in capsys.readouterr().out
+    assert "C = 0.5" in (out / "config.toml").read_text()  # the [my_track] table reached the track
+    assert cli.main(["validate", str(out / "submission.csv"), str(data)]) == 0
+    result = kit.tune(
+        data, track=str(TEAM_TRACK), trials=2, folds=2, config=config, out=tmp_path / "study", log=quiet
+    )
+    assert result.n_complete == 2 and result.best_params["scaling"] == "standard"
+    assert 0.0 < result.best_params["C"]
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("DEFAULTS = {}\n", "must define DEFAULTS .* and fit_predict_fold"),
+        ("import no_such_module\n", "failed to import: ModuleNotFoundError"),
+    ],
+)
+def test_a_broken_track_file_is_one_line(tmp_path, capsys, source, match):
+    path = tmp_path / "broken.py"
+    path.write_text(source)
+    with pytest.raises(InputError, match=match):
+        tracks.get(path)
+    assert cli.main(["run", str(path), str(write_competition(tmp_path / "tiny", n=60))]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_track_file_cannot_take_a_kit_name(tmp_path):
+    for name in ("baseline", "tune"):
+        path = tmp_path / f"{name}.py"
+        path.write_text("DEFAULTS = {}\ndef fit_predict_fold(fold, params):\n    pass\n")
+        with pytest.raises(InputError, match="Rename it"):
+            tracks.get(path)
+
+
+def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
+    comp, cfg = kit.load(write_competition(tmp_path / "tiny", n=60), folds=2)
+
+    def one_column(fold, params):
+        return np.zeros(fold.val.height), np.zeros(fold.test.height)
+
+    with pytest.raises(ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\)"):
+        cross_validate(comp, cfg, one_column, out=tmp_path / "run", log=quiet, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ("[baseline]\ndropout = 1.5\n", r"\[baseline\] dropout .* must be in \[0, 1\)"),
+        ("[baseline]\nscaling = 'robust'\n", r"scaling .* must be one of: standard, quantile, power"),
+        ("[advanced]\nema = 1.0\n", r"\[advanced\] ema .* must be in \[0, 1\)"),
+        ("[advanced]\nprecision = 'float8'\n", "must be one of: auto, float32"),
+        ("[advanced]\nunits = [64, 0]\n", r"units .* must be in \[1, 65536\]"),
+        ("seed = -1\n", r"seed .* must be in \[0,"),
+        ("[nope]\nx = 1\n", "Unknown setting 'nope'.*track's table: advanced, baseline"),
+    ],
+)
+def test_a_parameter_out_of_range_is_refused_before_training(tmp_path, capsys, table, match):
+    data = write_competition(tmp_path / "tiny", n=60)
+    config = tmp_path / "bad.toml"
+    config.write_text(table)
+    with pytest.raises(InputError, match=match):
+        kit.load(data, config=config)
+    assert cli.main(["baseline", str(data), "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_the_leaderboard_names_every_track(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=60)
+    comp, cfg = kit.load(data, folds=2)
+    for name in ("baseline", str(TEAM_TRACK)):
+        track = tracks.get(name)
+        out = tmp_path / "submissions" / comp.name / track.name
+        cross_validate(comp, cfg, track, params=quick_params(track), out=out, log=quiet, progress=False)
+    board = kit.leaderboard(tmp_path / "submissions")
+    assert set(board["track"]) == {"baseline", "my_track"} and board.height == 2
+    assert isinstance(board, pl.DataFrame)
