@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline advanced tune test bench bench-advanced bench-tune lint clean wheel
+.PHONY: setup baseline advanced tune test bench bench-anchors bench-defaults bench-advanced bench-tune lint clean wheel
 
 setup: $(STAMP)
 
@@ -35,9 +35,27 @@ tune: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# make bench ARGS="--only titanic,house-prices --out results.md"
+# make bench ARGS="--only titanic,house-prices --out results.md"; AutoGluon joins where
+# .venv-anchors exists (make bench-anchors)
 bench: $(STAMP)
 	$(PY) bench/bench.py $(ARGS)
+
+# AutoGluon 1.6 (LightGBM, CatBoost, XGBoost; no PyTorch) in its own venv, never kit's dependency,
+# then the bench with it in the same run
+ANCHORS := .venv-anchors
+$(ANCHORS)/.installed:
+	test -x $(ANCHORS)/bin/python || python3 -m venv $(ANCHORS)
+	$(ANCHORS)/bin/python -m pip install -q --upgrade pip
+	$(ANCHORS)/bin/python -m pip install -q "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.*" polars
+	touch $(ANCHORS)/.installed
+
+bench-anchors: $(STAMP) $(ANCHORS)/.installed
+	$(PY) bench/bench.py $(ARGS)
+
+# the defaults of a track from CV on the shared and synthetic competitions:
+# make bench-defaults ARGS="--track baseline base 'k4:k=4'"
+bench-defaults: $(STAMP)
+	$(PY) bench/defaults.py $(ARGS)
 
 # make bench-advanced ARGS="--only titanic --skip-scores"
 bench-advanced: $(STAMP)
@@ -69,4 +87,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check kit pipelines tests bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info data
+	rm -rf $(VENV) $(ANCHORS) build dist *.egg-info data

@@ -1,14 +1,19 @@
-"""Benchmark: the kit baseline against HistGradientBoosting and the plain Keras recipe.
+"""Benchmark: kit's tracks beside HistGradientBoosting, the plain Keras recipe and AutoGluon.
 
 For each competition in ../shared/data: cut an internal holdout from train.csv (see holdout.py),
-run `kit baseline`, `hgb.py` and `plain_keras.py` on it, each as its own process so the wall time
-is the whole process (reading the CSVs to writing the submission), score each submission against
-the held-out truth with the competition's metric from `kit.metrics`, and print a table and
-whether the targets hold.
+run each contender on it as its own process, so the wall time is the whole process (reading the
+CSVs to writing the submission), score each submission against the held-out truth with the
+competition's metric from `kit.metrics`, and print a table and whether the targets hold.
+
+Contenders: `kit baseline` and `kit advanced`; `hgb.py` (HistGradientBoosting, default settings);
+`plain_keras.py` (the tutorials' Keras model); AutoGluon 1.6 medium_quality with a 60 s limit
+(`autogluon.py`, in its own `.venv-anchors`, made by `make bench-anchors`; left out where it is
+absent); and, with `--previous REV`, the baseline of an earlier commit, run from a worktree.
 
     make bench                                   # every competition (several minutes)
+    make bench-anchors                           # the same, with AutoGluon installed first
     make bench ARGS="--only titanic,house-prices --out results.md"
-    .venv/bin/python bench/bench.py --only titanic --work /tmp/bench   # keep the folders
+    .venv/bin/python bench/bench.py --only titanic --work /tmp/bench --previous HEAD~1
 """
 
 from __future__ import annotations
@@ -32,10 +37,20 @@ from kit.submission import validate_file
 
 HERE = Path(__file__).resolve().parent
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = HERE.parent
+ANCHORS = REPO / ".venv-anchors" / "bin" / "python"
 DEFAULT_FOLDS = 5
-CONTENDERS = ("kit", "HGB", "plain Keras")
-# Whole-process time targets for `kit baseline`, in seconds, on the 2-core reference machine.
-TIME_TARGETS = {"titanic": 20.0, "spaceship-titanic": 45.0}
+BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS = (
+    "kit baseline", "kit advanced", "HGB", "plain Keras", "AutoGluon", "kit previous",
+)  # fmt: skip
+# who must beat whom, on what share of the competitions
+TARGETS = (
+    (BASELINE, HGB, 0.9),
+    (BASELINE, AUTOGLUON, 0.5),
+    (ADVANCED, BASELINE, 0.8),
+    (ADVANCED, AUTOGLUON, 0.6),
+    (BASELINE, PLAIN, 1.0),
+)
 
 sys.path.insert(0, str(HERE))
 from holdout import Holdout, make_holdout  # noqa: E402
@@ -57,10 +72,10 @@ class Row:
     results: dict[str, Result] = field(default_factory=dict)
 
 
-def kit_command(h: Holdout, out: Path) -> list[str]:
+def kit_command(h: Holdout, out: Path, *, track: str = "baseline", python: str | None = None) -> list[str]:
     kit = Path(sys.executable).parent / "kit"
-    command = [str(kit)] if kit.exists() else [sys.executable, "-m", "kit.cli"]
-    command += ["baseline", str(h.folder), "--out", str(out)]
+    command = [str(kit)] if kit.exists() and python is None else [python or sys.executable, "-m", "kit.cli"]
+    command += [track, str(h.folder), "--out", str(out)]
     if h.comp.group is not None:
         # holding out a whole group (product E) can leave train with fewer groups than folds
         groups = h.comp.train[h.comp.group].n_unique()
@@ -82,12 +97,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
+def timed(command: list[str], *, env: dict | None = None) -> tuple[float, float, str]:
     """Run a command; return (wall seconds, CPU seconds, "" or the last line of its error output).
 
     CPU seconds are less inflated than wall time when other processes share the cores.
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     started, cpu = time.perf_counter(), cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -135,82 +150,119 @@ def score(path: Path, h: Holdout) -> Result:
     return Result(score=metrics.get(c.metric)(y, predictions(sub, h)), problem=problem)
 
 
-def run_competition(source: Path, work: Path, *, seed: int, log=print) -> Row:
+def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None) -> dict:
+    """Who runs on this holdout: name -> (command, submission path, extra environment)."""
+    found = {
+        BASELINE: (kit_command(h, runs / "baseline"), runs / "baseline" / "submission.csv", None),
+        ADVANCED: (
+            kit_command(h, runs / "advanced", track="advanced"),
+            runs / "advanced" / "submission.csv",
+            None,
+        ),
+        HGB: (recipe_command("hgb.py", h, runs / "hgb.csv"), runs / "hgb.csv", None),
+        PLAIN: (
+            recipe_command("plain_keras.py", h, runs / "plain_keras.csv"),
+            runs / "plain_keras.csv",
+            None,
+        ),
+    }
+    if anchors:
+        command = [str(ANCHORS), *recipe_command("autogluon.py", h, runs / "autogluon.csv")[1:]]
+        found[AUTOGLUON] = (
+            command + ["--presets", "medium_quality", "--time-limit", "60"],
+            runs / "autogluon.csv",
+            None,
+        )
+    if previous is not None:
+        command = kit_command(h, runs / "previous", python=sys.executable)
+        found[PREVIOUS] = (command, runs / "previous" / "submission.csv", {"PYTHONPATH": str(previous)})
+    return found
+
+
+def run_competition(
+    source: Path, work: Path, *, seed: int, anchors: bool, previous: Path | None, log=print
+) -> Row:
     h = make_holdout(source, work / "data", seed=seed)
     runs = work / "runs" / h.name
     log(f"{h.name}: {h.comp.train.height} train rows, {h.truth.height} held out ({h.rule})")
     row = Row(h.name, h.comp.metric, h.rule)
-    commands = {
-        "kit": (kit_command(h, runs / "kit"), runs / "kit" / "submission.csv"),
-        "HGB": (recipe_command("hgb.py", h, runs / "hgb.csv"), runs / "hgb.csv"),
-        "plain Keras": (
-            recipe_command("plain_keras.py", h, runs / "plain_keras.csv"),
-            runs / "plain_keras.csv",
-        ),
-    }
     runs.mkdir(parents=True, exist_ok=True)
-    for who, (command, submission) in commands.items():
-        seconds, cpu, failed = timed(command)
+    for who, (command, submission, env) in contenders(h, runs, anchors=anchors, previous=previous).items():
+        seconds, cpu, failed = timed(command, env=env)
         result = Result(problem=failed) if failed else score(submission, h)
         result.seconds, result.cpu = seconds, cpu
         row.results[who] = result
         shown = "failed" if result.score is None else f"{result.score:.5f}"
-        log(f"  {who:<12} {shown:>10}  {seconds:6.1f} s wall {cpu:6.1f} s CPU  {result.problem}".rstrip())
+        log(f"  {who:<13} {shown:>10}  {seconds:6.1f} s wall {cpu:6.1f} s CPU  {result.problem}".rstrip())
     return row
 
 
-def beats(row: Row, other: str) -> bool:
-    a, b = row.results["kit"].score, row.results[other].score
-    if a is None or b is None:
-        return a is not None  # a run that failed loses
-    return metrics.get(row.metric).better(a, b)
+def beats(row: Row, a: str, b: str) -> bool:
+    x, y = row.results[a].score, row.results[b].score
+    if x is None or y is None:
+        return x is not None  # a run that failed loses
+    return metrics.get(row.metric).better(x, y)
 
 
 def report(rows: list[Row]) -> str:
+    who = [w for w in (BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS) if w in rows[0].results]
+
     def cell(r: Result) -> str:
         value = "failed" if r.score is None else f"{r.score:.4f}"
         return f"{value} | {r.seconds:.1f}" if r.seconds is not None else f"{value} | -"
 
     lines = [
-        "| competition | metric | " + " | ".join(f"{w} | {w} s" for w in CONTENDERS) + " |",
-        "|---|---|" + "---:|---:|" * len(CONTENDERS),
+        "| competition | metric | " + " | ".join(f"{w} | s" for w in who) + " |",
+        "|---|---|" + "---:|---:|" * len(who),
     ]
     for row in rows:
         direction = "↑" if metrics.get(row.metric).direction == "maximize" else "↓"
-        cells = " | ".join(cell(row.results[w]) for w in CONTENDERS)
+        cells = " | ".join(cell(row.results[w]) for w in who)
         lines.append(f"| {row.name} | {row.metric} {direction} | {cells} |")
     lines.append("")
-
-    for other, need in (("plain Keras", "every"), ("HGB", "half")):
-        won = [r.name for r in rows if beats(r, other)]
-        lost = [r for r in rows if not beats(r, other)]
-        holds = not lost if need == "every" else 2 * len(won) >= len(rows)
-        want = "on every competition" if need == "every" else "on at least half"
-        lines.append(f"target: kit beats {other} {want}: {'yes' if holds else 'NO'} ({len(won)}/{len(rows)})")
-        for r in lost:
-            a, b = r.results["kit"].score, r.results[other].score
-            if a is None or b is None:
-                lines.append(f"  {r.name}: no score to compare (kit {a}, {other} {b})")
-            else:
-                lines.append(
-                    f"  {r.name}: kit {a:.4f} vs {other} {b:.4f} ({r.metric}; off by {abs(a - b):.4f})"
-                )
-    for name, limit in TIME_TARGETS.items():
-        row = next((r for r in rows if r.name == name), None)
-        if row is None:
+    for a, b, share in TARGETS:
+        if a not in who or b not in who:
             continue
-        kit, hgb, keras_ = (row.results[w] for w in CONTENDERS)
-        ok = kit.score is not None and kit.seconds <= limit
+        won = [r.name for r in rows if beats(r, a, b)]
+        holds = len(won) >= share * len(rows) - 1e-9
         lines.append(
-            f"target: {name} whole kit process <= {limit:.0f} s: {'yes' if ok else 'NO'} "
-            f"({kit.seconds:.1f} s wall, {kit.cpu:.1f} s CPU; in this run "
-            f"{kit.seconds / keras_.seconds:.2f}x the plain Keras recipe's {keras_.seconds:.1f} s and "
-            f"{kit.seconds / hgb.seconds:.1f}x HGB's {hgb.seconds:.1f} s)"
+            f"target: {a} ahead of {b} on {share:.0%}: {'yes' if holds else 'NO'} ({len(won)}/{len(rows)})"
         )
-    problems = [(r.name, w, r.results[w].problem) for r in rows for w in CONTENDERS if r.results[w].problem]
-    for name, who, problem in problems:
-        lines.append(f"note: {name} / {who}: {problem}")
+        for r in rows:
+            if r.name in won:
+                continue
+            x, y = r.results[a].score, r.results[b].score
+            detail = (
+                "no score to compare"
+                if x is None or y is None
+                else f"{x:.4f} vs {y:.4f}, off by {abs(x - y):.4f}"
+            )
+            lines.append(f"  {r.name}: {detail} ({r.metric})")
+    for name, fast, slow, limit in (
+        ("titanic", PREVIOUS, BASELINE, 1.0),
+        ("spaceship-titanic", BASELINE, ADVANCED, 2.0),
+    ):
+        row = next((r for r in rows if r.name == name), None)
+        if row is None or fast not in row.results or slow not in row.results:
+            continue
+        ratio = row.results[slow].seconds / row.results[fast].seconds
+        holds = ratio <= limit * 1.05  # 5%: the noise of a whole process's wall time
+        lines.append(
+            f"target: {name}: {slow} within {limit:g}x {fast}'s whole process: {'yes' if holds else 'NO'} "
+            f"({row.results[slow].seconds:.1f} s vs {row.results[fast].seconds:.1f} s: {ratio:.2f}x)"
+        )
+    problems = [(r.name, w, r.results[w].problem) for r in rows for w in who if r.results[w].problem]
+    for name, contender, problem in problems:
+        lines.append(f"note: {name} / {contender}: {problem}")
     return "\n".join(lines)
+
+
+def _worktree(rev: str, root: Path) -> Path:
+    """A checkout of an earlier commit, to run its kit beside this one (`--previous`)."""
+    path = root / "previous"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f", str(path), rev],
+                   check=True, capture_output=True)  # fmt: skip
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", default=str(SHARED_DATA), help=f"competitions folder (default {SHARED_DATA})"
     )
+    parser.add_argument(
+        "--previous", metavar="REV", help="also run the baseline of this commit (e.g. HEAD~1)"
+    )
+    parser.add_argument("--no-anchors", action="store_true", help="leave AutoGluon out even where installed")
     args = parser.parse_args(argv)
 
     data = Path(args.data)
@@ -241,9 +297,23 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()[0]
     print(f"bench: {len(names)} competition(s) on {os.cpu_count()} CPU(s), load average {load:.2f} at start")
+    anchors = ANCHORS.exists() and not args.no_anchors
+    if not anchors:
+        print("bench: AutoGluon is left out (`make bench-anchors` installs it into .venv-anchors)")
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
-        rows = [run_competition(data / name, work, seed=args.seed) for name in names]
+        previous = _worktree(args.previous, Path(tmp)) if args.previous else None
+        try:
+            rows = [
+                run_competition(data / name, work, seed=args.seed, anchors=anchors, previous=previous)
+                for name in names
+            ]
+        finally:
+            if previous is not None:
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(previous)],
+                    capture_output=True,
+                )
     text = report(rows)
     text += (
         f"\nload average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end on {os.cpu_count()} CPU(s): "

@@ -51,11 +51,13 @@ class Settings(TypedDict, total=False):
 
 class RunSettings(Settings, total=False):
     """`Settings`, and how to cross-validate: folds (default 5), split (auto, holdout, kfold,
-    stratified, group or time) and seed (default 0)."""
+    stratified, group or time), seed (default 0) and seeds (default 1: seed bagging, each fold
+    trained with this many seeds and their predictions averaged)."""
 
     folds: int
     split: str
     seed: int
+    seeds: int
 
 
 def load(
@@ -269,6 +271,62 @@ def tune(
         log=log,
         progress=progress,
     )
+
+
+def auto(
+    data: str | Path | None = None,
+    *,
+    time_budget: float = 300.0,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    **settings: Unpack[RunSettings],
+):
+    """The best submission a time budget allows: trees, the networks, seeds, then their blend.
+
+    Args:
+        time_budget: seconds for the whole call (default 300); it ends within it and a tenth.
+        out: the folder the members' and the blend's run folders go in (default
+            `submissions/<competition>/`); running again with the same one reuses finished members.
+        settings: `RunSettings`, as for `run_track` (every member uses the same folds).
+
+    Returns:
+        A `kit.automl.AutoResult`: `score`, `submission_path`, `final` (the blend's `Run`), `members`.
+
+    Example:
+        >>> result = kit.auto("data/titanic", time_budget=300)
+        >>> result.score, result.submission_path
+    """
+    from kit.automl import auto as run_auto
+
+    comp, cfg = _load_noted(data, log, settings)
+    return run_auto(comp, cfg, time_budget=time_budget, out=out, log=log, progress=progress)
+
+
+def blend(
+    runs: list[str | Path] | str | Path,
+    *,
+    out: str | Path | None = None,
+    method: str = "auto",
+    log: Callable[[str], None] = print,
+) -> Run:
+    """Blend runs by their out-of-fold predictions into a run folder of its own (`kit.ensemble`).
+
+    Args:
+        runs: run folders of one competition made on the same folds (same split and seed), or a
+            competition folder: every run of it under `submissions/<competition>/`.
+        out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
+        method: "auto" (the best by CV of hill climbing, bagged hill climbing and a level-2
+            model), "hill", "bagged" or "stack".
+
+    Example:
+        >>> base, trees = kit.baseline("data/titanic"), kit.trees("data/titanic")
+        >>> run = kit.blend([base.run_dir, trees.run_dir])
+    """
+    from kit import kaggle
+    from kit.ensemble import blend as blend_runs
+
+    return kaggle.publish(blend_runs(runs, out=out, method=method, log=log), log=log)
 
 
 def validate(

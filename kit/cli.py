@@ -8,6 +8,8 @@
     kit predict MODEL TEST --out F  exported model + raw test file -> validated submission
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
+    kit blend RUN... [--out DIR]    blend runs by their out-of-fold predictions
+    kit auto [DIR] --time-budget S  trees, networks and seeds within a budget, then their blend
     kit leaderboard                 runs by CV score
 
 Bad input prints one line on stderr and exits with code 2.
@@ -42,6 +44,9 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, help="number of folds (default 5)")
     parser.add_argument("--split", help="auto, holdout, kfold, stratified, group or time (default auto)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--seeds", type=int, help="train each fold with this many seeds and average them (default 1)"
+    )
     parser.add_argument("--out", help="run folder (default submissions/<competition>/<run-id>/)")
 
 
@@ -106,6 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="study name (default <competition>-<track>)")
     p.add_argument("--pruner", help="median, hyperband or none (default median)")
 
+    p = sub.add_parser("auto", help="the best submission a time budget allows: trees, networks, their blend")
+    p.add_argument("data", nargs="?", help=DATA_HELP)
+    _competition_flags(p)
+    _run_flags(p)
+    p.add_argument(
+        "--time-budget", type=float, default=300.0, metavar="SECONDS", help="for the whole call (default 300)"
+    )
+
+    p = sub.add_parser(
+        "blend", help="blend runs by their out-of-fold predictions: a run folder with a validated submission"
+    )
+    p.add_argument(
+        "runs", nargs="+", help="run folders made on the same folds, or one competition folder (all its runs)"
+    )
+    p.add_argument("--out", help="the blend's run folder (default submissions/<competition>/<run-id>-blend/)")
+    p.add_argument(
+        "--method", default="auto", help="auto, hill, bagged or stack (default auto: the best by CV)"
+    )
+
     p = sub.add_parser("leaderboard", help="list runs by CV score")
     p.add_argument(
         "--root", help="folder of run folders (default submissions/, under /kaggle/working on Kaggle)"
@@ -115,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings(args: argparse.Namespace) -> dict:
     """The competition and run flags that were given, as keyword arguments for `kit.api`."""
-    keys = ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed")
+    keys = ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed", "seeds")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -150,6 +174,20 @@ def cmd_validate(args) -> int:
 
     frame = api.validate(args.submission, args.data, config=args.config, **settings(args))
     print(f"{args.submission}: OK ({frame.height} rows, columns {', '.join(frame.columns)})")
+    return 0
+
+
+def cmd_auto(args) -> int:
+    from kit import api
+
+    api.auto(args.data, time_budget=args.time_budget, out=args.out, config=args.config, **settings(args))
+    return 0
+
+
+def cmd_blend(args) -> int:
+    from kit import api
+
+    api.blend(args.runs if len(args.runs) > 1 else args.runs[0], out=args.out, method=args.method)
     return 0
 
 
@@ -192,6 +230,8 @@ COMMANDS = {
     **{name: cmd_track for name in tracks.names()},
     "predict": cmd_predict,
     "validate": cmd_validate,
+    "blend": cmd_blend,
+    "auto": cmd_auto,
     "leaderboard": cmd_leaderboard,
     "tune": cmd_tune,
 }

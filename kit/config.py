@@ -36,9 +36,9 @@ CONFIG_DIR = _config_dir()
 
 SETTING_TYPES = {
     "target": str, "id": str, "metric": str, "na": list, "group": str, "time": str,
-    "split": str, "folds": int, "seed": int,
+    "split": str, "folds": int, "seed": int, "seeds": int,
 }  # fmt: skip
-SETTING_LIMITS = {"folds": "[1, 1000]", "seed": "[0, 4294967295]"}
+SETTING_LIMITS = {"folds": "[1, 1000]", "seed": "[0, 4294967295]", "seeds": "[1, 100]"}
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Config:
     split: str = "auto"
     folds: int = 5
     seed: int = 0
+    seeds: int = 1  # seed bagging: each fold trained this many times, predictions averaged
     tracks: dict[str, dict] = field(default_factory=dict)
     search: dict = field(default_factory=dict)
 

@@ -24,21 +24,27 @@ from keras import layers
 
 from kit.derive import MISSING
 from kit.errors import InputError
+from kit.prep import robust_scale
+
+SCALINGS = ("robust", "standard")
 
 
 class Features(keras.layers.Layer):
     """Analyze a training fold, then map derived columns to model inputs.
 
-    Numeric columns: missing values imputed with the median, clipped to the `clip` and
-    `1 - clip` quantiles, standardised (`Normalization`), a missing indicator where the
-    training fold had missing values, and a quantile bin (`Discretization`) whose embedding
-    lets the network bend each feature on its own. Categorical columns: one-hot over their
+    Numeric columns: missing values imputed with the median, then scaled: "robust" centres on
+    the median, divides by the interquartile range and clips smoothly (RealMLP's, as
+    `kit.prep.RobustScaleSmoothClip` does it for the baseline); "standard" clips to the `clip`
+    and `1 - clip` quantiles and standardises. A missing indicator where the training fold had
+    missing values, and a quantile bin (`Discretization`) whose embedding lets the network bend
+    each feature on its own. The constants are the layer's (non-trainable) weights. Categorical columns: one-hot over their
     vocabulary (`StringLookup`), missing as a value of its own. Text columns (many values): an
     integer index for an embedding. Values below `min_frequency` and unseen ones share the
     out-of-vocabulary index.
 
     Args:
         roles: derived column -> "numeric", "categorical" or "text" (`Fold.roles`).
+        scaling: "robust" or "standard", for the numeric columns.
         n_bins: quantile bins per numeric column (0: no bins).
         max_tokens: the largest vocabulary kept per string column (most frequent first).
         min_frequency: rarer values go to the out-of-vocabulary index.
@@ -47,17 +53,20 @@ class Features(keras.layers.Layer):
     Attributes (set by `analyze`):
         numeric_, categorical_, text_: the columns of each kind, in input order.
         dropped_: string columns left out because no value reached `min_frequency`.
-        medians_, means_, variances_, lower_, upper_: per numeric column.
+        medians_, lower_, upper_, centers_, factors_: per numeric column: missing values become
+            the median, values are clipped to [lower, upper] and scaled as (x - center) * factor.
         boundaries_: quantile bin boundaries per numeric column.
         vocabularies_: per string column, most frequent first.
         missing_rates_: per column, in the training fold.
-        n_dense_: width of the "numbers" output; cardinalities_: vocabulary size per "codes" column.
+        n_dense_: width of the "numbers" output, whose first n_numeric_ columns are the scaled
+            numeric columns; cardinalities_: vocabulary size per "codes" column.
     """
 
     def __init__(
         self,
         roles: dict[str, str],
         *,
+        scaling: str = "robust",
         n_bins: int = 16,
         max_tokens: int = 10_000,
         min_frequency: int = 2,
@@ -71,7 +80,10 @@ class Features(keras.layers.Layer):
                 f"Features takes derived columns (numeric, categorical, text); run kit.derive.derive "
                 f"first. Received: roles={sorted(unknown)}"
             )
+        if scaling not in SCALINGS:
+            raise InputError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
         self.roles = dict(roles)
+        self.scaling = scaling
         self.n_bins = n_bins
         self.max_tokens = max_tokens
         self.min_frequency = min_frequency
@@ -104,10 +116,17 @@ class Features(keras.layers.Layer):
         self.categorical_ = [c for c in self.categorical_ if c not in self.dropped_]
         self.text_ = [c for c in self.text_ if c not in self.dropped_]
 
-        if self.numeric_:
-            self.normalization = layers.Normalization(mean=self.means_, variance=self.variances_)
-            # build now, eagerly: built inside a tf.data trace it would keep that graph's tensors
-            self.normalization.build((None, len(self.numeric_)))
+        # held as weights, so they are saved with an exported model; made now, eagerly: made
+        # inside a tf.data trace they would keep that graph's tensors
+        self.constants = {
+            name: self.add_weight(
+                name=name,
+                shape=(len(self.numeric_),),
+                initializer=keras.initializers.Constant(getattr(self, f"{name}_").astype(np.float32)),
+                trainable=False,
+            )
+            for name in ("medians", "lower", "upper", "centers", "factors")
+        }
         self.discretizers = [
             layers.Discretization(bin_boundaries=list(b), name=f"bins_{i}")
             for i, b in enumerate(self.boundaries_)
@@ -123,6 +142,8 @@ class Features(keras.layers.Layer):
             for i, c in enumerate(self.categorical_ + self.text_)
         ]
         self.indicated_ = [c for c in self.numeric_ if self.missing_rates_[c] > 0]
+        # the scaled numbers come first among the dense columns (for a numeric embedding)
+        self.n_numeric_ = len(self.numeric_)
         self.n_dense_ = (
             len(self.numeric_)
             + len(self.indicated_)
@@ -137,7 +158,7 @@ class Features(keras.layers.Layer):
     def _analyze_numeric(self, frame: pl.DataFrame) -> None:
         n = len(self.numeric_)
         if not n:
-            self.medians_ = self.means_ = self.variances_ = self.lower_ = self.upper_ = np.zeros(0)
+            self.medians_ = self.lower_ = self.upper_ = self.centers_ = self.factors_ = np.zeros(0)
             self.boundaries_ = []
             return
         values = np.array(frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy())
@@ -146,12 +167,21 @@ class Features(keras.layers.Layer):
         values[:, empty] = 0.0
         qs = np.concatenate([[0.5, self.clip, 1 - self.clip], np.linspace(0, 1, self.n_bins + 1)[1:-1]])
         quantiles = np.nanquantile(values, qs, axis=0)
-        self.medians_, self.lower_, self.upper_ = quantiles[0], quantiles[1], quantiles[2]
+        self.medians_ = quantiles[0]
         filled = np.where(np.isnan(values), self.medians_, values)
-        clipped = np.clip(filled, self.lower_, self.upper_)
-        self.means_ = clipped.mean(axis=0)
-        # a constant column would divide by zero; 1 leaves it at 0 after centring
-        self.variances_ = np.where(clipped.var(axis=0) > 1e-12, clipped.var(axis=0), 1.0)
+        if self.scaling == "robust":
+            # the smooth clip after scaling pulls outliers in: no hard clip before it
+            self.lower_, self.upper_ = np.full(n, -np.inf), np.full(n, np.inf)
+            self.centers_, self.factors_ = robust_scale(filled)
+        else:
+            self.lower_, self.upper_ = quantiles[1], quantiles[2]
+            clipped = np.clip(filled, self.lower_, self.upper_)
+            std = clipped.std(axis=0)
+            # a constant column stays at 0 after centring
+            self.centers_, self.factors_ = (
+                clipped.mean(axis=0),
+                np.divide(1.0, std, out=np.zeros(n), where=std > 1e-6),
+            )
         self.boundaries_ = [np.unique(quantiles[3:, j]) for j in range(n)]
         # bins only help columns with spread: fewer than 3 distinct values add nothing over the value
         self.boundaries_ = [
@@ -176,11 +206,16 @@ class Features(keras.layers.Layer):
         """Map a batch of derived columns to {"numbers": float32 (n, n_dense_), "codes": int32 (n, k)}."""
         dense, codes = [], []
         if self.numeric_:
+            w = {name: tf.convert_to_tensor(weight) for name, weight in self.constants.items()}
             x = tf.stack([tf.cast(columns[c], tf.float32) for c in self.numeric_], axis=1)
             missing = tf.math.is_nan(x)
-            x = tf.where(missing, tf.constant(self.medians_, tf.float32), x)
-            x = tf.clip_by_value(x, self.lower_.astype(np.float32), self.upper_.astype(np.float32))
-            dense.append(self.normalization(x))
+            x = tf.where(missing, w["medians"], x)
+            x = tf.clip_by_value(x, w["lower"], w["upper"])
+            scaled = (x - w["centers"]) * w["factors"]
+            if self.scaling == "robust":  # kit.prep.smooth_clip, in the graph
+                scaled = tf.clip_by_value(scaled, -1e6, 1e6)
+                scaled = scaled / tf.sqrt(1 + (scaled / 3) ** 2)
+            dense.append(scaled)
             if self.indicated_:
                 index = [self.numeric_.index(c) for c in self.indicated_]
                 dense.append(tf.cast(tf.gather(missing, index, axis=1), tf.float32))

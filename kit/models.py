@@ -1,9 +1,22 @@
 """The Keras networks every track trains, and the loss each task trains on.
 
-One builder, `build_network`, for both tracks: dense features and embedded code columns into
-an MLP. The baseline gives each code column its own `Embedding` (`embeddings="per_column"`); the
-advanced track, whose numeric columns each bring a quantile-bin code too, looks every code up in
-one table (`embeddings="shared"`).
+One family, built by `build_network`, for both tracks (the baseline trains it with `fit()`, the
+advanced track in the custom loop): the ideas of the strongest tabular networks of 2024-25 on an
+MLP.
+
+- Numeric features come in robust-scaled and smoothly clipped (RealMLP; done by the prep) and can
+  be embedded: periodic embeddings (`PeriodicEmbedding`, the "PLR lite" of Gorishniy et al. 2022)
+  give the network a feature's value at several frequencies, so a single layer can bend it.
+- Code columns (high-cardinality strings, and the advanced track's quantile bins) are embedded,
+  one `Embedding` per column or one table for all of them.
+- An efficient ensemble inside one network (TabM-mini, Gorishniy et al. 2025): `k` members share
+  every weight but the first, a per-member scaling of the input (`ScaleEnsemble`), and their own
+  output heads (`EnsembleHeads`). They train on the mean of their losses and predict the mean of
+  their probabilities, at little more than one MLP's cost when the first layer dominates.
+
+A network maps {"numbers": (n, n_dense) float32, "codes": (n, n_codes) int32} to (n, k, out):
+`out` probabilities (sigmoid for binary, softmax for multiclass) or values, for each of its k
+members; `kit.targets.to_prediction` averages the members.
 """
 
 from __future__ import annotations
@@ -12,9 +25,10 @@ import math
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 EMBEDDINGS = ("per_column", "shared")
+NUMERIC_EMBEDDINGS = ("none", "periodic")
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -26,44 +40,173 @@ def output_units(task: str, n_classes: int) -> int:
     return n_classes if task == "multiclass" else 1
 
 
+class PeriodicEmbedding(layers.Layer):
+    """Each numeric feature at `n_frequencies` learned frequencies, then one shared linear layer
+    and a ReLU ("PLR lite"): (n, n_features) -> (n, n_features * width).
+
+    Frequencies start from a normal distribution with standard deviation `frequency_scale`
+    (truncated at three of them); small scales (0.01-0.1) start close to linear.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_frequencies: int = 16,
+        frequency_scale: float = 0.05,
+        width: int = 8,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.n_frequencies, self.frequency_scale, self.width, self.seed = (
+            n_frequencies,
+            frequency_scale,
+            width,
+            seed,
+        )
+
+    def build(self, input_shape):
+        n_features = input_shape[-1]
+        self.frequencies = self.add_weight(
+            name="frequencies",
+            shape=(n_features, self.n_frequencies),
+            initializer=keras.initializers.TruncatedNormal(stddev=self.frequency_scale, seed=self.seed),
+        )
+        self.linear = layers.Dense(
+            self.width, kernel_initializer=keras.initializers.GlorotUniform(seed=self.seed + 1), name="linear"
+        )
+        self.linear.build((None, n_features, 2 * self.n_frequencies))
+
+    def call(self, x):
+        angles = 2 * math.pi * ops.expand_dims(x, -1) * self.frequencies  # (n, features, frequencies)
+        periodic = ops.concatenate([ops.cos(angles), ops.sin(angles)], axis=-1)
+        embedded = ops.relu(self.linear(periodic))  # (n, features, width)
+        return ops.reshape(embedded, (-1, x.shape[-1] * self.width))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_frequencies": self.n_frequencies,
+            "frequency_scale": self.frequency_scale,
+            "width": self.width,
+            "seed": self.seed,
+        }
+
+
+class ScaleEnsemble(layers.Layer):
+    """(n, d) -> (n, k, d): k copies of the input, each scaled by a member's own vector.
+
+    The one adapter of TabM-mini: every member sees its own scaling of the input and shares all the
+    weights after it. Random signs (+1 or -1) start the members off in different directions.
+    """
+
+    def __init__(self, k: int, *, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.k, self.seed = k, seed
+
+    def build(self, input_shape):
+        rng = np.random.default_rng(self.seed)
+        signs = rng.choice([-1.0, 1.0], size=(self.k, input_shape[-1])).astype("float32")
+        self.scale = self.add_weight(
+            name="scale", shape=signs.shape, initializer=keras.initializers.Constant(signs)
+        )
+
+    def call(self, x):
+        return ops.expand_dims(x, 1) * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "seed": self.seed}
+
+
+class EnsembleHeads(layers.Layer):
+    """(n, k, d) -> (n, k, units): a linear head of each member's own."""
+
+    def __init__(self, units: int, *, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.seed = units, seed
+
+    def build(self, input_shape):
+        k, d = input_shape[-2], input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(k, d, self.units),
+            initializer=keras.initializers.GlorotUniform(seed=self.seed),
+        )
+        self.bias = self.add_weight(name="bias", shape=(k, self.units), initializer="zeros")
+
+    def call(self, x):
+        return ops.einsum("nkd,kdu->nku", x, self.kernel) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "seed": self.seed}
+
+
 def build_network(
     n_dense: int,
     cardinalities: list[int],
     *,
     task: str = "binary",
     n_classes: int = 2,
-    units: tuple[int, ...] = (256, 128),
+    n_numeric: int = 0,
+    units: tuple[int, ...] = (256, 256),
     dropout: float = 0.1,
+    activation: str = "relu",
+    batch_norm: bool = False,
     embedding_size: int = 0,
     embeddings: str = "per_column",
-    activation: str = "silu",
+    numeric_embedding: str = "none",
+    n_frequencies: int = 16,
+    frequency_scale: float = 0.05,
+    numeric_width: int = 8,
+    k: int = 1,
     seed: int = 0,
 ) -> keras.Model:
-    """An MLP over dense features and embedded code columns.
+    """An MLP over dense features and embedded code columns, optionally an ensemble of k members.
 
     Args:
-        n_dense: width of the dense (scaled numeric + one-hot) input.
-        cardinalities: vocabulary size of each code column (index 0 = unknown).
-        task: "binary" (sigmoid), "multiclass" (softmax) or "regression" (linear).
+        n_dense: width of the "numbers" input (scaled numbers first, then indicators, one-hots).
+        cardinalities: vocabulary size of each "codes" column (index 0 = unknown).
+        n_numeric: how many of the first "numbers" columns are numeric features, for
+            `numeric_embedding` (the indicators and one-hots after them go in as they are).
         units: width of each hidden layer.
-        embedding_size: embedding width; 0 picks one per column from its cardinality
-            ("per_column") or 8 ("shared").
+        activation: of the hidden layers ("relu", "silu", "selu", "mish", ...).
+        batch_norm: a BatchNormalization after each hidden layer.
+        embedding_size: width of a code's embedding; 0 picks one per column from its
+            cardinality ("per_column") or 8 ("shared").
         embeddings: "per_column" (an `Embedding` per code column) or "shared" (one table with a
             row offset per column: one gather and one sparse gradient per step however many
             code columns there are).
-        seed: weight initialisation and dropout.
+        numeric_embedding: "none" or "periodic" (`PeriodicEmbedding` of the numeric features).
+        n_frequencies, frequency_scale, numeric_width: the periodic embedding's.
+        k: ensemble members (1: a plain MLP); TabM-mini above 1.
+        seed: weight initialisation, the members' scalings and dropout.
 
     Returns:
-        An uncompiled model taking {"numbers": (n, n_dense) float32, "codes": (n, k) int32}.
+        An uncompiled model: {"numbers", "codes"} -> (n, k, out) probabilities or values.
 
     Example:
-        >>> model = build_network(12, [50, 8], task="binary", units=(128, 64))
+        >>> model = build_network(12, [50, 8], task="binary", n_numeric=5, numeric_embedding="periodic", k=8)
     """
     if embeddings not in EMBEDDINGS:
         raise ValueError(f"embeddings must be one of {EMBEDDINGS}. Received: embeddings={embeddings!r}")
+    if numeric_embedding not in NUMERIC_EMBEDDINGS:
+        raise ValueError(
+            f"numeric_embedding must be one of {NUMERIC_EMBEDDINGS}. Received: numeric_embedding={numeric_embedding!r}"
+        )
     numbers = keras.Input((n_dense,), name="numbers")
     codes = keras.Input((len(cardinalities),), dtype="int32", name="codes")
-    pieces = [numbers]
+    pieces = []
+    if numeric_embedding == "periodic" and n_numeric:
+        pieces.append(
+            PeriodicEmbedding(
+                n_frequencies=n_frequencies, frequency_scale=frequency_scale, width=numeric_width, seed=seed + 101,
+                name="numeric_embedding",
+            )(numbers[:, :n_numeric])
+        )  # fmt: skip
+        if n_dense > n_numeric:
+            pieces.append(numbers[:, n_numeric:])
+    else:
+        pieces.append(numbers)
     if embeddings == "shared" and cardinalities:
         offsets = np.cumsum([0, *cardinalities[:-1]]).astype(np.int32)
         table = layers.Embedding(
@@ -72,45 +215,134 @@ def build_network(
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed),
             name="embeddings",
         )
-        pieces.append(layers.Flatten()(table(keras.ops.add(codes, offsets))))
+        pieces.append(layers.Flatten()(table(ops.add(codes, offsets))))
     elif embeddings == "per_column":
         for i, cardinality in enumerate(cardinalities):
             width = embedding_size or embedding_dim(cardinality)
-            pieces.append(layers.Embedding(cardinality, width, name=f"embedding_{i}")(codes[:, i]))
-    x = layers.Concatenate()(pieces) if len(pieces) > 1 else numbers
+            init = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed + 1000 + i)
+            pieces.append(
+                layers.Embedding(cardinality, width, embeddings_initializer=init, name=f"embedding_{i}")(
+                    codes[:, i]
+                )
+            )
+    x = layers.Concatenate()(pieces) if len(pieces) > 1 else pieces[0]
+    # (n, d) -> (n, k, d): the members' own scalings; a plain MLP is an ensemble of one
+    x = ScaleEnsemble(k, seed=seed + 7, name="members")(x) if k > 1 else ops.expand_dims(x, 1)
     for i, width in enumerate(units):
         x = layers.Dense(
             width, kernel_initializer=keras.initializers.HeNormal(seed=seed + i), name=f"hidden_{i}"
         )(x)
-        x = layers.BatchNormalization()(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"norm_{i}")(x)
         x = layers.Activation(activation)(x)
         x = layers.Dropout(dropout, seed=seed + i)(x)
-    # the shared-table network has always seeded its output layer; the per-column one draws it
-    # from Keras' global seed (set per run), and keeps doing so until the networks are reworked
-    init = keras.initializers.GlorotUniform(seed=seed + len(units)) if embeddings == "shared" else None
+    out_units = output_units(task, n_classes)
     # float32 output keeps the loss stable under a mixed-precision policy
-    out = layers.Dense(
-        output_units(task, n_classes),
-        activation={"binary": "sigmoid", "multiclass": "softmax", "regression": None}[task],
-        kernel_initializer=init or "glorot_uniform",
-        dtype="float32",
-        name="output",
-    )(x)
+    out = EnsembleHeads(out_units, seed=seed + len(units), dtype="float32", name="heads")(x)
+    final = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}[task]
+    out = layers.Activation(final, dtype="float32", name="output")(out)
     return keras.Model({"numbers": numbers, "codes": codes}, out)
 
 
-def loss_for(
-    task: str, metric: str = "", *, reduction: str | None = "sum_over_batch_size"
-) -> keras.losses.Loss:
-    """The loss a network of this task trains on, for `fit()` (averaged) or a custom loop
-    (`reduction=None`: one value per example, averaged over the global batch by the loop).
+class EnsembleLoss(keras.losses.Loss):
+    """The task's loss for (n, k, out) predictions: each member's loss on the target, averaged over
+    the members (TabM trains on the mean of the k losses, not on the loss of their mean).
 
-    mae and mape are scored on absolute errors, so they train on them too.
+    Args:
+        task: "binary", "multiclass" or "regression".
+        absolute: regression on absolute errors (mae, mape) instead of squared ones.
+        label_smoothing: for classification, the share of the target spread over all classes.
+        reduction: "sum_over_batch_size" for `fit()`; None for one value per example, which a
+            custom loop averages over its global batch.
     """
-    if task == "binary":
-        return keras.losses.BinaryCrossentropy(reduction=reduction)
-    if task == "multiclass":
-        return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
-    if metric in ("mae", "mape"):
-        return keras.losses.MeanAbsoluteError(reduction=reduction)
-    return keras.losses.MeanSquaredError(reduction=reduction)
+
+    def __init__(
+        self,
+        task: str,
+        *,
+        absolute: bool = False,
+        label_smoothing: float = 0.0,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "ensemble_loss",
+    ):
+        super().__init__(name=name, reduction=reduction)
+        self.task, self.absolute, self.label_smoothing = task, absolute, label_smoothing
+
+    def call(self, y_true, y_pred):
+        k, width = y_pred.shape[-2], y_pred.shape[-1]
+        y = ops.reshape(y_true, (-1, 1))
+        if self.task == "multiclass":
+            target = ops.one_hot(ops.cast(ops.repeat(y, k, axis=1), "int32"), width)
+            per_member = keras.losses.categorical_crossentropy(
+                target, y_pred, label_smoothing=self.label_smoothing
+            )
+        else:
+            target = ops.expand_dims(ops.repeat(ops.cast(y, y_pred.dtype), k, axis=1), -1)
+            if self.task == "binary":
+                per_member = keras.losses.binary_crossentropy(
+                    target, y_pred, label_smoothing=self.label_smoothing
+                )
+            elif self.absolute:
+                per_member = ops.mean(ops.abs(target - y_pred), axis=-1)
+            else:
+                per_member = ops.mean(ops.square(target - y_pred), axis=-1)
+        return ops.mean(per_member, axis=-1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "task": self.task,
+            "absolute": self.absolute,
+            "label_smoothing": self.label_smoothing,
+        }
+
+
+# metrics scored on labels: a confident wrong probability costs them nothing more, so the
+# network may train on smoothed targets; log_loss and roc_auc score the probabilities themselves
+LABEL_METRICS = ("accuracy", "f1", "f1_micro", "f1_macro", "qwk")
+
+
+def loss_for(
+    task: str,
+    metric: str = "",
+    *,
+    label_smoothing: float = 0.0,
+    reduction: str | None = "sum_over_batch_size",
+) -> EnsembleLoss:
+    """The loss a network of this task trains on, for `fit()` (averaged) or a custom loop
+    (`reduction=None`). mae and mape are scored on absolute errors, so they train on them;
+    `label_smoothing` applies only where the metric scores labels.
+    """
+    return EnsembleLoss(
+        task,
+        absolute=metric in ("mae", "mape"),
+        label_smoothing=label_smoothing if metric in LABEL_METRICS else 0.0,
+        reduction=reduction,
+    )
+
+
+# a track's parameters that shape its network (passed to `build_network` as they are)
+NETWORK_PARAMS = (
+    "units", "dropout", "activation", "batch_norm", "embedding_size", "numeric_embedding",
+    "n_frequencies", "frequency_scale", "numeric_width", "k",
+)  # fmt: skip
+# decoupled weight decay pulls weights toward 0; biases, norm scales, embeddings, the members'
+# scalings and the frequencies have no reason to shrink
+NO_WEIGHT_DECAY = ["bias", "gamma", "beta", "embeddings", "scale", "frequencies"]
+
+
+def network_options(params: dict) -> dict:
+    """The `build_network` keywords among a track's parameters."""
+    return {k: tuple(v) if k == "units" else v for k, v in params.items() if k in NETWORK_PARAMS}
+
+
+def learning_rate_schedule(learning_rate: float, *, total_steps: int, warmup: float, floor: float = 0.01):
+    """Linear warm-up over a `warmup` share of the steps, then cosine decay to `floor` x the peak."""
+    warmup_steps = int(warmup * total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else learning_rate,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=floor,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )

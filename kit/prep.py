@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -21,13 +22,54 @@ from sklearn.preprocessing import (
 
 from kit.errors import InputError
 
-SCALINGS = ("standard", "quantile", "power")
+SCALINGS = ("robust", "standard", "quantile", "power")
+
+
+def smooth_clip(x):
+    """x / sqrt(1 + (x / 3)^2): the identity near 0, bounded by 3 far out (RealMLP's smooth clipping)."""
+    # clipped first: squaring a huge value would overflow, and 1e6 maps to 3 within 1e-11 anyway
+    x = np.clip(x, -1e6, 1e6)
+    return x / np.sqrt(1 + (x / 3) ** 2)
+
+
+class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Centre on the median, divide by the interquartile range, then clip smoothly (RealMLP).
+
+    A column whose quartiles coincide (mostly one value) is scaled by half its range instead; a
+    constant column becomes 0, also at prediction time. Heavy tails are pulled in without the
+    rank transform's loss of distances, so a test row far out stays within the network's range.
+
+    Attributes:
+        median_: per column. factor_: 1 / (IQR, or half the range), 0 for a constant column.
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.median_, self.factor_ = robust_scale(X)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return smooth_clip((np.asarray(X, dtype=np.float64) - self.median_) * self.factor_)
+
+
+def robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(median, factor) per column of a 2-d array without missing values, as RealMLP scales."""
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1]), np.zeros(values.shape[1])
+    q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
+    spread = q75 - q25
+    flat = spread == 0
+    spread[flat] = 0.5 * (values.max(axis=0) - values.min(axis=0))[flat]
+    factor = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
+    return median, factor
 
 
 class Preprocessor:
     """Impute, encode and scale the derived columns; fit on a training fold only.
 
-    Numeric columns: median imputation with missing indicators, then standard or quantile scaling.
+    Numeric columns: median imputation with missing indicators, then robust scaling with smooth
+    clipping (`RobustScaleSmoothClip`), standard, quantile or Yeo-Johnson ("power") scaling.
     Categorical columns: most-frequent imputation with missing indicators, then one-hot (unseen and
     rare values fall into an "infrequent" column). Text columns (high cardinality): an integer index
     per value for an embedding; values seen once share one index, unseen and missing values get 0.
@@ -41,7 +83,7 @@ class Preprocessor:
         self,
         roles: dict[str, str],
         *,
-        scaling: str = "standard",
+        scaling: str = "robust",
         min_frequency: int = 3,
         text_min_frequency: int = 10,
     ):
@@ -59,16 +101,15 @@ class Preprocessor:
 
     def fit(self, frame: pl.DataFrame) -> Preprocessor:
         numeric, categorical, text = (self._columns(r) for r in ("numeric", "categorical", "text"))
-        scaler = (
-            QuantileTransformer(
+        scaler = {
+            "robust": RobustScaleSmoothClip,
+            "standard": StandardScaler,
+            "quantile": lambda: QuantileTransformer(
                 n_quantiles=min(1000, frame.height), output_distribution="normal", subsample=None
-            )
-            if self.scaling == "quantile"
+            ),
             # Yeo-Johnson: heavy tails pulled in, so a test row far out does not push the net off its range
-            else PowerTransformer(method="yeo-johnson")
-            if self.scaling == "power"
-            else StandardScaler()
-        )
+            "power": lambda: PowerTransformer(method="yeo-johnson"),
+        }[self.scaling]()
         parts = []
         if numeric:
             parts += [
@@ -117,6 +158,8 @@ class Preprocessor:
             # encoder's "infrequent" index, the last one)
             self.cardinalities_ = [int(c) + 2 for c in codes.max(axis=0)]
         self.n_dense_ = self.transform(frame.head(1))["numbers"].shape[1]
+        # the scaled numbers come first among the dense columns (for a numeric embedding)
+        self.n_numeric_ = len(numeric)
         return self
 
     def transform(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:

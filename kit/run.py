@@ -29,6 +29,9 @@ from kit.io import MANIFEST, WRITTEN_BY, check_out_dir, publish_dir, stage_dir, 
 from kit.split import make_folds, resolve_strategy
 from kit.submission import check_submission, make_submission
 
+# seed s of a fold trains with seed + fold + SEED_STRIDE * s: other seeds than any fold's
+SEED_STRIDE = 1000
+
 
 @dataclass
 class Fold:
@@ -168,7 +171,7 @@ def cross_validate(
     oof = np.full((train.height, width), np.nan)
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
-    fold_scores, results = [], []
+    fold_scores, results, histories = [], [], []
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
     bars = FoldProgress(
@@ -182,32 +185,46 @@ def cross_validate(
         with bars:
             for k, (tr, va) in enumerate(folds):
                 t0 = time.perf_counter()
-                fold = Fold(
-                    index=k,
-                    train=train[tr],
-                    val=train[va],
-                    test=test,
-                    y_train=y[tr],
-                    y_val=y[va],
-                    roles=roles,
-                    task=comp.task,
-                    n_classes=n_classes,
-                    metric=comp.metric,
-                    seed=cfg.seed + k,
-                    callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
-                    work_dir=work / f"fold_{k}",
-                    log=log,
+                val_sum, test_sum_k, history = (
+                    np.zeros((len(va), width)),
+                    np.zeros((test.height, width)),
+                    None,
                 )
-                result = _as_result(track.fit_predict_fold(fold, params), fold, comp, track.name)
-                results.append(result)
-                oof[va] = result.val.reshape(len(va), width)
+                # seed bagging: the fold trained cfg.seeds times with other seeds, predictions averaged
+                for s in range(cfg.seeds):
+                    fold = Fold(
+                        index=k,
+                        train=train[tr],
+                        val=train[va],
+                        test=test,
+                        y_train=y[tr],
+                        y_val=y[va],
+                        roles=roles,
+                        task=comp.task,
+                        n_classes=n_classes,
+                        metric=comp.metric,
+                        seed=cfg.seed + k + SEED_STRIDE * s,
+                        callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
+                        work_dir=work / (f"fold_{k}" if s == 0 else f"fold_{k}_seed_{s}"),
+                        log=log,
+                    )
+                    result = _as_result(track.fit_predict_fold(fold, params), fold, comp, track.name)
+                    results.append(result)
+                    val_sum += result.val.reshape(len(va), width)
+                    test_sum_k += result.test.reshape(test.height, width)
+                    history = history or result.history
+                val_pred = val_sum / cfg.seeds
+                histories.append(history)
+                oof[va] = val_pred
                 fold_of[va] = k
-                test_sum += result.test.reshape(test.height, width)
-                fold_scores.append(metric(y[va], result.val))
+                test_sum += test_sum_k / cfg.seeds
+                fold_scores.append(
+                    metric(y[va], val_pred.reshape(-1) if comp.task == "regression" else val_pred)
+                )
                 bars.end_fold(fold_scores[-1])
                 log(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
-                    f"({time.perf_counter() - t0:.1f} s)"
+                    f"({time.perf_counter() - t0:.1f} s{f', {cfg.seeds} seeds' if cfg.seeds > 1 else ''})"
                 )
         test_pred = test_sum / len(folds)
         scored = fold_of >= 0  # time splits never validate the earliest rows
@@ -230,7 +247,7 @@ def cross_validate(
                 test_pred=test_pred,
                 submission=submission,
                 strategy=strategy,
-                histories=[r.history for r in results],
+                histories=histories,
                 started=started,
             )
             if chief:
@@ -367,6 +384,7 @@ def write_run_files(
         "split": strategy,
         "folds": len(fold_scores),
         "seed": cfg.seed,
+        "seeds": cfg.seeds,
         **(extra_metrics or {}),
     }
     write_atomic(folder / "metrics.json", info)

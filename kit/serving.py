@@ -238,6 +238,82 @@ def export(
     return path
 
 
+def export_blend(model_dirs: list[Path], blend, path: str | Path, *, metric, score: float) -> Path:
+    """One SavedModel of a blend of exported models: raw rows in, the blend's prediction out.
+
+    Each member's `serve` runs on the same raw columns; their predictions are combined as the
+    blend was fit (`kit.ensemble.fit_blend`): weighted in the metric's space (log1p for rmsle), or
+    through the level-2 model's coefficients. Served by `kit predict` like any other.
+    """
+    import tensorflow as tf
+
+    path = Path(path)
+    members = [tf.saved_model.load(str(d)) for d in model_dirs]
+    infos = [json.loads((Path(d) / EXTRA_DIR / INFO_FILE).read_text()) for d in model_dirs]
+    specs = [m.serve.concrete_functions[0].structured_input_signature[0][0] for m in members]
+    signature = {name: spec for s in specs for name, spec in s.items()}
+    log_space = metric.log_target
+    stack = blend.stack
+
+    class BlendModel(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.members = members  # tracked: their variables are saved with the blend
+
+        @tf.function(input_signature=[signature])
+        def serve(self, inputs):
+            preds = [
+                m.serve({k: inputs[k] for k in spec}) for m, spec in zip(self.members, specs, strict=True)
+            ]
+            if log_space:
+                preds = [tf.math.log1p(tf.maximum(p, 0.0)) for p in preds]
+            if stack is None:
+                out = tf.add_n([float(w) * p for w, p in zip(blend.weights, preds, strict=True) if w > 0])
+            else:
+                out = _stack_graph(stack, preds)
+            return tf.math.expm1(out) if log_space else out
+
+    staging = stage_dir(path)
+    try:
+        module = BlendModel()
+        tf.saved_model.save(module, str(staging), signatures={"serving_default": module.serve})
+        extra = staging / EXTRA_DIR
+        extra.mkdir(exist_ok=True)
+        info = {**infos[0], "folds": sum(i["folds"] for i in infos), "cv_score": score, "blend": blend.method}
+        if infos[0].get("sample_ids"):
+            shutil.copyfile(
+                Path(model_dirs[0]) / EXTRA_DIR / infos[0]["sample_ids"], extra / infos[0]["sample_ids"]
+            )
+        write_atomic(extra / INFO_FILE, info)
+        publish_dir(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _stack_graph(stack, preds):
+    """The level-2 model of a blend (`kit.ensemble.Stack`) in TensorFlow ops, float64."""
+    import tensorflow as tf
+
+    model = stack.model_
+    if stack.task == "regression":
+        x = tf.stack([tf.reshape(p, [-1]) for p in preds], axis=1)
+        return tf.linalg.matvec(x, tf.constant(model.coef_, tf.float64)) + float(model.intercept_)
+    p = tf.clip_by_value(tf.concat(preds, axis=1), 1e-6, 1 - 1e-6)
+    logits = tf.matmul(tf.math.log(p / (1 - p)), tf.constant(model.coef_.T, tf.float64)) + model.intercept_
+    n_classes = preds[0].shape[1]
+    if logits.shape[1] == 1:  # binary: scikit-learn keeps one column of coefficients
+        positive = tf.sigmoid(logits[:, 0])
+        proba = tf.stack([1 - positive, positive], axis=1)
+    else:
+        proba = tf.nn.softmax(logits, axis=1)
+    # the classes the level-2 model saw, in their places among all the classes
+    placement = np.zeros((len(stack.classes_), n_classes))
+    placement[np.arange(len(stack.classes_)), stack.classes_] = 1.0
+    return tf.matmul(proba, tf.constant(placement, tf.float64))
+
+
 def _dtype(name: str):
     """A polars dtype from its str(): "Int64", "String", "Boolean", "Float64", ..."""
     dtype = getattr(pl, name.split("(")[0], None)

@@ -35,8 +35,14 @@ class TargetScaler:
 
 
 def to_prediction(out: np.ndarray, task: str, scaler: TargetScaler | None) -> np.ndarray:
-    """Model outputs in kit's prediction form: (n, n_classes) probabilities or (n,) values."""
+    """Model outputs in kit's prediction form: (n, n_classes) probabilities or (n,) values.
+
+    A network's (n, k, out) outputs are the k members' (`kit.models`): their probabilities (or
+    scaled values) are averaged first.
+    """
     out = np.asarray(out, dtype=np.float64)
+    if out.ndim == 3:
+        out = out.mean(axis=1)
     if task == "binary":
         p = out.reshape(-1)
         return np.stack([1 - p, p], axis=1)
@@ -50,6 +56,8 @@ def graph_prediction(out, task: str, scaler: TargetScaler | None):
     import tensorflow as tf
 
     out = tf.cast(out, tf.float64)
+    if len(out.shape) == 3:
+        out = tf.reduce_mean(out, axis=1)
     if task == "binary":
         p = out[:, 0]
         return tf.stack([1 - p, p], axis=1)

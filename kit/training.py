@@ -39,7 +39,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from kit.errors import InputError
-from kit.models import loss_for
+from kit.models import NO_WEIGHT_DECAY, learning_rate_schedule, loss_for
 from kit.runtime import Runtime
 
 # "on"/"off" spell it in a config table, where a value keeps its default's type
@@ -124,6 +124,8 @@ class Trainer:
         min_learning_rate: the cosine decay's floor, as a fraction of the peak.
         clipnorm: clip the global norm of the averaged gradient (0: off).
         ema: momentum of the moving average of the weights (0: off), e.g. 0.999.
+        label_smoothing: for classification scored on labels (`kit.models.loss_for`).
+        beta_2: Adam's second-moment decay.
         jit_compile: "auto" (on for GPUs), "on" or "off" (or True/False).
         steps_per_execution: train steps per call into the graph (0: a whole epoch).
         checkpoint_dir: where to keep checkpoints; a rerun with the same folder resumes.
@@ -146,6 +148,8 @@ class Trainer:
         min_learning_rate: float = 0.01,
         clipnorm: float = 1.0,
         ema: float = 0.0,
+        label_smoothing: float = 0.0,
+        beta_2: float = 0.999,
         jit_compile: str | bool = "auto",
         steps_per_execution: int = 0,
         checkpoint_dir: str | Path | None = None,
@@ -171,8 +175,9 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.checkpoint_seconds = checkpoint_seconds
         self.log_dir = Path(log_dir) if log_dir else None
+        self.beta_2 = beta_2
         # one loss per example: the loop averages over the global batch, whatever the replicas
-        self.loss_fn = loss_for(task, metric, reduction=None)
+        self.loss_fn = loss_for(task, metric, label_smoothing=label_smoothing, reduction=None)
         with self.strategy.scope(), _mixed_precision(runtime.precision):
             self.model = build_model()
         self.optimizer = None
@@ -180,18 +185,14 @@ class Trainer:
 
     # -- optimizer, EMA and checkpoint state: made once the number of steps is known ------------
     def _build_optimizer(self, total_steps: int) -> None:
-        warmup = int(self.warmup * total_steps)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else self.learning_rate,
-            decay_steps=max(total_steps - warmup, 1),
-            alpha=self.min_learning_rate,
-            warmup_target=self.learning_rate if warmup else None,
-            warmup_steps=warmup,
+        schedule = learning_rate_schedule(
+            self.learning_rate, total_steps=total_steps, warmup=self.warmup, floor=self.min_learning_rate
         )
         with self.strategy.scope():
-            optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=self.weight_decay)
-            # decay pulls weights toward 0; biases, norm scales and embeddings have no reason to shrink
-            optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=schedule, weight_decay=self.weight_decay, beta_2=self.beta_2
+            )
+            optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
             if self.runtime.precision == "mixed_float16":
                 # float16 gradients underflow without it; bfloat16 has float32's range and needs none
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -159,3 +159,16 @@ def test_hidden_bars_add_no_callbacks():
     with FoldProgress(3, epochs=5, disable=True) as progress:
         assert progress.start_fold(0) == []
         assert progress.wrap_log(print) is print
+
+
+def test_verbs_survive_importing_every_module():
+    """A module named like a verb (kit/blend.py) would replace kit.blend once imported."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(kit.__path__, "kit."):
+        if not module.name.startswith("kit._vendor"):
+            importlib.import_module(module.name)
+    for command in subcommands():
+        name = API_NAME.get(command, command)
+        assert callable(getattr(kit, name)), f"kit.{name} is no longer the API verb"

@@ -10,6 +10,7 @@ from kit.data import to_tensors
 from kit.derive import MISSING
 from kit.errors import InputError
 from kit.features import Features
+from kit.prep import RobustScaleSmoothClip
 
 ROLES = {"x": "numeric", "color": "categorical", "city": "text"}
 
@@ -35,7 +36,7 @@ def encode(features, f):
 
 def test_analyze_takes_constants_from_the_training_fold_only():
     train, val = frame(seed=0), frame(seed=1).with_columns(pl.col("x") + 100)
-    features = Features(ROLES, n_bins=4).analyze(train)
+    features = Features(ROLES, n_bins=4, scaling="standard").analyze(train)
     x = train["x"].drop_nulls().to_numpy()
     median = np.median(x)
     filled = np.clip(
@@ -46,14 +47,33 @@ def test_analyze_takes_constants_from_the_training_fold_only():
         features.upper_[0],
     )
     assert features.medians_[0] == pytest.approx(median)
-    assert features.means_[0] == pytest.approx(filled.mean())
-    assert features.variances_[0] == pytest.approx(filled.var())
+    assert features.centers_[0] == pytest.approx(filled.mean())
+    assert features.factors_[0] == pytest.approx(1 / filled.std())
     np.testing.assert_allclose(features.boundaries_[0], np.quantile(filled, [0.25, 0.5, 0.75]), rtol=0.05)
     assert features.missing_rates_["x"] == pytest.approx(0.1)
     # mapping the shifted validation rows uses the training constants: clipped at the training maximum
     numbers, _ = encode(features, val)
-    top = (features.upper_[0] - features.means_[0]) / np.sqrt(features.variances_[0])
+    top = (features.upper_[0] - features.centers_[0]) * features.factors_[0]
     assert numbers[:, 0].max() == pytest.approx(top, rel=1e-5)
+
+
+def test_robust_scaling_centres_on_the_median_divides_by_the_iqr_and_clips_smoothly():
+    train = frame(seed=0)
+    features = Features(ROLES).analyze(train)  # robust by default, as RealMLP scales
+    x = train["x"].fill_null(np.nan).to_numpy()
+    filled = np.where(np.isnan(x), np.nanmedian(x), x)
+    q25, q75 = np.quantile(filled, [0.25, 0.75])
+    assert features.centers_[0] == pytest.approx(np.median(filled))
+    assert features.factors_[0] == pytest.approx(1 / (q75 - q25))
+    # the same numbers as the baseline's scikit-learn transformer gives them
+    expected = RobustScaleSmoothClip().fit(filled[:, None]).transform(filled[:, None])[:, 0]
+    numbers, _ = encode(features, train)
+    np.testing.assert_allclose(numbers[:, 0], expected, rtol=1e-5, atol=1e-6)
+    # far outside the training range, a value stays within the smooth clip's bound of 3
+    rows = frame(seed=1).with_columns(pl.col("x") * 1e30)
+    far, _ = encode(features, rows)
+    present = rows["x"].is_not_null().to_numpy()
+    assert np.isfinite(far).all() and np.abs(far[:, 0]).max() <= 3 and np.abs(far[present, 0]).min() > 2.9
 
 
 def test_vocabularies_keep_frequent_values_and_send_the_rest_out_of_vocabulary():
@@ -76,8 +96,7 @@ def test_map_fills_missing_numbers_with_the_median_and_flags_them():
     numbers, codes = encode(
         features, pl.DataFrame({"x": pl.Series([None], dtype=pl.Float64), "color": ["red"], "city": ["c1"]})
     )
-    expected = (features.medians_[0] - features.means_[0]) / np.sqrt(features.variances_[0])
-    assert numbers[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert numbers[0, 0] == pytest.approx(0.0, abs=1e-6)  # the median, centred on itself
     assert numbers[0, 1] == 1.0
     assert numbers.shape[1] == features.n_dense_
     assert codes.shape[1] == len(features.cardinalities_)

@@ -26,21 +26,34 @@ from pathlib import Path
 from kit import metrics
 from kit.run import Fold, FoldResult
 from kit.runtime import PRECISIONS, STRATEGIES
+from kit.tracks.baseline import LIMITS as BASELINE_LIMITS
+
+FEATURE_SCALINGS = ("robust", "standard")  # kit.features.SCALINGS, without importing TensorFlow
 
 DESCRIPTION = "custom TensorFlow loop on TPU/GPUs/CPU: CV score, validated submission, exported model"
 
 DEFAULTS = {
-    "units": [512, 256],
+    "units": [256, 256],
     "dropout": 0.1,
+    "activation": "relu",
+    "batch_norm": False,
     "learning_rate": 2e-3,
     "weight_decay": 1e-4,
+    "beta_2": 0.999,
+    "label_smoothing": 0.1,  # for metrics scored on labels (accuracy, f1, qwk); none for log_loss, AUC
     "batch_size": 0,  # per replica; 0: chosen from the number of rows
-    "epochs": 60,  # the cosine schedule spans them; early stopping usually ends sooner
-    "patience": 12,
+    "epochs": 100,  # the cosine schedule spans them; early stopping usually ends sooner
+    "patience": 16,
     "warmup": 0.05,  # fraction of all steps
     "clipnorm": 1.0,  # global gradient norm; 0: off
     "ema": 0.99,  # momentum of the weights' moving average (per step); 0: off
+    "scaling": "robust",
     "n_bins": 16,  # quantile bins per numeric column, embedded
+    "numeric_embedding": "periodic",
+    "n_frequencies": 16,
+    "frequency_scale": 0.05,
+    "numeric_width": 8,
+    "k": 8,  # ensemble members in the one network (TabM-mini)
     "min_frequency": 2,  # rarer strings share the out-of-vocabulary index
     "max_tokens": 10000,
     "embedding_size": 0,  # 0: 8 for every code
@@ -53,9 +66,10 @@ DEFAULTS = {
 
 # beyond kit.tracks.COMMON_LIMITS (units, dropout, learning_rate, ...)
 LIMITS = {
-    "warmup": "[0, 1)",
+    **BASELINE_LIMITS,
     "clipnorm": "[0, inf)",
     "ema": "[0, 1)",
+    "scaling": FEATURE_SCALINGS,
     "n_bins": "[0, 1024]",
     "min_frequency": "[1, inf)",
     "max_tokens": "[1, inf)",
@@ -68,13 +82,14 @@ LIMITS = {
 
 SEARCH_SPACE = {
     "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
-    "units": {"choices": [[256, 128], [512, 256], [1024, 512], [512, 256, 128]]},
+    "units": {"choices": [[256, 256], [512, 256], [512, 512], [256, 256, 256]]},
     "dropout": {"low": 0.0, "high": 0.4},
     "batch_size": {"choices": [0, 128, 256, 512, 1024]},  # per replica; 0: from the number of rows
-    "embedding_size": {"choices": [0, 8, 16, 32]},
     "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
-    # numeric columns go in as embedded quantile bins: the bin count is its "scaling choice"
-    "n_bins": {"choices": [8, 16, 32, 64]},
+    # numeric columns go in as embedded quantile bins and periodic embeddings
+    "n_bins": {"choices": [0, 8, 16, 32]},
+    "frequency_scale": {"low": 0.01, "high": 1.0, "log": True},
+    "k": {"choices": [1, 4, 8, 16]},
     "warmup": {"low": 0.0, "high": 0.1},
     "ema": {"choices": [0.0, 0.99, 0.999]},
 }
@@ -96,7 +111,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
     from kit.data import TableSource, encode_together, to_tensors
     from kit.features import Features
-    from kit.models import build_network
+    from kit.models import build_network, network_options
     from kit.serving import FoldModel
     from kit.targets import TargetScaler, to_prediction
     from kit.training import Trainer, batch_size_for
@@ -107,6 +122,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     # analyze: full passes over the training fold only; the validation fold would leak
     features = Features(
         fold.roles,
+        scaling=params["scaling"],
         n_bins=params["n_bins"],
         max_tokens=params["max_tokens"],
         min_frequency=params["min_frequency"],
@@ -128,9 +144,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             features.cardinalities_,
             task=fold.task,
             n_classes=fold.n_classes,
-            units=tuple(params["units"]),
-            dropout=params["dropout"],
-            embedding_size=params["embedding_size"],
+            n_numeric=features.n_numeric_,
+            **network_options(params),
             embeddings="shared",
             seed=fold.seed,
         ),
@@ -142,6 +157,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         warmup=params["warmup"],
         clipnorm=params["clipnorm"],
         ema=params["ema"],
+        label_smoothing=params["label_smoothing"],
+        beta_2=params["beta_2"],
         jit_compile=params["jit_compile"],
         steps_per_execution=params["steps_per_execution"],
         checkpoint_dir=fold.work_dir / "checkpoints" if fold.work_dir else None,
@@ -188,8 +205,7 @@ def write_artifacts(staging: Path, *, comp, cfg, results, score, log, work_dir: 
 
     export([r.model for r in results], comp, staging / "model", na=list(cfg.na), score=score)
     log("model: model/ in the run folder (all folds, takes raw rows; `kit predict` uses it)")
-    for k in range(len(results)):
-        logs = work_dir / f"fold_{k}" / "tensorboard"
-        if logs.is_dir():
-            (staging / "tensorboard").mkdir(exist_ok=True)
-            shutil.move(str(logs), str(staging / "tensorboard" / f"fold_{k}"))
+    # one folder per fold (and per seed, with --seeds), named as the work folder names them
+    for logs in sorted(work_dir.glob("fold_*/tensorboard")):
+        (staging / "tensorboard").mkdir(exist_ok=True)
+        shutil.move(str(logs), str(staging / "tensorboard" / logs.parent.name))

@@ -1,8 +1,11 @@
-"""The fast Keras baseline: per fold, fit the prep, train an MLP with `fit()`, predict.
+"""The fast Keras baseline: per fold, fit the prep, train kit's network with `fit()`, predict.
 
-Early stopping and the learning-rate schedule watch the competition's metric on the validation
-fold, computed each epoch. Folds of one shape share one compiled model, so Keras traces its
-steps once a run.
+The fast setting of the network family in `kit.models` (the advanced track trains the stronger
+one): robust-scaled, smoothly clipped numbers from `kit.prep.Preprocessor`, AdamW with a warm-up
+and cosine decay over the epochs, label smoothing where the metric scores labels, and the best
+epoch by the competition's metric on the validation fold, computed each epoch (early stopping
+after `patience` epochs without a better one). Folds of one shape share one compiled model, so
+Keras traces its steps once a run.
 """
 
 from __future__ import annotations
@@ -13,33 +16,60 @@ from kit import metrics
 from kit.prep import SCALINGS
 from kit.run import Fold, FoldResult
 
-DESCRIPTION = "fast Keras baseline: an MLP with embeddings trained with fit()"
+# no Keras at import: a config is checked before TensorFlow loads
+ACTIVATIONS = ("relu", "silu", "selu", "gelu", "mish", "elu")
+NUMERIC_EMBEDDINGS = ("none", "periodic")
+
+DESCRIPTION = "fast Keras baseline: kit's network family, a plain MLP trained with fit()"
 
 DEFAULTS = {
-    "units": [128, 64],
-    "dropout": 0.25,
+    "units": [256, 256],
+    "dropout": 0.1,
+    "activation": "relu",
+    "batch_norm": False,
     "learning_rate": 2e-3,
     "weight_decay": 1e-4,
+    "beta_2": 0.999,
+    "label_smoothing": 0.1,  # for metrics scored on labels (accuracy, f1, qwk); none for log_loss, AUC
     "batch_size": 0,  # 0: chosen from the number of rows
-    "epochs": 200,
-    "patience": 10,
-    "scaling": "standard",
+    "epochs": 100,  # the schedule spans them: warm-up, then cosine decay
+    "warmup": 0.05,  # share of the steps
+    "patience": 16,  # epochs without a better validation score before stopping (best epoch kept)
+    "scaling": "robust",
     "embedding_size": 0,  # 0: chosen per column from its cardinality
+    "numeric_embedding": "none",  # or "periodic"
+    "n_frequencies": 16,
+    "frequency_scale": 0.05,
+    "numeric_width": 8,
+    "k": 1,  # ensemble members in the one network (TabM-mini above 1)
 }
 
-LIMITS = {"scaling": SCALINGS}
+# beyond kit.tracks.COMMON_LIMITS (units, dropout, learning_rate, ...)
+LIMITS = {
+    "scaling": SCALINGS,
+    "activation": ACTIVATIONS,
+    "beta_2": "[0, 1)",
+    "label_smoothing": "[0, 1)",
+    "warmup": "[0, 1)",
+    "numeric_embedding": NUMERIC_EMBEDDINGS,
+    "n_frequencies": "[1, 256]",
+    "frequency_scale": "(0, 100]",
+    "numeric_width": "[1, 256]",
+    "k": "[1, 64]",
+}
 
 # An entry is {low, high} (optionally log = true or step = ...), {choices = [...]}, or a plain
 # value, which fixes the parameter; a competition's [search.baseline] table changes it entry by entry.
 SEARCH_SPACE = {
     "learning_rate": {"low": 3e-4, "high": 1e-2, "log": True},
-    # width and depth together: a few tapering shapes search better than free widths per layer
-    "units": {"choices": [[128], [256], [128, 64], [256, 128], [512, 256], [256, 128, 64]]},
+    # width and depth together: a few shapes search better than free widths per layer
+    "units": {"choices": [[128], [256], [256, 256], [512, 256], [256, 256, 256]]},
     "dropout": {"low": 0.0, "high": 0.5},
     "batch_size": {"choices": [0, 64, 128, 256, 512]},  # 0: chosen from the number of rows
-    "embedding_size": {"choices": [0, 4, 8, 16]},  # 0: chosen per column from its cardinality
     "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
     "scaling": {"choices": list(SCALINGS)},
+    "numeric_embedding": {"choices": list(NUMERIC_EMBEDDINGS)},
+    "label_smoothing": {"choices": [0.0, 0.1]},
 }
 
 PREDICT_CHUNK = 65536
@@ -49,6 +79,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train on one fold; return its validation and test predictions and its history."""
     import keras
 
+    from kit.models import network_options
     from kit.prep import Preprocessor
     from kit.targets import TargetScaler
     from kit.training import batch_size_for
@@ -73,15 +104,16 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         cardinalities=[_round_up(c) for c in prep.cardinalities_],
         task=fold.task,
         n_classes=fold.n_classes,
-        units=tuple(params["units"]),
-        dropout=params["dropout"],
-        embedding_size=params["embedding_size"],
+        n_numeric=prep.n_numeric_,
+        **network_options(params),
     )
     model = _compiled_model(
         spec,
         seed=fold.seed,
-        learning_rate=params["learning_rate"],
-        weight_decay=params["weight_decay"],
+        training={
+            k: params[k]
+            for k in ("learning_rate", "weight_decay", "beta_2", "warmup", "epochs", "label_smoothing")
+        },
         loss=(fold.task, fold.metric),
         steps=steps,
     )
@@ -91,15 +123,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         logs["val_score"] = metric(fold.y_val, _predict(model, x_val, fold.task, scaler))
 
     mode = "max" if metric.direction == "maximize" else "min"
-    stopping = keras.callbacks.EarlyStopping(
-        monitor="val_score", mode=mode, patience=params["patience"], restore_best_weights=True
-    )
     callbacks = [
         keras.callbacks.LambdaCallback(on_epoch_end=score_epoch),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_score", mode=mode, factor=0.5, patience=max(2, params["patience"] // 3), verbose=0
+        keras.callbacks.EarlyStopping(
+            monitor="val_score", mode=mode, patience=params["patience"], restore_best_weights=True
         ),
-        stopping,
         *fold.callbacks,
     ]
     history = model.fit(
@@ -172,35 +200,40 @@ def _pad(inputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
 _last = None
 
 
-def _compiled_model(
-    spec: dict, *, seed: int, learning_rate: float, weight_decay: float, loss: tuple, steps: int
-):
-    """A compiled MLP with fresh weights and optimizer state for this fold.
+def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps: int):
+    """A compiled network with fresh weights and optimizer state for this fold.
 
     Keras traces a model's train and predict steps the first time it fits a model, about a second
     and a half each time for a small MLP, which would be most of a fold on small data. When this fold
     asks for what the previous fold had, the previous model is reused: every variable (weights,
     batch-norm statistics, dropout seed state) is set from a newly built model with this fold's seed
-    and the optimizer's state is zeroed, so the fold trains exactly as a new model would.
+    and the optimizer's state (its step count, so its schedule, too) is zeroed, so the fold trains
+    exactly as a new model would.
     """
     import keras
 
-    from kit.models import build_network, loss_for
+    from kit.models import NO_WEIGHT_DECAY, build_network, learning_rate_schedule, loss_for
 
     global _last
     fresh = build_network(**spec, embeddings="per_column", seed=seed)
-    key = (repr(sorted(spec.items())), learning_rate, weight_decay, loss, steps)
+    key = (repr(sorted(spec.items())), repr(sorted(training.items())), loss, steps)
     if _last is not None and _last[0] == key:
         model = _last[1]
         for target, value in zip(model.variables, fresh.variables, strict=True):
             target.assign(value)
         for variable in model.optimizer.variables:
             variable.assign(np.zeros(variable.shape, variable.dtype))
-        model.optimizer.learning_rate = learning_rate
         return model
+    schedule = learning_rate_schedule(
+        training["learning_rate"], total_steps=training["epochs"] * steps, warmup=training["warmup"]
+    )
+    optimizer = keras.optimizers.AdamW(
+        schedule, weight_decay=training["weight_decay"], beta_2=training["beta_2"]
+    )
+    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
     fresh.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
-        loss=loss_for(*loss),
+        optimizer=optimizer,
+        loss=loss_for(*loss, label_smoothing=training["label_smoothing"]),
         # one call into the graph per epoch instead of per batch: small batches stay cheap
         steps_per_execution=steps,
         # XLA compile time per fold costs more than it saves for a small MLP on CPU

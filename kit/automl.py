@@ -1,0 +1,237 @@
+"""`kit auto DIR --time-budget SECONDS`: the best submission a time budget allows.
+
+The plan follows what pays off first on tabular data: gradient-boosted trees (seconds), then the
+baseline network, then the advanced track when the baseline's time says it fits, then more seeds
+of the baseline while time is left. Every member runs on the same folds (so they blend), as a run
+folder of its own under the competition's submissions folder (`auto-trees/`, `auto-baseline/`,
+...), and `auto-blend/` blends those that finished. A member is started only when the time left
+is expected to hold it, and one that would overrun is stopped at an epoch's end: the whole call
+ends within the budget and a tenth. A kill leaves every finished member in place, and running the
+same command again reuses them (and resumes the advanced track from its checkpoints).
+
+Example:
+    >>> result = kit.auto("data/titanic", time_budget=300)
+    >>> result.score, result.submission_path
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit import kaggle, metrics, tracks
+from kit.competition import Competition
+from kit.config import Config
+from kit.errors import InputError
+from kit.io import written_by_kit
+from kit.run import Run, cross_validate
+
+DEFAULT_BUDGET = 300.0
+# the advanced track against the baseline, per run, measured on the shared competitions
+ADVANCED_OVER_BASELINE = 2.5
+# the share of the budget kept for the blend at the end
+BLEND_SHARE = 0.05
+MAX_SEEDS = 5
+
+
+@dataclass
+class Step:
+    track: str
+    seeds: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"auto-{self.track}" + (f"-seeds{self.seeds}" if self.seeds > 1 else "")
+
+
+@dataclass
+class AutoResult:
+    """What `auto` leaves: the final run (the blend, or the one member), and every member's."""
+
+    final: Run
+    members: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return self.final.score
+
+    @property
+    def submission_path(self) -> Path:
+        return self.final.submission_path
+
+    def __repr__(self) -> str:
+        return f"AutoResult({self.final.competition}, {self.final.metric}={self.score:.5f}, {len(self.members)} members)"
+
+
+def auto(
+    comp: Competition,
+    cfg: Config,
+    *,
+    time_budget: float = DEFAULT_BUDGET,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool | None = None,
+) -> AutoResult:
+    """Run the plan within the budget, blend what finished, and write the blend's submission.
+
+    Args:
+        time_budget: seconds for the whole call, the blend included.
+        out: the folder the members' and the blend's run folders go in (default
+            `submissions/<competition>/`).
+    """
+    from kit.ensemble import blend
+    from kit.tuning.callbacks import OutOfTime, _classes
+
+    if not time_budget or time_budget <= 0:
+        raise InputError(f"--time-budget must be a positive number of seconds. Received: {time_budget}")
+    started = time.monotonic()
+    deadline = started + time_budget * (1 - BLEND_SHARE)
+    root = Path(out) if out is not None else kaggle.submissions_root() / comp.name
+    metric = metrics.get(comp.metric)
+    log(f"{comp.name}: auto within {time_budget:g} s: trees, then the networks while time is left")
+    finished: list[tuple[Step, Run]] = []
+    seconds: dict[str, float] = {}
+    timing: dict[str, float] = {}
+
+    def deadline_callbacks(_fold: int) -> list:
+        return [_classes()["StopAtDeadline"](started + time_budget * (1 - BLEND_SHARE), timing)]
+
+    for step in PLAN:
+        if step.seeds > 1:
+            step = _seeds_step(step, seconds, deadline - time.monotonic())
+            if step is None:
+                log("auto-baseline-seeds: skipped, the time left holds fewer than two more baseline runs")
+                continue
+        run_dir = root / step.name
+        reused = _reuse(run_dir, comp, cfg, step)
+        if reused is not None:
+            log(f"{step.name}: reusing {run_dir} ({comp.metric} {reused.score:.5f})")
+            finished.append((step, reused))
+            seconds[step.name] = reused.seconds
+            continue
+        estimate = _estimate(step, seconds)
+        left = deadline - time.monotonic()
+        if estimate is not None and estimate > left:
+            log(
+                f"{step.name}: skipped, it would take about {estimate:.0f} s and {max(left, 0):.0f} s are left"
+            )
+            continue
+        step_cfg = dataclasses.replace(cfg, seeds=step.seeds)
+        t0 = time.monotonic()
+        try:
+            run = cross_validate(
+                comp, step_cfg, step.track, out=run_dir, log=_indented(log), progress=progress,
+                fold_callbacks=deadline_callbacks,
+            )  # fmt: skip
+        except OutOfTime:
+            log(f"{step.name}: stopped, the budget ran out (its checkpoints stay; run again to go on)")
+            break
+        seconds[step.name] = time.monotonic() - t0
+        finished.append((step, run))
+        log(f"{step.name}: {comp.metric} {run.score:.5f} in {seconds[step.name]:.0f} s")
+    if not finished:
+        raise InputError(
+            f"No member finished within --time-budget {time_budget:g} s. Give it more time. "
+            f"Received: time_budget={time_budget:g}"
+        )
+    runs = [run for _, run in finished]
+    if len(runs) > 1:
+        final = blend([r.run_dir for r in runs], out=root / "auto-blend", log=_indented(log))
+    else:
+        final = runs[0]
+    weights = _weights(final)
+    members = [
+        {"member": step.name, "track": step.track, "score": run.score, "seconds": round(seconds.get(step.name, 0.0), 1),
+         "weight": weights.get(str(run.run_dir)), "run_dir": str(run.run_dir)}
+        for step, run in finished
+    ]  # fmt: skip
+    total = time.monotonic() - started
+    _print_table(members, final, metric, log)
+    log(f"auto: {comp.metric} {final.score:.5f} in {total:.0f} s (budget {time_budget:g} s)")
+    final = kaggle.publish(final, log=log)
+    log(f"submission: {final.submission_path}")
+    return AutoResult(final=final, members=members, seconds=total)
+
+
+# trees, baseline, advanced, then more seeds of the baseline; what fits is decided as it goes
+PLAN = (Step("trees"), Step("baseline"), Step("advanced"), Step("baseline", seeds=MAX_SEEDS))
+
+
+def _seeds_step(step: Step, seconds: dict, left: float) -> Step | None:
+    """As many seeds of the baseline (up to MAX_SEEDS) as the time left holds; None for fewer than 2."""
+    baseline = seconds.get("auto-baseline")
+    if baseline is None:
+        return None
+    n = min(step.seeds, int(left // max(baseline, 1e-9)))
+    return Step(step.track, seeds=n) if n >= 2 else None
+
+
+def _estimate(step: Step, seconds: dict) -> float | None:
+    """Seconds a step is expected to take, from what ran before it (None: nothing to go by)."""
+    baseline = seconds.get("auto-baseline")
+    if step.track == "advanced" and baseline is not None:
+        return ADVANCED_OVER_BASELINE * baseline
+    if step.track == "baseline" and step.seeds > 1 and baseline is not None:
+        return step.seeds * baseline
+    return None
+
+
+def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | None:
+    """An earlier call's member, if it ran the same track on the same folds with the same
+    parameters; None otherwise (it is then run again, replacing it)."""
+    import polars as pl
+    import tomllib
+
+    if not written_by_kit(run_dir) or not (run_dir / "oof.parquet").is_file():
+        return None
+    try:
+        info = json.loads((run_dir / "metrics.json").read_text())
+        saved = tomllib.loads((run_dir / "config.toml").read_text())
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = (
+        info.get("track") == step.track
+        and info.get("seed") == cfg.seed
+        and info.get("seeds", 1) == step.seeds
+        and saved.get("folds") == cfg.folds
+        and saved.get("split") == cfg.split
+        and saved.get(step.track) == tracks.get(step.track).params(cfg.tracks.get(step.track))
+        and manifest.get("data") == str(comp.root.resolve())
+    )
+    if not same:
+        return None
+    return Run(
+        competition=comp.name, track=step.track, metric=info["metric"], score=info["score"],
+        fold_scores=info["fold_scores"], run_dir=run_dir, submission_path=run_dir / "submission.csv",
+        oof=pl.read_parquet(run_dir / "oof.parquet"), test_predictions=pl.read_parquet(run_dir / "test_predictions.parquet"),
+        seconds=float(manifest.get("wall_seconds") or 0.0),
+    )  # fmt: skip
+
+
+def _weights(final: Run) -> dict:
+    path = final.run_dir / "blend.json"
+    if not path.is_file():
+        return {str(final.run_dir): 1.0}
+    return {m["run_dir"]: m["weight"] for m in json.loads(path.read_text())["members"]}
+
+
+def _indented(log):
+    return lambda line: log(f"  {line}")
+
+
+def _print_table(members: list[dict], final: Run, metric, log) -> None:
+    log("")
+    log(f"| member | {metric.name} | seconds | weight |")
+    log("|---|---:|---:|---:|")
+    for m in members:
+        weight = "-" if m["weight"] is None else f"{m['weight']:.3f}"
+        log(f"| {m['member']} | {m['score']:.5f} | {m['seconds']:.0f} | {weight} |")
+    if final.track == "blend":
+        log(f"| blend | {final.score:.5f} | | |")
+    log("")

@@ -1,0 +1,390 @@
+"""Blend runs by their out-of-fold predictions, as Kaggle teams do.
+
+Runs of any tracks on the same rows and folds (same split and seed) leave out-of-fold predictions
+that a blend can be fit on without leaking: each row's prediction comes from a model that never
+saw it. Three ways to combine them, judged against each other by CV on those same folds:
+
+- `hill`: ensemble selection (Caruana et al., ICML 2004): start from the best run, then add, with
+  replacement, whichever run improves the blend's OOF score most, until none does. The weights
+  are how often each run was picked.
+- `bagged`: the same on bootstrap samples of the rows, weights averaged, so that a few lucky rows
+  do not decide them.
+- `stack`: a level-2 model on the runs' predictions: logistic regression for classification,
+  ridge for regression.
+
+Predictions are blended where the metric measures them: probabilities for classification, and
+log1p(values) for rmsle (so a blend of good log predictions stays good). The blend's own run
+folder holds what every run folder holds (OOF, fold-averaged test predictions, metrics, a
+validated submission), plus `weights.csv` and `blend.json`; when every member exported a model,
+`model/` is one SavedModel of the weighted blend that `kit predict` serves.
+
+Example:
+    >>> run = kit.blend(["submissions/titanic/a", "submissions/titanic/b"])
+    >>> run.score, run.run_dir
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kit import kaggle, metrics
+from kit.errors import InputError
+from kit.io import check_out_dir, publish_dir, stage_dir, write_atomic, written_by_kit
+from kit.run import Run, new_run_id, write_run_files
+from kit.submission import check_submission, make_submission
+
+METHODS = ("auto", "hill", "bagged", "stack")
+MAX_STEPS = 100  # additions of hill climbing; it stops sooner when no run helps
+BAGS = 20  # bootstrap samples of the rows for "bagged"
+
+
+@dataclass
+class Member:
+    """A run folder's out-of-fold and test predictions, in kit's prediction form."""
+
+    run_dir: Path
+    track: str
+    score: float
+    info: dict
+    oof: pl.DataFrame
+    test: pl.DataFrame
+
+    def matrix(self, frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+        return frame.select(columns).to_numpy().astype(np.float64)
+
+
+def read_member(run_dir: str | Path) -> Member:
+    run_dir = Path(run_dir)
+    needed = ("metrics.json", "oof.parquet", "test_predictions.parquet", "manifest.json")
+    missing = [n for n in needed if not (run_dir / n).is_file()]
+    if missing or not written_by_kit(run_dir):
+        raise InputError(
+            f"'{run_dir}' is not a run folder of kit's (it lacks {', '.join(missing) or 'its manifest'}). "
+            f"Pass run folders, e.g. submissions/<competition>/<run-id>. Received: run={run_dir}"
+        )
+    info = json.loads((run_dir / "metrics.json").read_text())
+    return Member(
+        run_dir=run_dir,
+        track=info.get("track", "?"),
+        score=float(info["score"]),
+        info=info,
+        oof=pl.read_parquet(run_dir / "oof.parquet"),
+        test=pl.read_parquet(run_dir / "test_predictions.parquet"),
+    )
+
+
+def runs_of(competition_dir: str | Path) -> list[Path]:
+    """Every run folder of a competition under the submissions folder (blends and tuning left out)."""
+    name = Path(competition_dir).resolve().name
+    root = kaggle.submissions_root() / name
+    found = [
+        p for p in sorted(root.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
+    ] if root.is_dir() else []  # fmt: skip
+    found = [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+    if len(found) < 2:
+        raise InputError(
+            f"Blending needs at least two runs of '{name}' under {root}, found {len(found)}. Run two tracks "
+            f"first, e.g. kit baseline {competition_dir}; kit trees {competition_dir}. Received: runs={len(found)}"
+        )
+    return found
+
+
+def check_same_folds(members: list[Member]) -> None:
+    """Refuse runs that do not share rows and folds: their OOF predictions cannot be combined."""
+    first = members[0]
+    for m in members[1:]:
+        problem = None
+        if m.info.get("competition") != first.info.get("competition"):
+            problem = (
+                f"it is of competition '{m.info.get('competition')}', not '{first.info.get('competition')}'"
+            )
+        elif m.info.get("metric") != first.info.get("metric"):
+            problem = f"it is scored by {m.info.get('metric')}, not {first.info.get('metric')}"
+        elif m.oof.height != first.oof.height or not m.oof["fold"].equals(first.oof["fold"]):
+            split = lambda i: f"{i.get('split')} split, {i.get('folds')} folds, seed {i.get('seed')}"  # noqa: E731
+            problem = f"its folds differ ({split(m.info)} against {split(first.info)})"
+        elif m.oof.columns[0] == first.oof.columns[0] and not m.oof[:, 0].equals(first.oof[:, 0]):
+            problem = "its training rows differ"
+        elif not m.test[:, 0].equals(first.test[:, 0]):
+            problem = "its test rows differ"
+        if problem:
+            raise InputError(
+                f"Run '{m.run_dir}' cannot be blended with '{first.run_dir}': {problem}. Blend runs made with "
+                f"the same --split, --folds and --seed on the same data. Received: run={m.run_dir}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# the three ways to combine predictions
+
+
+def hill_climb(preds: list[np.ndarray], y: np.ndarray, score: Callable, better: Callable) -> np.ndarray:
+    """Caruana's forward selection with replacement; returns the weights (picks / all picks)."""
+    scores = [score(y, p) for p in preds]
+    best = max(range(len(preds)), key=lambda i: _key(scores[i], better))
+    counts = np.zeros(len(preds))
+    counts[best], current, current_score = 1, preds[best], scores[best]
+    for _ in range(MAX_STEPS):
+        n = counts.sum()
+        candidates = [(current * n + p) / (n + 1) for p in preds]
+        tried = [score(y, c) for c in candidates]
+        j = max(range(len(preds)), key=lambda i: _key(tried[i], better))
+        if not better(tried[j], current_score):
+            break
+        counts[j] += 1
+        current, current_score = candidates[j], tried[j]
+    return counts / counts.sum()
+
+
+def _key(value: float, better: Callable):
+    # max() by "better": a score that beats another sorts higher
+    return value if better(1.0, 0.0) else -value
+
+
+def bagged_hill_climb(preds, y, score, better, *, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    weights = []
+    for _ in range(BAGS):
+        rows = rng.integers(0, len(y), len(y))
+        weights.append(hill_climb([p[rows] for p in preds], y[rows], score, better))
+    return np.mean(weights, axis=0)
+
+
+class Stack:
+    """A level-2 model on the members' predictions (in the blend's space)."""
+
+    def __init__(self, task: str, *, seed: int = 0):
+        self.task, self.seed = task, seed
+
+    def fit(self, preds: list[np.ndarray], y: np.ndarray) -> Stack:
+        from sklearn.linear_model import LogisticRegression, RidgeCV
+
+        x = self._features(preds)
+        if self.task == "regression":
+            self.model_ = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x, y)
+        else:
+            self.model_ = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+            self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, preds: list[np.ndarray]) -> np.ndarray:
+        x = self._features(preds)
+        if self.task == "regression":
+            return self.model_.predict(x)
+        out = np.zeros((len(x), preds[0].shape[1]))
+        out[:, self.classes_] = self.model_.predict_proba(x)
+        return out
+
+    def _features(self, preds):
+        if self.task == "regression":
+            return np.column_stack(preds)
+        # log-odds of each class's probability: where a linear model combines probabilities best
+        p = np.clip(np.concatenate(preds, axis=1), 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+
+@dataclass
+class Blend:
+    """What `fit_blend` chose: the method, the members' weights (or the level-2 model), the
+    nested-CV score of each method, and the blend's OOF and test predictions (kit's form)."""
+
+    method: str
+    weights: np.ndarray
+    stack: Stack | None
+    nested: dict[str, float]
+    oof: np.ndarray
+    test: np.ndarray
+
+
+def fit_blend(
+    members: list[Member], y: np.ndarray, *, task: str, metric, method: str = "auto", seed: int = 0
+) -> Blend:
+    """Choose how to combine the members by CV on their folds, then combine them on all rows."""
+    if method not in METHODS:
+        raise InputError(
+            f"Unknown blend method '{method}'. Use one of: {', '.join(METHODS)}. Received: method={method}"
+        )
+    columns = [c for c in members[0].oof.columns if c.startswith("proba_") or c == "prediction"]
+    to_space, from_space = _space(metric)
+    oof = [to_space(m.matrix(m.oof, columns)) for m in members]
+    test = [to_space(m.matrix(m.test, columns)) for m in members]
+    fold = members[0].oof["fold"].to_numpy()
+    scored = fold >= 0  # time splits never validate the earliest rows
+    flat = (lambda a: a.reshape(-1)) if task == "regression" else (lambda a: a)
+
+    def score(y_, p):
+        return metric(y_, flat(from_space(p)))
+
+    better = metric.better
+    ways = {
+        "hill": lambda p, y_: hill_climb(p, y_, score, better),
+        "bagged": lambda p, y_: bagged_hill_climb(p, y_, score, better, seed=seed),
+    }
+    # each way judged on rows it was not fit on: fit on the other folds, score the held-out one
+    nested_oof = {name: np.zeros_like(oof[0]) for name in [*ways, "stack"]}
+    for k in np.unique(fold[scored]):
+        fit_rows, held = scored & (fold != k), fold == k
+        for name, way in ways.items():
+            w = way([p[fit_rows] for p in oof], y[fit_rows])
+            nested_oof[name][held] = sum(wi * p[held] for wi, p in zip(w, oof, strict=True))
+        stack = Stack(task, seed=seed).fit([p[fit_rows] for p in oof], y[fit_rows])
+        nested_oof["stack"][held] = stack.predict([p[held] for p in oof]).reshape(
+            nested_oof["stack"][held].shape
+        )
+    nested = {name: score(y[scored], p[scored]) for name, p in nested_oof.items()}
+    chosen = method if method != "auto" else max(nested, key=lambda n: _key(nested[n], better))
+
+    best_single = max(range(len(members)), key=lambda i: _key(score(y[scored], oof[i][scored]), better))
+    if chosen == "stack":
+        stack = Stack(task, seed=seed).fit([p[scored] for p in oof], y[scored])
+        weights = np.full(len(members), np.nan)
+        blend_oof = nested_oof["stack"]
+        blend_test = stack.predict(test).reshape(test[0].shape)
+        if (
+            not better(score(y[scored], blend_oof[scored]), score(y[scored], oof[best_single][scored]))
+            and method == "auto"
+        ):
+            chosen = "hill"  # a blend never scores below its best member: hill climbing starts there
+    if chosen != "stack":
+        stack = None
+        weights = ways[chosen]([p[scored] for p in oof], y[scored])
+        blend_oof = sum(w * p for w, p in zip(weights, oof, strict=True))
+        blend_test = sum(w * p for w, p in zip(weights, test, strict=True))
+    return Blend(
+        method=chosen,
+        weights=weights,
+        stack=stack,
+        nested=nested,
+        oof=flat(from_space(blend_oof)),
+        test=flat(from_space(blend_test)),
+    )
+
+
+def _space(metric):
+    """(to, from) the space the metric measures predictions in: log1p for rmsle, else as they are."""
+    if metric.log_target:
+        return (lambda p: np.log1p(np.clip(p, 0, None))), np.expm1
+    return (lambda p: p), (lambda p: p)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+def blend(
+    runs: list[str | Path] | str | Path,
+    *,
+    out: str | Path | None = None,
+    method: str = "auto",
+    log: Callable[[str], None] = print,
+) -> Run:
+    """Blend run folders (or every run of a competition) into a run folder of its own.
+
+    Args:
+        runs: run folders of the same competition, rows and folds; or one competition folder,
+            whose runs under `submissions/<competition>/` are all blended.
+        out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
+        method: "auto" (the best by CV of the three), "hill", "bagged" or "stack".
+
+    Returns:
+        A `Run` whose `track` is "blend".
+    """
+    from kit import api
+
+    started = time.perf_counter()
+    paths = [Path(r) for r in ([runs] if isinstance(runs, str | Path) else runs)]
+    if len(paths) == 1 and not (paths[0] / "metrics.json").is_file():
+        paths = runs_of(paths[0])
+    if len(paths) < 2:
+        raise InputError(f"Blending needs at least two run folders. Received: runs={[str(p) for p in paths]}")
+    members = [read_member(p) for p in paths]
+    check_same_folds(members)
+    manifest = json.loads((members[0].run_dir / "manifest.json").read_text())
+    data = manifest.get("data")
+    if not data or not Path(data).is_dir():
+        raise InputError(
+            f"The competition folder of '{members[0].run_dir}' ({data}) is gone; it is needed for the "
+            f"submission checks. Put it back. Received: data={data}"
+        )
+    comp, cfg = api.load(data, config=members[0].run_dir / "config.toml")
+    metric = metrics.get(comp.metric)
+    y = comp.target_values()
+    if len(y) != members[0].oof.height:
+        raise InputError(
+            f"The competition folder {data} has {len(y)} training rows, the runs {members[0].oof.height}: it "
+            f"changed since they ran. Run them again. Received: rows={len(y)}"
+        )
+    result = fit_blend(members, y, task=comp.task, metric=metric, method=method, seed=cfg.seed)
+    fold = members[0].oof["fold"].to_numpy()
+    fold_scores = [metric(y[fold == k], result.oof[fold == k]) for k in sorted(set(fold[fold >= 0]))]
+    score = metric(y[fold >= 0], result.oof[fold >= 0])
+    submission = make_submission(comp, result.test)
+    check_submission(submission, comp)
+
+    run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id("blend")
+    check_out_dir(run_dir)
+    width = 1 if comp.task == "regression" else len(comp.classes)
+    best = max(members, key=lambda m: _key(m.score, metric.better))
+    summary = {
+        "method": result.method,
+        "nested_cv": result.nested,
+        "members": [
+            {"run_dir": str(m.run_dir), "track": m.track, "score": m.score, "weight": _weight(result, i)}
+            for i, m in enumerate(members)
+        ],
+        "score": score,
+        "best_member": {"run_dir": str(best.run_dir), "score": best.score},
+        "gain": abs(score - best.score) * (1 if metric.better(score, best.score) else -1),
+    }
+    staging = stage_dir(run_dir)
+    try:
+        files = write_run_files(
+            staging, comp, cfg.resolved(comp), track="blend", metric=metric, score=score, fold_scores=fold_scores,
+            oof=result.oof.reshape(-1, width), fold_of=fold, test_pred=result.test.reshape(-1, width),
+            submission=submission, strategy=members[0].info.get("split", "?"), started=started,
+            extra_metrics={"blend": result.method},
+        )  # fmt: skip
+        write_atomic(staging / "blend.json", summary)
+        write_atomic(
+            staging / "weights.csv",
+            pl.DataFrame([{k: v for k, v in m.items()} for m in summary["members"]]),
+        )
+        if all((m.run_dir / "model" / "saved_model.pb").is_file() for m in members):
+            from kit.serving import export_blend
+
+            export_blend(
+                [m.run_dir / "model" for m in members], result, staging / "model", metric=metric, score=score
+            )
+            log("model: model/ in the run folder (the weighted blend, takes raw rows; `kit predict` uses it)")
+        publish_dir(staging, run_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for i, m in enumerate(members):
+        weight = _weight(result, i)
+        shown = "level-2 input" if weight is None else f"weight {weight:.3f}"
+        log(f"  {m.track:<10} {comp.metric} {m.score:.5f}  {shown}  {m.run_dir}")
+    log(
+        f"blend ({result.method}) {comp.metric}: {score:.5f}; best member {best.score:.5f}; nested CV "
+        + ", ".join(f"{k} {v:.5f}" for k, v in result.nested.items())
+    )
+    log(f"submission: {run_dir / 'submission.csv'}")
+    return Run(
+        competition=comp.name, track="blend", metric=metric.name, score=score, fold_scores=fold_scores,
+        run_dir=run_dir, submission_path=run_dir / "submission.csv", oof=files["oof"],
+        test_predictions=files["test"], seconds=time.perf_counter() - started,
+        params={"method": result.method, "runs": [str(m.run_dir) for m in members]},
+    )  # fmt: skip
+
+
+def _weight(result: Blend, i: int) -> float | None:
+    w = result.weights[i]
+    return None if np.isnan(w) else float(w)

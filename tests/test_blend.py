@@ -1,0 +1,153 @@
+"""Blending runs by their out-of-fold predictions: never below the best member, refused across
+different folds, a run folder like any other, and one exported model for a blend of networks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import write_competition
+
+import kit
+from kit import cli, metrics
+from kit.ensemble import bagged_hill_climb, hill_climb
+from kit.errors import InputError
+from kit.io import written_by_kit
+from kit.run import cross_validate
+
+REPO = Path(__file__).resolve().parents[1]
+TEAM_TRACK = REPO / "pipelines" / "my_track.py"
+QUICK = {"epochs": 4, "patience": 3, "units": [16], "checkpoint_seconds": 0.0}
+
+
+def quiet(_line):
+    pass
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    """A network, trees and a linear model of a tiny competition, on the same folds."""
+    root = tmp_path_factory.mktemp("blend")
+    data = write_competition(root / "tiny", n=240)
+    comp, cfg = kit.load(data, folds=3)
+    runs = [
+        cross_validate(comp, cfg, "baseline", params={"epochs": 8, "patience": 4, "units": [16]}, out=root / "base", log=quiet, progress=False),
+        cross_validate(comp, cfg, "trees", out=root / "trees", log=quiet, progress=False),
+        cross_validate(comp, cfg, str(TEAM_TRACK), out=root / "linear", log=quiet, progress=False),
+    ]  # fmt: skip
+    return data, comp, runs
+
+
+def test_hill_climbing_starts_from_the_best_member_and_only_adds_what_helps():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    # two independent noisy views of the truth: their average beats either
+    a, b = (np.clip(y + rng.normal(0, 0.6, 400), 0.01, 0.99) for _ in range(2))
+    useless = np.full(400, 0.5)
+    preds = [np.stack([1 - p, p], axis=1) for p in (a, b, useless)]
+    log_loss = metrics.get("log_loss")
+    w = hill_climb(preds, y, log_loss, log_loss.better)
+    assert w.sum() == pytest.approx(1.0) and w[0] > 0 and w[1] > 0 and w[2] == 0
+    blended = sum(wi * p for wi, p in zip(w, preds, strict=True))
+    assert log_loss(y, blended) < min(log_loss(y, p) for p in preds)
+    bagged = bagged_hill_climb(preds, y, log_loss, log_loss.better)
+    assert bagged.sum() == pytest.approx(1.0) and bagged[2] < 0.1
+
+
+@pytest.mark.parametrize("method", ["auto", "hill", "bagged", "stack"])
+def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, method):
+    data, comp, runs = three_runs
+    run = kit.blend([r.run_dir for r in runs], out=tmp_path / "blend", method=method, log=quiet)
+    metric = metrics.get(comp.metric)
+    best = max((r.score for r in runs), key=lambda s: s if metric.direction == "maximize" else -s)
+    if method in ("auto", "hill"):  # hill climbing starts from the best member
+        assert not metric.better(best, run.score)
+    # a run folder like any other, with the weights as a table
+    assert written_by_kit(run.run_dir) and run.track == "blend"
+    assert kit.validate(run.submission_path, data).height == comp.test.height
+    info = json.loads((run.run_dir / "blend.json").read_text())
+    assert [m["run_dir"] for m in info["members"]] == [str(r.run_dir) for r in runs]
+    assert set(info["nested_cv"]) == {"hill", "bagged", "stack"}
+    weights = pl.read_csv(run.run_dir / "weights.csv")
+    if info["method"] != "stack":
+        assert weights["weight"].sum() == pytest.approx(1.0)
+    oof = pl.read_parquet(run.run_dir / "oof.parquet")
+    assert oof["fold"].equals(runs[0].oof["fold"])  # the members' folds
+    probs = oof.select([c for c in oof.columns if c.startswith("proba_")]).to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_blend_is_a_leaderboard_row(three_runs, tmp_path):
+    _, comp, runs = three_runs
+    out = tmp_path / "submissions" / comp.name / "blend"
+    kit.blend([r.run_dir for r in runs], out=out, log=quiet)
+    board = kit.leaderboard(tmp_path / "submissions")
+    assert board.filter(pl.col("track") == "blend").height == 1
+
+
+def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
+    data, comp, runs = three_runs
+    _, other_seed = kit.load(data, folds=3, seed=7)
+    other = cross_validate(comp, other_seed, "trees", out=tmp_path / "other", log=quiet, progress=False)
+    with pytest.raises(InputError, match="folds differ"):
+        kit.blend([runs[0].run_dir, other.run_dir], out=tmp_path / "blend", log=quiet)
+    code = cli.main(["blend", str(runs[0].run_dir), str(other.run_dir), "--out", str(tmp_path / "blend")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--seed" in err
+    assert not (tmp_path / "blend").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path, three_runs):
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match="not a run folder"):
+        kit.blend([three_runs[2][0].run_dir, tmp_path / "mine"], log=quiet)
+
+
+def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, monkeypatch):
+    data, comp, runs = three_runs
+    monkeypatch.chdir(tmp_path)  # runs go to ./submissions/<competition>/
+    for r in runs[:2]:
+        dest = tmp_path / "submissions" / comp.name / r.run_dir.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(r.run_dir, dest)
+    run = kit.blend(data, log=quiet)
+    assert run.run_dir.parent == Path("submissions") / comp.name
+    assert len(json.loads((run.run_dir / "blend.json").read_text())["members"]) == 2
+
+
+FRESH = """
+import sys, numpy as np
+from kit.io import read_table
+from kit.serving import ExportedModel
+model, test, out = sys.argv[1:4]
+np.save(out, ExportedModel(model).predict(read_table(test)))
+"""
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_blend_of_networks_exports_one_model_that_reproduces_it_in_a_fresh_process(tmp_path, task):
+    data = write_competition(tmp_path / "tiny", n=200, task=task)
+    comp, cfg = kit.load(data, folds=2, metric="log_loss" if task == "binary" else "rmsle")
+    runs = [
+        cross_validate(comp, cfg, "advanced", params={**QUICK, "k": k}, out=tmp_path / f"adv{k}", log=quiet, progress=False)
+        for k in (1, 2)
+    ]  # fmt: skip
+    run = kit.blend([r.run_dir for r in runs], out=tmp_path / "blend", method="bagged", log=quiet)
+    assert (run.run_dir / "model" / "saved_model.pb").is_file()
+    out = tmp_path / "pred.npy"
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, str(run.run_dir / "model"), str(data / "test.csv"), str(out)],
+        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    columns = [c for c in run.test_predictions.columns if c.startswith("proba_") or c == "prediction"]
+    expected = run.test_predictions.select(columns).to_numpy()
+    np.testing.assert_allclose(np.load(out).reshape(expected.shape), expected, rtol=1e-5, atol=1e-7)
+    sub = kit.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
+    assert kit.validate(sub, data).height == comp.test.height
