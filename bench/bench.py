@@ -40,9 +40,12 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = HERE.parent
 ANCHORS = REPO / ".venv-anchors" / "bin" / "python"
 DEFAULT_FOLDS = 5
-BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS = (
-    "kit baseline", "kit advanced", "HGB", "plain Keras", "AutoGluon", "kit previous",
+BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS, AUTO, AUTOGLUON_BEST = (
+    "kit baseline", "kit advanced", "HGB", "plain Keras", "AutoGluon", "kit previous", "kit auto", "AutoGluon best",
 )  # fmt: skip
+ORDER = (BASELINE, ADVANCED, AUTO, HGB, PLAIN, AUTOGLUON, AUTOGLUON_BEST, PREVIOUS)
+# kit auto and AutoGluon's best_quality get the same budget (--auto)
+AUTO_BUDGET = 300
 # who must beat whom, on what share of the competitions
 TARGETS = (
     (BASELINE, HGB, 0.9),
@@ -50,6 +53,8 @@ TARGETS = (
     (ADVANCED, BASELINE, 0.8),
     (ADVANCED, AUTOGLUON, 0.6),
     (BASELINE, PLAIN, 1.0),
+    (AUTO, AUTOGLUON, 0.8),
+    (AUTO, AUTOGLUON_BEST, 0.6),
 )
 
 sys.path.insert(0, str(HERE))
@@ -70,6 +75,7 @@ class Row:
     metric: str
     rule: str
     results: dict[str, Result] = field(default_factory=dict)
+    members: dict[str, tuple[float, float]] = field(default_factory=dict)  # kit auto's
 
 
 def kit_command(h: Holdout, out: Path, *, track: str = "baseline", python: str | None = None) -> list[str]:
@@ -150,7 +156,7 @@ def score(path: Path, h: Holdout) -> Result:
     return Result(score=metrics.get(c.metric)(y, predictions(sub, h)), problem=problem)
 
 
-def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None) -> dict:
+def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, auto: bool = False) -> dict:
     """Who runs on this holdout: name -> (command, submission path, extra environment)."""
     found = {
         BASELINE: (kit_command(h, runs / "baseline"), runs / "baseline" / "submission.csv", None),
@@ -173,6 +179,13 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None) 
             runs / "autogluon.csv",
             None,
         )
+    if auto:
+        command = kit_command(h, runs / "auto", track="auto") + ["--time-budget", str(AUTO_BUDGET)]
+        found[AUTO] = (command, runs / "auto" / "auto-blend" / "submission.csv", None)
+        if anchors:
+            command = [str(ANCHORS), *recipe_command("autogluon.py", h, runs / "autogluon_best.csv")[1:]]
+            command += ["--presets", "best_quality", "--time-limit", str(AUTO_BUDGET)]
+            found[AUTOGLUON_BEST] = (command, runs / "autogluon_best.csv", None)
     if previous is not None:
         command = kit_command(h, runs / "previous", python=sys.executable)
         found[PREVIOUS] = (command, runs / "previous" / "submission.csv", {"PYTHONPATH": str(previous)})
@@ -180,21 +193,50 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None) 
 
 
 def run_competition(
-    source: Path, work: Path, *, seed: int, anchors: bool, previous: Path | None, log=print
+    source: Path,
+    work: Path,
+    *,
+    seed: int,
+    anchors: bool,
+    previous: Path | None,
+    auto: bool = False,
+    log=print,
 ) -> Row:
     h = make_holdout(source, work / "data", seed=seed)
     runs = work / "runs" / h.name
     log(f"{h.name}: {h.comp.train.height} train rows, {h.truth.height} held out ({h.rule})")
     row = Row(h.name, h.comp.metric, h.rule)
     runs.mkdir(parents=True, exist_ok=True)
-    for who, (command, submission, env) in contenders(h, runs, anchors=anchors, previous=previous).items():
+    found = contenders(h, runs, anchors=anchors, previous=previous, auto=auto)
+    for who, (command, submission, env) in found.items():
         seconds, cpu, failed = timed(command, env=env)
+        if who == AUTO and not submission.is_file():  # one member finished: it is the submission
+            submission = next(iter(sorted((runs / "auto").glob("auto-*/submission.csv"))), submission)
         result = Result(problem=failed) if failed else score(submission, h)
         result.seconds, result.cpu = seconds, cpu
         row.results[who] = result
         shown = "failed" if result.score is None else f"{result.score:.5f}"
         log(f"  {who:<13} {shown:>10}  {seconds:6.1f} s wall {cpu:6.1f} s CPU  {result.problem}".rstrip())
+        if who == AUTO:
+            row.members = _auto_members(runs / "auto", h)
+            for member, (value, member_seconds) in row.members.items():
+                log(f"    {member:<24} {value:>10.5f}  {member_seconds:6.1f} s (the member's own run)")
     return row
+
+
+def _auto_members(folder: Path, h: Holdout) -> dict[str, tuple[float, float]]:
+    """Each member's (and the blend's) holdout score and seconds, from kit auto's run folders."""
+    import json
+
+    found = {}
+    for run in sorted(folder.glob("auto-*")):
+        result = score(run / "submission.csv", h)
+        manifest = (
+            json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
+        )
+        if result.score is not None:
+            found[run.name] = (result.score, float(manifest.get("wall_seconds") or 0.0))
+    return found
 
 
 def beats(row: Row, a: str, b: str) -> bool:
@@ -205,7 +247,7 @@ def beats(row: Row, a: str, b: str) -> bool:
 
 
 def report(rows: list[Row]) -> str:
-    who = [w for w in (BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS) if w in rows[0].results]
+    who = [w for w in ORDER if w in rows[0].results]
 
     def cell(r: Result) -> str:
         value = "failed" if r.score is None else f"{r.score:.4f}"
@@ -251,6 +293,16 @@ def report(rows: list[Row]) -> str:
             f"target: {name}: {slow} within {limit:g}x {fast}'s whole process: {'yes' if holds else 'NO'} "
             f"({row.results[slow].seconds:.1f} s vs {row.results[fast].seconds:.1f} s: {ratio:.2f}x)"
         )
+    for row in rows:
+        if row.members:
+            parts = ", ".join(f"{m} {v:.4f} ({t:.0f} s)" for m, (v, t) in row.members.items())
+            lines.append(
+                f"kit auto on {row.name}, holdout score and seconds of each member and the blend: {parts}"
+            )
+    for row in rows:
+        if AUTO in row.results and AUTOGLUON_BEST in row.results:
+            a, b = row.results[AUTO].seconds, row.results[AUTOGLUON_BEST].seconds
+            lines.append(f"wall time on {row.name}: kit auto {a:.0f} s, AutoGluon best {b:.0f} s")
     problems = [(r.name, w, r.results[w].problem) for r in rows for w in who if r.results[w].problem]
     for name, contender, problem in problems:
         lines.append(f"note: {name} / {contender}: {problem}")
@@ -278,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         "--previous", metavar="REV", help="also run the baseline of this commit (e.g. HEAD~1)"
     )
     parser.add_argument("--no-anchors", action="store_true", help="leave AutoGluon out even where installed")
+    parser.add_argument(
+        "--auto", action="store_true", help=f"also kit auto and AutoGluon best_quality, {AUTO_BUDGET} s each"
+    )
     args = parser.parse_args(argv)
 
     data = Path(args.data)
@@ -305,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         previous = _worktree(args.previous, Path(tmp)) if args.previous else None
         try:
             rows = [
-                run_competition(data / name, work, seed=args.seed, anchors=anchors, previous=previous)
+                run_competition(
+                    data / name, work, seed=args.seed, anchors=anchors, previous=previous, auto=args.auto
+                )
                 for name in names
             ]
         finally:
