@@ -10,7 +10,8 @@
     kit validate SUBMISSION DIR     check any submission file against the competition
     kit leaderboard                 runs by CV score
 
-Bad input prints one line on stderr and exits with code 2.
+Bad input prints one line on stderr and exits with code 2; anything else that goes wrong prints
+one line saying where its traceback was saved and exits with code 1 (see `kit.boundary`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit import tracks
-from kit.errors import InputError
+from kit import boundary, tracks
 
 
 def _competition_flags(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +48,15 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
 DATA_HELP = "competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a wrong flag said in one line like every other error (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"kit: error: {message}. Run `{self.prog} --help` for the flags.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kit", description="Kaggle-style competition starter kit.")
+    parser = _Parser(prog="kit", description="Kaggle-style competition starter kit.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="show what kit infers about a competition folder")
@@ -198,15 +205,19 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    boundary.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except InputError as err:
-        print(f"kit: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # polars' PanicException is a BaseException
+        line, code = boundary.report(err)
+        print(line, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
