@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from kit import boundary
 from kit.competition import Competition, SubmissionFormat, match_ids
 from kit.errors import InputError
 from kit.io import check_out_file, publish_dir, read_table, stage_dir, write_atomic
@@ -53,7 +54,14 @@ class ExportedModel:
         self.info = read_info(self.path)
         import tensorflow as tf
 
-        self._model = tf.saved_model.load(str(self.path))
+        try:
+            self._model = tf.saved_model.load(str(self.path))
+        except Exception as err:  # a damaged graph fails in protobuf, TensorFlow or the OS
+            raise InputError(
+                f"'{self.path}' could not be loaded as a SavedModel ({boundary.one_line(err)[:160]}): it "
+                f"is damaged or incomplete. Export it again with `kit advanced`. "
+                f"Received: error={type(err).__name__}"
+            ) from None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Predictions for raw rows (a test file as read): (n, n_classes) probabilities or (n,) values."""
@@ -149,12 +157,13 @@ class FoldModel:
 
 def _input_name(column: str, taken: set[str]) -> str:
     # signature argument names must be identifiers; the dict keys keep the real column names
-    # and TensorFlow's node names: ASCII, starting with a letter ("âge years" -> "c__ge_years")
+    # and TensorFlow's node names: ASCII, starting with a letter ("âge years" -> "c__ge_years").
+    # TensorFlow lowercases them in the signature, so "A B" and "a b" must differ in more than case
     name = re.sub(r"[^A-Za-z0-9_]", "_", column) or "column"
     name = name if name[0].isascii() and name[0].isalpha() else f"c_{name}"
-    while name in taken:
+    while name.lower() in taken:
         name += "_"
-    taken.add(name)
+    taken.add(name.lower())
     return name
 
 
