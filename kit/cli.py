@@ -206,7 +206,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     boundary.quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
+        return done.code if isinstance(done.code, int) else 2
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

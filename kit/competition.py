@@ -214,6 +214,13 @@ def discover(
     if train.height == 0:
         raise InputError(f"Train file '{train_path}' has no rows. Download it again from the competition.")
 
+    unnamed = [c for c in train.columns if not c.strip()]
+    if unnamed:
+        # a header cell left empty: pandas' saved index (to_csv without index=False) most often
+        train, test = train.drop(unnamed), test.drop([c for c in unnamed if c in test.columns])
+        notes.append(
+            f"dropped {len(unnamed)} column(s) without a name in '{train_path.name}' (a saved index?)"
+        )
     id = _infer_id(train, test, sample, id, test_path, sample_path)
     target, per_class = _infer_target(train, test, sample, id, target, train_path)
     if target == id:
@@ -250,8 +257,8 @@ def discover(
             )
         if column is not None and column == target:
             raise InputError(
-                f"{flag} '{column}' is the target; folds split on it would leave each validation fold "
-                f"one value of it to score. Pass {flag} with another column. Received: {flag[2:]}={column}"
+                f"{flag} '{column}' is the target: folds split on it would each validate on a single "
+                f"target value. Pass {flag} with another column. Received: {flag[2:]}={column}"
             )
     if time is not None:
         _check_time_column(train[time], train_path)
@@ -488,7 +495,7 @@ def _check_metric_target(metric: str, y: pl.Series, train_path: Path) -> None:
         raise InputError(
             f"Metric '{metric}' scores log(1 + target), so it needs a target of 0 or more, but "
             f"'{y.name}' in '{train_path.name}' has {int(negative.sum())} negative value(s) (down to "
-            f"{low!r}). Pass --metric rmse, or check the target column. Received: min={low!r}"
+            f"{low:.6g}). Pass --metric rmse, or check the target column. Received: min={low:.6g}"
         )
 
 

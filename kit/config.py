@@ -75,6 +75,9 @@ class Config:
                 if key == "na" and isinstance(value, str):
                     value = [value]
                 check_type(key, value, SETTING_TYPES[key], source)
+                if key == "na":
+                    for token in value:
+                        check_type("na (each token)", token, str, source)
                 if key in SETTING_LIMITS:
                     check_limit(key, value, SETTING_LIMITS[key], source)
                 setattr(self, key, value)

@@ -77,6 +77,8 @@ def read_table(
         first = boundary.one_line(str(err).strip().splitlines()[0]) if str(err).strip() else ""
         if "more fields than defined" in first:
             first = "a line has more fields than the header"
+        elif isinstance(err, pl.exceptions.PanicException):  # its text is polars' own internals
+            first = "polars failed on its contents"
         kind = "Parquet file" if path.name.lower().endswith(PARQUET_SUFFIXES) else "CSV"
         raise InputError(
             f"File '{path}' could not be parsed as a {kind}: {first or type(err).__name__}. It is damaged "

@@ -501,7 +501,8 @@ def write_run_files(
 def leaderboard(root: str | Path | None = None) -> list[dict]:
     """Every run under `root` (default: where runs go here), best CV first within each competition.
 
-    A folder whose metrics.json cannot be read (a run being written, a damaged file) is left out.
+    A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
+    finite score is left out.
     """
     root = kaggle.submissions_root() if root is None else root
     rows = []
@@ -509,6 +510,8 @@ def leaderboard(root: str | Path | None = None) -> list[dict]:
         try:
             info = json.loads(path.read_text())
             row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
+            if not math.isfinite(float(row["score"])):  # no number to rank it by
+                continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
         rows.append({**info, **row, "run_dir": str(path.parent)})

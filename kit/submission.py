@@ -206,7 +206,7 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
     """Read a submission file and run the checks Kaggle's would: those kit runs before writing
     one, on the file as it is spelled (ids, labels), plus a comma-separated CSV.
 
-    Blank lines are skipped, as Kaggle's reader does. Returns the frame, values as numbers.
+    Blank lines are skipped. Returns the frame, values as numbers.
     """
     path = Path(submission)
     name = f"'{submission}'"
