@@ -14,7 +14,7 @@ import polars as pl
 from kit import metrics
 from kit.derive import parse_datetime, part_name, split_parts
 from kit.errors import InputError
-from kit.io import TABLE_SUFFIXES, read_table
+from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
 
 TASKS = ("binary", "multiclass", "regression")
 ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "constant", "missing")
@@ -165,10 +165,12 @@ def find_files(root: Path) -> tuple[Path, Path, Path | None]:
     train, test = pick("train", rest), pick("test", rest)
     if train is None or test is None:
         missing = "train" if train is None else "test"
-        archives = [
-            p.name for p in entries if p.name.lower().endswith((".zip", ".7z", ".tar", ".tar.gz", ".tgz"))
-        ]
-        fix = f" Unpack {', '.join(archives)} into the folder first." if archives else ""
+        fix = ""
+        for suffixes, how in OTHER_TABLES.items():
+            found = [p.name for p in entries if p.name.lower().endswith(suffixes)]
+            if found:
+                fix = " " + how.format(", ".join(found))
+                break
         raise InputError(
             f"No {missing} file in '{root}': expected a file named like {missing}.csv or "
             f"{missing}.parquet.{fix} Received: files={[p.name for p in entries][:12]}"
@@ -235,6 +237,12 @@ def discover(
     train = _checked_target(train, target, train_path, na, notes)
 
     task, classes = _infer_task(train[target])
+    if task != "regression" and len(classes) > max(20, train.height // 2):
+        raise InputError(
+            f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
+            f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
+            f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
+        )
     submission = _infer_submission(sample, id, target, task, classes, per_class, train, sample_path, notes)
     sample_id_text = None
     if sample is not None and id is not None:
@@ -515,6 +523,11 @@ def _check_time_column(s: pl.Series, train_path: Path) -> None:
 
 def _check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path) -> None:
     """The sample file's ids are the test file's, once each, however each file spells them."""
+    if sample.height == 0:
+        raise InputError(
+            f"The sample file '{sample_path.name}' has no rows, so it cannot say which test rows to "
+            f"predict. Download it again from the competition. Received: rows=0"
+        )
     if id is None:
         if sample.height != test.height:
             raise InputError(
@@ -675,8 +688,9 @@ def _infer_submission(
     shown = {str(v) for v in sample[value_column].drop_nulls().unique().to_list()}
     if shown and shown <= spelled:
         return SubmissionFormat("label", columns, value_column=value_column)
-    if task == "multiclass":
-        # one column holding a probability cannot describe several classes
+    numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)
+    if task == "multiclass" or numbers.null_count():
+        # one column holding a probability cannot describe several classes, nor hold text
         return SubmissionFormat("label", columns, value_column=value_column)
     return SubmissionFormat("proba", columns, value_column=value_column)
 

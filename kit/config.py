@@ -139,6 +139,8 @@ def dumps(data: dict) -> str:
 
 def read_toml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"Config file '{path}' is a folder. Pass a TOML file. Received: config={path}")
     if not path.is_file():
         raise InputError(f"Config file '{path}' does not exist. Received: config={path}")
     try:

@@ -28,7 +28,12 @@ from kit.errors import InputError
 
 # Spellings of a missing value that Kaggle files use besides an empty field.
 NULL_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".tsv")
+# tables kit does not read, and what to do about them
+OTHER_TABLES = {
+    (".zip", ".7z", ".tar", ".tar.gz", ".tgz"): "Unpack {} into the folder first.",
+    (".xlsx", ".xls", ".json", ".feather", ".arrow"): "Save {} as CSV or Parquet first.",
+}
 
 
 def read_table(
@@ -148,7 +153,7 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
             text = data.decode("latin-1")
         frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), **options)
         notes.append(f"'{path.name}' is not UTF-8: read as Windows-1252 (Latin-1)")
-    if sep != ",":
+    if sep != "," and not (sep == "\t" and path.name.lower().endswith(".tsv")):
         shown = {"\t": "tabs", ";": "semicolons", "|": "'|'"}[sep]
         if sep == ";" and not strings:
             frame, converted = _decimal_commas(frame)

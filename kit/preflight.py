@@ -67,6 +67,18 @@ def preflight(
     strategy = resolve_strategy(cfg.split, task=comp.task, group=comp.group, time=comp.time)
     metric = metrics.get(comp.metric)
     classification = comp.task != "regression"
+    needs = {"group": ("--group", comp.group), "time": ("--time", comp.time)}
+    if strategy in needs and needs[strategy][1] is None:
+        flag = needs[strategy][0]
+        raise InputError(
+            f"--split {strategy} needs {flag} COLUMN to split on. Pass {flag}, or another --split. "
+            f"Received: split={strategy}"
+        )
+    if strategy == "stratified" and not classification:
+        raise InputError(
+            f"--split stratified keeps each class's share in every fold, but '{comp.target}' is a "
+            f"regression target. Pass --split kfold. Received: split=stratified, task={comp.task}"
+        )
     y = comp.target_values()
     groups = _groups(comp) if strategy == "group" else None
     notes: list[str] = []

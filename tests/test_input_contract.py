@@ -11,6 +11,7 @@ folder is published.
 from __future__ import annotations
 
 import errno
+import gzip
 import hashlib
 import json
 import os
@@ -106,6 +107,14 @@ class Bad:
 
 def _as_is(*flags):
     return lambda root: (root, list(flags))
+
+
+def _renamed(name, to):
+    def build(root):
+        (root / name).rename(root / to)
+        return root, []
+
+    return build
 
 
 def _zipped(root):
@@ -230,6 +239,7 @@ BAD: dict[str, Bad] = {
     "missing_folder": Bad(lambda r: (r.parent / "nope", []), ("nope", "does not exist")),
     "folder_is_a_file": Bad(lambda r: (r / "train.csv", []), ("train.csv", "is a file", "Pass")),
     "zipped_files": Bad(_zipped, ("No train file", "Unpack", "train.csv.zip")),
+    "excel_train_file": Bad(_renamed("train.csv", "train.xlsx"), ("No train file", "Save train.xlsx as CSV")),
     "empty_train_file": Bad(
         lambda r: ((r / "train.csv").write_bytes(b""), (r, []))[1], ("train.csv", "empty")
     ),
@@ -259,6 +269,7 @@ BAD: dict[str, Bad] = {
         _sample(lambda f: f.with_columns(pl.lit("Public").alias("Usage"))),
         ("sample_submission.csv", "'Usage'", "Remove"),
     ),
+    "sample_without_rows": Bad(_sample(lambda f: f.head(0)), ("sample_submission.csv", "has no rows")),
     "sample_only_ids": Bad(
         _sample(lambda f: f.select("row_id")), ("sample_submission.csv", "only the id column")
     ),
@@ -317,12 +328,22 @@ BAD: dict[str, Bad] = {
     "unknown_group": Bad(_as_is("--group", "nope"), ("'nope'", "train.csv", "--group")),
     "time_column_of_text": Bad(_as_is("--time", "color"), ("'color'", "neither numbers nor dates", "--time")),
     "unknown_split": Bad(_as_is("--split", "random"), ("Unknown split 'random'", "--split")),
+    "time_split_without_a_time_column": Bad(_as_is("--split", "time"), ("--split time needs --time",)),
+    "stratified_regression": Bad(
+        _as_is("--split", "stratified"),
+        ("--split stratified", "regression", "--split kfold"),
+        task="regression",
+    ),
+    "target_of_unique_values": Bad(
+        _as_is("--target", "when"), ("'when'", "different values in 240 rows", "--target")
+    ),
     # settings
     "dropout_out_of_range": Bad(_toml("[baseline]\ndropout = 1.5\n"), ("dropout", "[0, 1)", "settings.toml")),
     "epochs_zero": Bad(_toml("[baseline]\nepochs = 0\n"), ("epochs", "[1, 100000]")),
     "na_token_not_text": Bad(_toml("na = [1]\n"), ("na", "type str", "settings.toml")),
     "unknown_setting": Bad(_toml("fold = 3\n"), ("Unknown setting 'fold'",)),
     "toml_syntax_error": Bad(_toml("[baseline\n"), ("settings.toml", "not valid TOML")),
+    "config_is_a_folder": Bad(lambda r: (r, ["--config", str(r)]), ("Config file", "is a folder")),
     # the run folder
     "out_is_a_file": Bad(_out("file"), ("--out", "is a file")),
     "out_is_a_users_folder": Bad(_out("user_folder"), ("--out", "files kit did not write")),
@@ -484,6 +505,27 @@ def _rare_class_scored_by_accuracy(root):
     return root, []
 
 
+def _gzipped(root):
+    for name in ("train.csv", "test.csv"):
+        (root / f"{name}.gz").write_bytes(gzip.compress((root / name).read_bytes()))
+        (root / name).unlink()
+    return root, []
+
+
+def _tsv(root):
+    for name in ("train", "test"):
+        (root / f"{name}.tsv").write_text((root / f"{name}.csv").read_text().replace(",", "\t"))
+        (root / f"{name}.csv").unlink()
+    return root, []
+
+
+def _check_labels(allowed):
+    def check(data, submission):
+        assert {line.split(",")[1] for line in submission.read_text().splitlines()[1:]} <= allowed
+
+    return check
+
+
 def _check_header(expected):
     def check(data, submission):
         assert submission.read_text().splitlines()[0] == expected
@@ -528,6 +570,11 @@ ODD: dict[str, Odd] = {
     ),
     "sample_columns_swapped": Odd(_sample_columns_swapped, check=_check_header("label,row_id")),
     "no_ids_in_train": Odd(_no_ids_in_train),
+    "gzipped_csv": Odd(_gzipped),
+    "tab_separated_tsv_files": Odd(_tsv),
+    "sample_with_text_labels_train_lacks": Odd(
+        _sample(lambda f: f.with_columns(pl.lit("maybe").alias("label"))), check=_check_labels({"yes", "no"})
+    ),
     "fewer_groups_than_folds": Odd(
         _as_is("--group", "color", "--folds", "5"), ("has 4 groups, fewer than --folds 5: using 4 folds",)
     ),
