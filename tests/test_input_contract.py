@@ -375,6 +375,19 @@ def test_malformed_input_is_one_line_before_training(name, tmp_path, monkeypatch
     assert not (tmp_path / "submissions").exists()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_out_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    data = write_competition(tmp_path / "comp")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setattr(run_mod, "_cross_validate", _no_training)
+    try:
+        assert cli.main(["baseline", str(data), "--out", str(locked / "run")]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert "is not writable" in one_error_line(capsys.readouterr().err)
+
+
 def test_a_polars_panic_on_a_damaged_file_is_one_line_on_fd_2(tmp_path, capfd):
     data, _ = _damaged_parquet(write_competition(tmp_path / "comp"))
     assert cli.main(["inspect", str(data)]) == 2
