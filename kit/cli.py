@@ -12,7 +12,8 @@
     kit auto [DIR] --time-budget S  trees, networks and seeds within a budget, then their blend
     kit leaderboard                 runs by CV score
 
-Bad input prints one line on stderr and exits with code 2.
+Bad input prints one line on stderr and exits with code 2; anything else that goes wrong prints
+one line saying where its traceback was saved and exits with code 1 (see `kit.boundary`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit import tracks
-from kit.errors import InputError
+from kit import boundary, tracks
 
 
 def _competition_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +53,15 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
 DATA_HELP = "competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a wrong flag said in one line like every other error (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"kit: error: {message}. Run `{self.prog} --help` for the flags.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kit", description="Kaggle-style competition starter kit.")
+    parser = _Parser(prog="kit", description="Kaggle-style competition starter kit.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="show what kit infers about a competition folder")
@@ -238,15 +245,22 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    boundary.quiet_tensorflow()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
+        return done.code if isinstance(done.code, int) else 2
     try:
         return COMMANDS[args.command](args)
-    except InputError as err:
-        print(f"kit: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # polars' PanicException is a BaseException
+        line, code = boundary.report(err)
+        print(line, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import polars as pl
 from kit import metrics
 from kit.derive import parse_datetime, part_name, split_parts
 from kit.errors import InputError
-from kit.io import TABLE_SUFFIXES, read_table
+from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
 
 TASKS = ("binary", "multiclass", "regression")
 ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "constant", "missing")
@@ -33,11 +33,14 @@ class SubmissionFormat:
     probability), "proba_columns" (one probability column per class) or "value" (regression).
     columns: the sample file's columns, id first.
     class_columns: for "proba_columns", the column that holds each class, in class order.
+    value_column: for the other kinds, the column the prediction goes in: the target's name,
+        or the sample file's own name for it when the sample spells it differently.
     """
 
     kind: str
     columns: list[str]
     class_columns: list[str] = field(default_factory=list)
+    value_column: str | None = None
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Competition:
     notes: list[str] = field(default_factory=list)
     # text column -> {"sep": delimiter, "roles": role of each field}; see `infer_parts`
     parts: dict[str, dict] = field(default_factory=dict)
+    # the sample file's ids as text, as the file spells them ("001", "1.0"); see `sample_ids`
+    sample_id_text: pl.Series | None = None
 
     @property
     def features(self) -> list[str]:
@@ -80,6 +85,15 @@ class Competition:
             return y.cast(pl.Float64).to_numpy()
         lookup = {value: i for i, value in enumerate(self.classes)}
         return y.replace_strict(lookup, return_dtype=pl.Int32).to_numpy()
+
+    def sample_ids(self) -> pl.Series | None:
+        """The sample file's ids spelled as in the file, which the submission writes; None
+        without a sample file or an id column."""
+        if self.sample is None or self.id is None:
+            return None
+        if self.sample_id_text is not None:
+            return self.sample_id_text
+        return id_text(self.sample[self.id])
 
     def test_ids(self) -> pl.Series:
         if self.id is not None:
@@ -118,12 +132,24 @@ class Competition:
 
 def find_files(root: Path) -> tuple[Path, Path, Path | None]:
     """Find the train, test and sample-submission files in a competition folder."""
+    if root.is_file():
+        raise InputError(
+            f"'{root}' is a file; kit takes the competition folder that holds it (train.csv, "
+            f"test.csv and the sample submission). Pass '{root.parent}'. Received: path={root}"
+        )
     if not root.is_dir():
         raise InputError(
             f"Competition folder '{root}' does not exist. Pass the folder that holds train.csv "
             f"and test.csv. Received: path={root}"
         )
-    tables = sorted(p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(TABLE_SUFFIXES))
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as err:
+        raise InputError(
+            f"Competition folder '{root}' cannot be read ({err.strerror}). Check its permissions. "
+            f"Received: path={root}"
+        ) from None
+    tables = [p for p in entries if p.is_file() and p.name.lower().endswith(TABLE_SUFFIXES)]
 
     def pick(kind: str, candidates: list[Path]) -> Path | None:
         exact = [p for p in candidates if p.name.lower().split(".")[0] == kind]
@@ -139,9 +165,15 @@ def find_files(root: Path) -> tuple[Path, Path, Path | None]:
     train, test = pick("train", rest), pick("test", rest)
     if train is None or test is None:
         missing = "train" if train is None else "test"
+        fix = ""
+        for suffixes, how in OTHER_TABLES.items():
+            found = [p.name for p in entries if p.name.lower().endswith(suffixes)]
+            if found:
+                fix = " " + how.format(", ".join(found))
+                break
         raise InputError(
             f"No {missing} file in '{root}': expected a file named like {missing}.csv or "
-            f"{missing}.parquet. Received: files={[p.name for p in tables]}"
+            f"{missing}.parquet.{fix} Received: files={[p.name for p in entries][:12]}"
         )
     return train, test, sample
 
@@ -174,52 +206,81 @@ def discover(
     """
     root = Path(path)
     train_path, test_path, sample_path = find_files(root)
-    train = read_table(train_path, na=na)
-    test = read_table(test_path, na=na)
-    sample = read_table(sample_path, na=na) if sample_path else None
     notes: list[str] = []
+    train = read_table(train_path, na=na, notes=notes)
+    test = read_table(test_path, na=na, notes=notes)
+    sample = read_table(sample_path, na=na, notes=notes) if sample_path else None
 
     if test.height == 0:
         raise InputError(f"Test file '{test_path}' has no rows. Download it again from the competition.")
     if train.height == 0:
         raise InputError(f"Train file '{train_path}' has no rows. Download it again from the competition.")
 
-    id = _infer_id(train, test, sample, id, test_path)
-    target, per_class = _infer_target(train, test, sample, id, target, train_path)
-    for name, frame, where in ((id, train, train_path), (id, test, test_path)):
-        if name is not None and name in frame.columns and frame[name].is_duplicated().any():
-            dup = frame.filter(frame[name].is_duplicated())[name][0]
-            raise InputError(
-                f"Column '{name}' in '{where.name}' has duplicate ids (e.g. {dup!r}); ids must be "
-                f"unique. Pass --id with the right column or remove the duplicates. Received: id={name}"
-            )
-
-    missing_target = train[target].null_count()
-    if missing_target:
-        train = train.filter(pl.col(target).is_not_null())
-        notes.append(f"dropped {missing_target} train rows with a missing target '{target}'")
-    if train[target].n_unique() < 2:
-        raise InputError(
-            f"Target '{target}' in '{train_path.name}' has a single value, so there is nothing to "
-            f"learn. Pass --target with the column to predict. Received: value={train[target][0]!r}"
+    unnamed = [c for c in train.columns if not c.strip()]
+    if unnamed:
+        # a header cell left empty: pandas' saved index (to_csv without index=False) most often
+        train, test = train.drop(unnamed), test.drop([c for c in unnamed if c in test.columns])
+        notes.append(
+            f"dropped {len(unnamed)} column(s) without a name in '{train_path.name}' (a saved index?)"
         )
+    id = _infer_id(train, test, sample, id, test_path, sample_path)
+    target, per_class = _infer_target(train, test, sample, id, target, train_path)
+    if target == id:
+        raise InputError(
+            f"'{target}' is both the id column and the target. Pass --target with the column to "
+            f"predict, or --id with the id column. Received: target={target}, id={id}"
+        )
+    _check_ids(train, test, id, train_path, test_path, na)
+    train, test = _infinities_as_missing(
+        train, test, exclude={id}, paths=(train_path, test_path), notes=notes
+    )
+    train = _checked_target(train, target, train_path, na, notes)
 
     task, classes = _infer_task(train[target])
-    submission = _infer_submission(sample, id, target, task, classes, per_class, train)
+    if task != "regression" and len(classes) > max(20, train.height // 2):
+        raise InputError(
+            f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
+            f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
+            f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
+        )
+    submission = _infer_submission(sample, id, target, task, classes, per_class, train, sample_path, notes)
+    sample_id_text = None
+    if sample is not None and id is not None:
+        # as text too: the submission writes the ids as the sample spells them ("001", "1.0")
+        sample_id_text = id_text(read_table(sample_path, na=na, strings=True)[id])
+    if sample is not None:
+        _check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
     metric = metric or metrics.default_for(task, submission.kind)
     metrics.check(metric, task)
+    _check_metric_target(metric, train[target], train_path)
 
     leaked = [c for c in train.columns if c not in test.columns and c not in (target, id)]
     if leaked:
         notes.append(f"dropped {', '.join(leaked)}: in train but not in test (would leak)")
-    for column in (group, time):
+    for flag, column in (("--group", group), ("--time", time)):
         if column is not None and column not in train.columns:
             raise InputError(
-                f"Column '{column}' is not in '{train_path.name}'. Pass --group/--time with one of "
-                f"its columns. Received: column={column}"
+                f"Column '{column}' is not in '{train_path.name}'. Pass {flag} with one of its columns: "
+                f"{', '.join(train.columns[:12])}. Received: column={column}"
             )
-    roles = _infer_roles(train, test, exclude={target, id, *leaked}, test_path=test_path)
-    if id is not None and id in test.columns and _is_datetime(train[id]):
+        if column is not None and column == target:
+            raise InputError(
+                f"{flag} '{column}' is the target: folds split on it would each validate on a single "
+                f"target value. Pass {flag} with another column. Received: {flag[2:]}={column}"
+            )
+    if time is not None:
+        _check_time_column(train[time], train_path)
+    unusable = [
+        c
+        for c in train.columns
+        if c in test.columns
+        and c not in (target, id)
+        and (train[c].dtype.is_nested() or train[c].dtype in (pl.Binary, pl.Object))
+    ]
+    for column in unusable:
+        notes.append(f"dropped '{column}': a {train[column].dtype} column, which kit cannot use")
+    roles = _infer_roles(train, test, exclude={target, id, *leaked, *unusable}, paths=(train_path, test_path))
+    if id is not None and id in test.columns and id in train.columns and _is_datetime(train[id]):
         roles[id] = "datetime"
         notes.append(f"id column '{id}' is a timestamp: its parts (hour, weekday, ...) are used as features")
     for column, role in roles.items():
@@ -230,6 +291,7 @@ def discover(
     parts = infer_parts(train, roles)
     for column, info in parts.items():
         notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")
+    _check_derived_names(roles, parts, train_path)
     return Competition(
         name=root.resolve().name,
         root=root,
@@ -250,19 +312,44 @@ def discover(
         time=time,
         notes=notes,
         parts=parts,
+        sample_id_text=sample_id_text,
     )
 
 
-def _infer_id(train, test, sample, id, test_path):
+def _infer_id(train, test, sample, id, test_path, sample_path):
     if id is not None:
         if id not in test.columns:
             raise InputError(
                 f"Id column '{id}' is not in '{test_path.name}'. Pass --id with one of its columns: "
                 f"{', '.join(test.columns[:8])}. Received: id={id}"
             )
+        if sample is not None and id not in sample.columns:
+            ours = next((c for c in sample.columns if c in test.columns), None)
+            fix = f"Pass --id {ours} (or leave --id out)" if ours else "Pass --id with the sample's id column"
+            raise InputError(
+                f"Id column '{id}' is not a column of the sample file '{sample_path.name}' "
+                f"({', '.join(sample.columns[:8])}), whose ids and order the submission follows. {fix}. "
+                f"Received: id={id}"
+            )
         return id
-    if sample is not None and sample.columns[0] in test.columns:
-        return sample.columns[0]
+    if sample is not None:
+        # the sample's id is its column that test has too (the first one, as Kaggle writes them)
+        shared = [c for c in sample.columns if c in test.columns]
+        if shared:
+            return shared[0]
+        spelled = {c.lower(): c for c in test.columns}
+        first = sample.columns[0]
+        if first.lower() in spelled:
+            raise InputError(
+                f"The sample file '{sample_path.name}' names its id column '{first}', "
+                f"'{test_path.name}' spells it '{spelled[first.lower()]}'. Rename one so they match "
+                f"(the submission uses the sample's spelling). Received: sample_id={first}"
+            )
+        raise InputError(
+            f"The sample file '{sample_path.name}' shares no column with '{test_path.name}', so its "
+            f"ids cannot be matched to the test rows: its first column should be the test file's id "
+            f"column. Check that it belongs to this competition. Received: columns={sample.columns[:8]}"
+        )
     # No sample file: a unique column named like an id, present in both files.
     for column in test.columns:
         if column.lower() in ("id", "row_id", "index") or column.lower().endswith("id"):
@@ -307,6 +394,214 @@ def _infer_target(train, test, sample, id, target, train_path):
     )
 
 
+def _na_hint(path: Path, column: str, na) -> str:
+    """How --na tokens turned values of a column into missing ones (the reason behind a target
+    that looks empty or single-valued), or ""."""
+    if not na:
+        return ""
+    raw = read_table(path, strings=True)[column]
+    hits = {token: int((raw == token).sum()) for token in na}
+    hits = {t: n for t, n in hits.items() if n}
+    if not hits:
+        return ""
+    said = ", ".join(f"--na {t!r} made {n} of its values missing" for t, n in hits.items())
+    return f" ({said}: pass --na only with tokens that mean missing)"
+
+
+def _check_ids(train, test, id, train_path, test_path, na) -> None:
+    if id is None:
+        return
+    for frame, where in ((train, train_path), (test, test_path)):
+        if id not in frame.columns:
+            continue
+        s = frame[id]
+        if where is test_path and s.null_count():
+            row = int(s.is_null().arg_true()[0])
+            raise InputError(
+                f"Column '{id}' in '{where.name}' has {s.null_count()} missing id(s) (first at row "
+                f"{row + 1}){_na_hint(where, id, na)}; every test row needs its id. Fix the file or pass "
+                f"--id with the right column. Received: id={id}"
+            )
+        if s.is_duplicated().any():
+            dup = frame.filter(s.is_duplicated())[id][0]
+            raise InputError(
+                f"Column '{id}' in '{where.name}' has duplicate ids (e.g. {dup!r}); ids must be "
+                f"unique. Pass --id with the right column or remove the duplicates. Received: id={id}"
+            )
+
+
+def _infinities_as_missing(train, test, *, exclude, paths, notes):
+    """inf and -inf (Parquet floats, or a CSV's "inf" text, which polars leaves as text) become
+    missing values, with a note naming the columns. A text column is read as numbers only when
+    every value is one and some are infinite: other text stays text."""
+    counts: dict[str, list[str]] = {}
+    frames = [train, test]
+    for i, (frame, path) in enumerate(zip(frames, paths, strict=True)):
+        for column in frame.columns:
+            if column in exclude:
+                continue
+            s = frame[column]
+            if s.dtype == pl.String:
+                number = s.cast(pl.Float64, strict=False)
+                if number.null_count() != s.null_count() or not number.is_infinite().any():
+                    continue
+                s = number
+            elif not s.dtype.is_float() or not s.is_infinite().any():
+                continue
+            n = int(s.is_infinite().sum())
+            frames[i] = frames[i].with_columns(pl.when(s.is_infinite()).then(None).otherwise(s).alias(column))
+            counts.setdefault(column, []).append(f"{path.name}: {n}")
+    if counts:
+        said = "; ".join(f"'{c}' ({', '.join(where)})" for c, where in counts.items())
+        notes.append(f"read inf and -inf as missing values in {said}")
+    return frames[0], frames[1]
+
+
+def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
+    """The train rows with a target; raises when the target cannot be learned."""
+    y = train[target]
+    if y.null_count() == y.len():
+        raise InputError(
+            f"Target '{target}' in '{train_path.name}' is missing in every row{_na_hint(train_path, target, na)}, "
+            f"so there is nothing to learn. Pass --target with the column to predict. "
+            f"Received: rows={y.len()}, missing={y.null_count()}"
+        )
+    if y.dtype == pl.String:
+        values = y.drop_nulls()
+        number = values.cast(pl.Float64, strict=False)
+        text = values.filter(number.is_null())
+        if (
+            text.len()
+            and number.drop_nulls().n_unique() > MAX_INT_CLASSES
+            and text.n_unique() <= 3
+            and text.len() <= 0.1 * values.len()
+        ):
+            raise InputError(
+                f"Target '{target}' in '{train_path.name}' is numbers except {text.len()} value(s) such "
+                f"as {text[0]!r}, so it was read as text. Pass --na {text[0]!r} if that means missing, "
+                f"or fix the file. Received: dtype=String"
+            )
+    missing = y.null_count()
+    if missing:
+        train = train.filter(pl.col(target).is_not_null())
+        notes.append(f"dropped {missing} train rows with a missing target '{target}'")
+    if train[target].n_unique() < 2:
+        raise InputError(
+            f"Target '{target}' in '{train_path.name}' has a single value{_na_hint(train_path, target, na)}, "
+            f"so there is nothing to learn. Pass --target with the column to predict. "
+            f"Received: value={train[target][0]!r}"
+        )
+    return train
+
+
+def _check_metric_target(metric: str, y: pl.Series, train_path: Path) -> None:
+    if not metrics.get(metric).log_target:
+        return
+    negative = y.cast(pl.Float64, strict=False) < 0
+    if negative.any():
+        low = y.filter(negative).min()
+        raise InputError(
+            f"Metric '{metric}' scores log(1 + target), so it needs a target of 0 or more, but "
+            f"'{y.name}' in '{train_path.name}' has {int(negative.sum())} negative value(s) (down to "
+            f"{low:.6g}). Pass --metric rmse, or check the target column. Received: min={low:.6g}"
+        )
+
+
+def _check_time_column(s: pl.Series, train_path: Path) -> None:
+    if s.dtype.is_numeric() or s.dtype in (pl.Date, pl.Datetime):
+        return
+    values = s.drop_nulls()
+    parsed = parse_datetime(values.cast(pl.String)) if values.len() else values
+    if values.len() == 0 or parsed.null_count():
+        bad = values.filter(parsed.is_null())[0] if values.len() else None
+        raise InputError(
+            f"--time column '{s.name}' in '{train_path.name}' is neither numbers nor dates "
+            f"(e.g. {bad!r}), so rows cannot be put in time order. Pass --time with a date or "
+            f"number column. Received: dtype={s.dtype}"
+        )
+
+
+def _check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path) -> None:
+    """The sample file's ids are the test file's, once each, however each file spells them."""
+    if sample.height == 0:
+        raise InputError(
+            f"The sample file '{sample_path.name}' has no rows, so it cannot say which test rows to "
+            f"predict. Download it again from the competition. Received: rows=0"
+        )
+    if id is None:
+        if sample.height != test.height:
+            raise InputError(
+                f"The sample file '{sample_path.name}' has {sample.height} rows, '{test_path.name}' has "
+                f"{test.height}, and neither has an id column to match them by. Check that both files "
+                f"belong to this competition. Received: sample_rows={sample.height}"
+            )
+        return
+    s = sample_id_text
+    if s.null_count():
+        row = int(s.is_null().arg_true()[0])
+        raise InputError(
+            f"The sample file '{sample_path.name}' has {s.null_count()} row(s) without an id in "
+            f"'{id}' (first at row {row + 1}). Download it again from the competition. Received: id={id}"
+        )
+    if s.is_duplicated().any():
+        dup = sample.filter(s.is_duplicated())[id][0]
+        raise InputError(
+            f"The sample file '{sample_path.name}' lists id {dup!r} more than once; Kaggle scores each "
+            f"test row once. Download it again from the competition. Received: id={dup!r}"
+        )
+    if match_ids(test[id], s) is None:
+        test_keys, sample_keys = set(id_text(test[id]).to_list()), set(id_text(s).to_list())
+        only_sample = sorted(sample_keys - test_keys)
+        only_test = sorted(test_keys - sample_keys)
+        parts = []
+        if only_sample:
+            parts.append(f"{len(only_sample)} of the sample's ids are not in test (e.g. {only_sample[0]!r})")
+        if only_test:
+            parts.append(f"{len(only_test)} of test's ids are not in the sample (e.g. {only_test[0]!r})")
+        raise InputError(
+            f"The sample file '{sample_path.name}' and '{test_path.name}' have different ids in "
+            f"'{id}': {' and '.join(parts)}. Check that both files belong to the same competition "
+            f"and version. Received: sample_rows={sample.height}, test_rows={test.height}"
+        )
+
+
+def id_text(s: pl.Series) -> pl.Series:
+    """Ids as text, as a file spells them (surrounding spaces dropped)."""
+    return s.cast(pl.String).str.strip_chars()
+
+
+def id_number(s: pl.Series) -> pl.Series:
+    """Ids as one spelling of their number where they are numbers: 1, 1.0, "1.0" and "001" are all
+    "1"; other ids as text."""
+    text = id_text(s)
+    number = (s if s.dtype.is_numeric() else text).cast(pl.Float64, strict=False)
+    whole = number.is_finite() & (number == number.round(0)) & (number.abs() < 2.0**53)
+    return (
+        pl.select(
+            pl.when(whole.fill_null(False))
+            .then(number.cast(pl.Int64, strict=False).cast(pl.String))
+            .when(number.is_not_null())
+            .then(number.cast(pl.String))
+            .otherwise(text)
+        )
+        .to_series()
+        .alias(s.name)
+    )
+
+
+def match_ids(a: pl.Series, b: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """Keys under which two files' ids are the same set, or None where they are not.
+
+    The ids as spelled first; where the files spell numbers differently (test "1.0", sample "1";
+    sample "001", test 1), as numbers, if that keeps each file's ids apart.
+    """
+    for key in (id_text, id_number):
+        ka, kb = key(a), key(b)
+        if ka.n_unique() == ka.len() and kb.n_unique() == kb.len() and set(ka.to_list()) == set(kb.to_list()):
+            return ka, kb
+    return None
+
+
 def _has_class_columns(sample, id, target, train) -> bool:
     if sample is None:
         return False
@@ -335,14 +630,18 @@ def _infer_task(y: pl.Series) -> tuple[str, list]:
     return "regression", []
 
 
-def _infer_submission(sample, id, target, task, classes, per_class, train) -> SubmissionFormat:
+def _infer_submission(
+    sample, id, target, task, classes, per_class, train, sample_path=None, notes=None
+) -> SubmissionFormat:
     if sample is None:
         columns = [c for c in (id, target) if c is not None]
         kind = "value" if task == "regression" else "label"
-        return SubmissionFormat(kind, columns)
+        return SubmissionFormat(kind, columns, value_column=target)
     columns = sample.columns
+    others = [c for c in columns if c != id]
+    name = sample_path.name if sample_path is not None else "sample file"
     if per_class:
-        by_name = {c.removeprefix(f"{target}_"): c for c in columns if c != id}
+        by_name = {c.removeprefix(f"{target}_"): c for c in others}
         class_columns = [by_name.get(str(c)) for c in classes]
         if None in class_columns:
             missing = [c for c, col in zip(classes, class_columns, strict=True) if col is None]
@@ -350,17 +649,50 @@ def _infer_submission(sample, id, target, task, classes, per_class, train) -> Su
                 f"The sample submission has no column for class(es) {missing} of '{target}'. Check "
                 f"that the sample file belongs to this competition. Received: columns={columns}"
             )
+        extra = [c for c in others if c not in class_columns]
+        if extra:
+            raise InputError(
+                f"The sample file '{name}' has column(s) {extra} besides the id and a probability column "
+                f"per class of '{target}'; kit cannot predict them. Remove them from the sample file. "
+                f"Received: columns={columns}"
+            )
         return SubmissionFormat("proba_columns", columns, class_columns)
+    if not others:
+        raise InputError(
+            f"The sample file '{name}' has only the id column '{id}', so it does not say what to "
+            f"predict. Download it again from the competition. Received: columns={columns}"
+        )
+    if len(others) > 1:
+        extra = [c for c in others if c != target]
+        raise InputError(
+            f"The sample file '{name}' has column(s) {extra} besides the id and the target '{target}'; "
+            f"kit writes one prediction column. Remove them from the sample file, or pass --target "
+            f"with the column to predict. Received: columns={columns}"
+        )
+    value_column = others[0]
+    if value_column != target:
+        if value_column in train.columns:
+            raise InputError(
+                f"The sample file '{name}' asks for '{value_column}', a column of train, but the target "
+                f"is '{target}'. Pass --target {value_column}, or fix the sample file. "
+                f"Received: target={target}"
+            )
+        if notes is not None:
+            notes.append(
+                f"the sample file names the prediction '{value_column}' (train's target is '{target}'); "
+                f"the submission uses the sample's name"
+            )
     if task == "regression":
-        return SubmissionFormat("value", columns)
+        return SubmissionFormat("value", columns, value_column=value_column)
     spelled = {str(v) for v in train[target].drop_nulls().unique().to_list()}
-    shown = {str(v) for v in sample[target].drop_nulls().unique().to_list()}
+    shown = {str(v) for v in sample[value_column].drop_nulls().unique().to_list()}
     if shown and shown <= spelled:
-        return SubmissionFormat("label", columns)
-    if task == "multiclass":
-        # one column holding a probability cannot describe several classes
-        return SubmissionFormat("label", columns)
-    return SubmissionFormat("proba", columns)
+        return SubmissionFormat("label", columns, value_column=value_column)
+    numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)
+    if task == "multiclass" or numbers.null_count():
+        # one column holding a probability cannot describe several classes, nor hold text
+        return SubmissionFormat("label", columns, value_column=value_column)
+    return SubmissionFormat("proba", columns, value_column=value_column)
 
 
 def _is_datetime(s: pl.Series) -> bool:
@@ -382,30 +714,13 @@ def _kind(dtype) -> str:
     return "text"
 
 
-def _infer_roles(train, test, *, exclude, test_path) -> dict[str, str]:
+def _infer_roles(train, test, *, exclude, paths) -> dict[str, str]:
     roles = {}
     for column in train.columns:
         if column in exclude or column not in test.columns:
             continue
         s = train[column]
-        if _kind(s.dtype) != _kind(test[column].dtype) and test[column].null_count() < test.height:
-            if _kind(s.dtype) == "number":
-                bad = test[column].drop_nulls().cast(pl.String)
-                bad = bad.filter(bad.cast(pl.Float64, strict=False).is_null())
-                example = f" such as {bad[0]!r}" if bad.len() else ""
-                raise InputError(
-                    f"Column '{column}' is numeric in train but text in '{test_path.name}' (values"
-                    f"{example}). Pass --na {bad[0]!r} if that means missing, or fix the file. "
-                    f"Received: dtype={test[column].dtype}"
-                    if bad.len()
-                    else f"Column '{column}' is numeric in train but text in '{test_path.name}'. "
-                    f"Fix the file. Received: dtype={test[column].dtype}"
-                )
-            raise InputError(
-                f"Column '{column}' is {s.dtype} in train but {test[column].dtype} in "
-                f"'{test_path.name}'. Fix the file or pass --na with the token that marks missing "
-                f"values. Received: dtype={test[column].dtype}"
-            )
+        _check_same_kind(s, test[column], paths)
         distinct = s.drop_nulls().n_unique()
         if s.null_count() == s.len():
             roles[column] = "missing"
@@ -422,6 +737,52 @@ def _infer_roles(train, test, *, exclude, test_path) -> dict[str, str]:
         else:
             roles[column] = "text"
     return roles
+
+
+def _check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:
+    """A column is numbers, booleans or text in both files (an all-missing column is any kind)."""
+    kinds = (_kind(train_s.dtype), _kind(test_s.dtype))
+    if kinds[0] == kinds[1] or train_s.null_count() == train_s.len() or test_s.null_count() == test_s.len():
+        return
+    column = train_s.name
+    if "number" in kinds and "text" in kinds:
+        which = 0 if kinds[0] == "text" else 1
+        text, path = (train_s, test_s)[which], paths[which]
+        other = "test" if which == 0 else "train"
+        bad = text.drop_nulls().cast(pl.String)
+        bad = bad.filter(bad.cast(pl.Float64, strict=False).is_null())
+        if bad.len():
+            raise InputError(
+                f"Column '{column}' is numeric in {other} but text in '{path.name}' (values such "
+                f"as {bad[0]!r}). Pass --na {bad[0]!r} if that means missing, or fix the file. "
+                f"Received: dtype={text.dtype}"
+            )
+    dtypes = (train_s.dtype, test_s.dtype)
+    raise InputError(
+        f"Column '{column}' is {dtypes[0]} in '{paths[0].name}' but {dtypes[1]} in '{paths[1].name}'. "
+        f"Fix the file or pass --na with the token that marks missing values. Received: dtype={dtypes[1]}"
+    )
+
+
+def _check_derived_names(roles: dict[str, str], parts: dict[str, dict], train_path: Path) -> None:
+    """The columns kit derives (a datetime's parts, a text's fields) must not take a name that a
+    column of the file already has: the model would see one of the two only."""
+    from kit.derive import DATETIME_PARTS
+
+    made: dict[str, str] = {}
+    for column, role in roles.items():
+        if role == "datetime":
+            made.update(
+                {f"{column}__{part}": f"the {part} of datetime column '{column}'" for part in DATETIME_PARTS}
+            )
+        for i in range(len(parts.get(column, {}).get("roles", []))):
+            made[part_name(column, i)] = f"field {i + 1} of column '{column}'"
+    for column in roles:
+        if column in made:
+            raise InputError(
+                f"Column '{column}' in '{train_path.name}' has the name kit gives {made[column]}. Rename "
+                f"the column. Received: column={column}"
+            )
 
 
 DELIMITERS = ("/", "_", "-", "|", ":", ";")

@@ -76,6 +76,9 @@ class Config:
                 if key == "na" and isinstance(value, str):
                     value = [value]
                 check_type(key, value, SETTING_TYPES[key], source)
+                if key == "na":
+                    for token in value:
+                        check_type("na (each token)", token, str, source)
                 if key in SETTING_LIMITS:
                     check_limit(key, value, SETTING_LIMITS[key], source)
                 setattr(self, key, value)
@@ -137,6 +140,8 @@ def dumps(data: dict) -> str:
 
 def read_toml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"Config file '{path}' is a folder. Pass a TOML file. Received: config={path}")
     if not path.is_file():
         raise InputError(f"Config file '{path}' does not exist. Received: config={path}")
     try:

@@ -36,8 +36,13 @@ def parse_datetime(s: pl.Series) -> pl.Series:
     """Parse ISO-like date or datetime strings; unparsable values become null."""
     if s.dtype in (pl.Date, pl.Datetime):
         return s.cast(pl.Datetime)
-    parsed = s.str.to_datetime(strict=False)
-    return parsed if parsed.null_count() <= s.null_count() else s.str.to_date(strict=False).cast(pl.Datetime)
+    try:
+        parsed = s.str.to_datetime(strict=False)
+        if parsed.null_count() <= s.null_count():
+            return parsed
+        return s.str.to_date(strict=False).cast(pl.Datetime)
+    except pl.exceptions.ComputeError:  # no date format fits any value: none is a date
+        return pl.Series(s.name, [None] * s.len(), dtype=pl.Datetime)
 
 
 def split_parts(s: pl.Series, sep: str, n: int) -> list[pl.Series]:

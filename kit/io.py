@@ -9,59 +9,192 @@ competitions) is staged beside its destination and published in one step (`stage
 from __future__ import annotations
 
 import ctypes
+import errno
+import gzip
+import io
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
+from kit import boundary
 from kit.errors import InputError
 
 # Spellings of a missing value that Kaggle files use besides an empty field.
 NULL_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".tsv")
+# tables kit does not read, and what to do about them
+OTHER_TABLES = {
+    (".zip", ".7z", ".tar", ".tar.gz", ".tgz"): "Unpack {} into the folder first.",
+    (".xlsx", ".xls", ".json", ".feather", ".arrow"): "Save {} as CSV or Parquet first.",
+}
 
 
-def read_table(path: str | os.PathLike, *, na: tuple[str, ...] = ()) -> pl.DataFrame:
+def read_table(
+    path: str | os.PathLike,
+    *,
+    na: tuple[str, ...] = (),
+    strings: bool = False,
+    notes: list[str] | None = None,
+) -> pl.DataFrame:
     """Read a CSV or Parquet file into a polars frame, with Kaggle's null tokens as missing.
+
+    Odd but readable files are read, with a line in `notes` saying how: a CSV separated by
+    semicolons, tabs or bars (semicolons with decimal commas too), one that is not UTF-8 (read as
+    Windows-1252), blank lines (skipped). A damaged file is an `InputError`, never a library's
+    traceback or a Rust panic on stderr.
 
     Args:
         path: a `.csv`, `.csv.gz` or `.parquet` file.
         na: extra strings to read as missing (e.g. `("?", "-1")`).
+        strings: every column as text, spelled as in the file (for ids and submissions).
+        notes: where to say what was odd about the file.
 
     Returns:
         The frame; raises `InputError` naming the file when it is missing, empty or unreadable.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"'{path}' is a folder, not a table. Pass a CSV or Parquet file. Received: path={path}"
+        )
     if not path.is_file():
         raise InputError(f"File '{path}' does not exist. Check the competition folder. Received: path={path}")
     if path.stat().st_size == 0:
         raise InputError(f"File '{path}' is empty. Download it again from the competition's data page.")
+    said: list[str] = []
     try:
-        if path.suffix in (".parquet", ".pq"):
-            frame = pl.read_parquet(path)
-            if na:
-                frame = frame.with_columns(
-                    pl.col(pl.String).replace({token: None for token in na}).name.keep()
-                )
-        else:
-            frame = pl.read_csv(
-                path,
-                null_values=[*NULL_TOKENS, *na],
-                infer_schema_length=None,
-                try_parse_dates=False,
-            )
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # polars panics (a damaged Parquet page) print a Rust backtrace straight to fd 2
+        with boundary.captured_stderr() as captured:
+            if path.name.lower().endswith(PARQUET_SUFFIXES):
+                frame = _read_parquet(path, na=na, strings=strings)
+            else:
+                frame = _read_csv(path, na=na, strings=strings, notes=said)
+    except InputError:
+        raise
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, UnicodeDecodeError) as err:
+        first = boundary.one_line(str(err).strip().splitlines()[0]) if str(err).strip() else ""
+        if "more fields than defined" in first:
+            first = "a line has more fields than the header"
+        elif isinstance(err, pl.exceptions.PanicException):  # its text is polars' own internals
+            first = "polars failed on its contents"
+        kind = "Parquet file" if path.name.lower().endswith(PARQUET_SUFFIXES) else "CSV"
         raise InputError(
-            f"File '{path}' could not be parsed as a table: {first}. "
-            "Check that it is a comma-separated CSV or a Parquet file."
+            f"File '{path}' could not be parsed as a {kind}: {first or type(err).__name__}. It is damaged "
+            f"or not a table: download it again, or check that it is a comma-separated CSV or a "
+            f"Parquet file. Received: error={type(err).__name__}"
         ) from None
+    boundary.replay(captured.text)  # a warning that was not a panic still reaches the user
     if frame.width == 0:
         raise InputError(f"File '{path}' has no columns. Download it again from the competition's data page.")
+    blank = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    if frame.height and blank.any():
+        # a blank line is not a row; polars reads it as one with every field missing
+        frame = frame.filter(~blank)
+        said.append(f"skipped {blank.sum()} empty line(s) in '{path.name}'")
+    if notes is not None:
+        notes.extend(said)
+    return frame
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# what a CSV may be separated by besides commas, tried in this order
+CSV_SEPARATORS = (";", "\t", "|")
+_DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
+
+
+def sniff_delimiter(path: str | os.PathLike) -> str:
+    """The field separator of a CSV, from its header line: a comma unless the header has none and
+    has semicolons, tabs or bars."""
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except (OSError, EOFError):
+        return ","
+    lines = [line for line in head.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return ","
+    header = re.sub(r'"[^"]*"', "", lines[0])  # separators inside quotes do not count
+    if "," in header:
+        return ","
+    counts = {sep: header.count(sep) for sep in CSV_SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFrame:
+    sep = sniff_delimiter(path)
+    options = dict(
+        separator=sep,
+        null_values=[*NULL_TOKENS, *na],
+        try_parse_dates=False,
+        **({"infer_schema": False} if strings else {"infer_schema_length": None}),
+    )
+    try:
+        frame = pl.read_csv(path, **options)
+    except pl.exceptions.ComputeError as err:
+        if "utf-8" not in str(err).lower() and "utf8" not in str(err).lower():
+            raise
+        # not UTF-8: Kaggle's older files are Windows-1252 (a superset of Latin-1 for letters)
+        data = _read_bytes(path)
+        if b"\x00" in data[: 1 << 16]:  # no text file holds NUL bytes: an image, an archive, ...
+            raise
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), **options)
+        notes.append(f"'{path.name}' is not UTF-8: read as Windows-1252 (Latin-1)")
+    if sep != "," and not (sep == "\t" and path.name.lower().endswith(".tsv")):
+        shown = {"\t": "tabs", ";": "semicolons", "|": "'|'"}[sep]
+        if sep == ";" and not strings:
+            frame, converted = _decimal_commas(frame)
+            if converted:
+                shown += f" with decimal commas ({', '.join(converted[:5])})"
+        notes.append(f"'{path.name}' is separated by {shown}: read as such")
+    return frame
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    return path.read_bytes()
+
+
+def _decimal_commas(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Text columns of a semicolon file that are numbers written with a decimal comma ("2,5")."""
+    converted = []
+    for column in frame.columns:
+        s = frame[column]
+        if s.dtype != pl.String or s.null_count() == s.len():
+            continue
+        values = s.drop_nulls()
+        if values.str.contains(",").any() and values.str.contains(_DECIMAL_COMMA).all():
+            frame = frame.with_columns(s.str.replace(",", ".", literal=True).cast(pl.Float64).alias(column))
+            converted.append(column)
+    return frame, converted
+
+
+def _read_parquet(path: Path, *, na, strings: bool) -> pl.DataFrame:
+    frame = pl.read_parquet(path)
+    # categories are text to kit; decimals are numbers
+    frame = frame.with_columns(
+        *[pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t in (pl.Categorical, pl.Enum)],
+        *[pl.col(c).cast(pl.Float64) for c, t in frame.schema.items() if isinstance(t, pl.Decimal)],
+    )
+    if na:
+        frame = frame.with_columns(pl.col(pl.String).replace({token: None for token in na}).name.keep())
+    if strings:
+        frame = frame.with_columns(pl.all().cast(pl.String))
     return frame
 
 
@@ -70,13 +203,15 @@ def write_atomic(path: str | os.PathLike, content: pl.DataFrame | str | bytes | 
 
     `content` is a frame (CSV, or Parquet for a `.parquet` path), text, bytes, or a JSON value
     (a dict or list, written as indented JSON). It goes to a hidden temporary file in the same
-    folder, which is then renamed over `path`.
+    folder, which is then renamed over `path`. A full disk or a folder that cannot be written is
+    an `InputError` that says so, and leaves the old file as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         if isinstance(content, pl.DataFrame):
             if path.suffix == ".parquet":
                 content.write_parquet(tmp)
@@ -90,8 +225,10 @@ def write_atomic(path: str | os.PathLike, content: pl.DataFrame | str | bytes | 
             Path(tmp).write_text(json.dumps(content, indent=2, default=_json_default))
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a submission is for sharing
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise_disk_error(err, path)
         raise
     return path
 
@@ -99,17 +236,37 @@ def write_atomic(path: str | os.PathLike, content: pl.DataFrame | str | bytes | 
 def copy_atomic(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Copy a file so that `dest` is either the old file or the whole new one."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        os.close(fd)
         shutil.copyfile(source, tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise_disk_error(err, dest)
         raise
     return dest
+
+
+def raise_disk_error(err: BaseException, path: str | os.PathLike) -> None:
+    """Raise an `InputError` for a write that failed on a full disk or a folder kit may not write
+    to (the user's to fix); return for any other error. polars reports these as text ("No space
+    left on device (os error 28)"), so the code is read from there too."""
+    if not isinstance(err, Exception) or isinstance(err, InputError):
+        return
+    code = getattr(err, "errno", None)
+    if code is None:
+        found = re.search(r"os error (\d+)", str(err))
+        code = int(found.group(1)) if found else None
+    if code is None:
+        return
+    message = boundary.disk_error(OSError(code, os.strerror(code), str(path)))
+    if message is not None:
+        raise InputError(message) from err
 
 
 def _json_default(value):
@@ -129,24 +286,46 @@ def _json_default(value):
 def stage_dir(dest: str | os.PathLike) -> Path:
     """A new hidden folder beside `dest` to build it in; unique, so two writers never mix files."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.{os.getpid()}-{secrets.token_hex(3)}.partial"
-    staging.mkdir()
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as err:
+        raise_disk_error(err, staging)
+        raise
     return staging
 
 
-def publish_dir(staging: str | os.PathLike, dest: str | os.PathLike) -> Path:
+def publish_dir(
+    staging: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    may_replace: Callable[[Path], bool] | None = None,
+) -> Path:
     """Put the staged folder at `dest` in one step, replacing what was there.
 
     Where the kernel can (Linux's renameat2), the two folders are exchanged atomically, so a kill
     at any moment leaves `dest` as the old folder or the new one, never neither; elsewhere the old
-    one is moved aside first. The old folder is removed afterwards. Only call it for a `dest` that
-    kit wrote (see `check_out_dir`).
+    one is moved aside first. The old folder is removed afterwards. Callers check `dest` before
+    they start (see `check_out_dir`); it is checked again here, since another process may have
+    put something there meanwhile: only an empty folder or one `may_replace` accepts (default:
+    `written_by_kit`) is replaced, and a second writer that got there first is replaced whole.
     """
     staging, dest = Path(staging), Path(dest)
-    if not dest.exists():
-        staging.rename(dest)
-        return dest
+    may_replace = may_replace or written_by_kit
+    if not dest.exists() and not dest.is_symlink():
+        try:
+            staging.rename(dest)
+            return dest
+        except OSError as err:
+            # another writer published there first (rename onto a non-empty folder fails)
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    if dest.is_symlink() or not dest.is_dir() or (any(dest.iterdir()) and not may_replace(dest)):
+        raise InputError(
+            f"'{dest}' appeared while kit was writing it and holds files kit did not write; kit does not "
+            f"replace it, so nothing was written. Move it away and run again. Received: dest={dest}"
+        )
     if _exchange(staging, dest):
         shutil.rmtree(staging, ignore_errors=True)  # now holds the old folder
         return dest
@@ -185,25 +364,65 @@ def written_by_kit(folder: str | os.PathLike) -> bool:
     return info.get("written_by") == WRITTEN_BY or "kit" in (info.get("versions") or {})
 
 
-def check_out_dir(path: str | os.PathLike, *, flag: str = "--out") -> Path:
+def check_out_dir(
+    path: str | os.PathLike, *, flag: str = "--out", may_replace: Callable[[Path], bool] | None = None
+) -> Path:
     """Refuse an output folder kit may not replace; returns it as a Path.
 
-    A new path, an empty folder or a folder kit wrote before (a run folder) is fine. A file, a
-    folder of the user's with other files in it, or a folder that cannot be written to is refused
+    A new path, an empty folder or a folder kit wrote before (a run folder: `may_replace`, default
+    `written_by_kit`) is fine. A file, a symbolic link, a folder of the user's with files in it
+    (a manifest.json without kit's mark included), or a place that cannot be written to is refused
     before any work starts: kit never deletes what it did not write.
     """
     path = Path(path)
-    if path.is_file() or (path.exists() and not path.is_dir()):
-        raise InputError(f"{flag} '{path}' is a file. Pass a folder path for the run. Received: out={path}")
-    if path.is_dir() and any(path.iterdir()) and not written_by_kit(path):
+    may_replace = may_replace or written_by_kit
+    if path.is_symlink():
+        raise InputError(
+            f"{flag} '{path}' is a symbolic link; kit replaces a run folder whole and would not follow "
+            f"it. Pass the folder it points to, or a new one. Received: out={path}"
+        )
+    if path.exists() and not path.is_dir():
+        raise InputError(
+            f"{flag} '{path}' is a file, not a folder; kit writes a run folder there. Pass a new folder "
+            f"path. Received: out={path}"
+        )
+    if path.is_dir() and any(path.iterdir()) and not may_replace(path):
         raise InputError(
             f"{flag} '{path}' is a folder with files kit did not write. Pass a new folder (kit "
             f"never replaces a folder it did not write). Received: out={path}"
         )
-    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(
-            f"{flag} '{path}' cannot be written: '{parent}' is not writable. Pass a folder you can "
-            f"write to. Received: out={path}"
-        )
+    _check_writable(path.parent, what=f"{flag} '{path}'")
+    if path.is_dir() and any(path.iterdir()):
+        _check_writable(path, what=f"{flag} '{path}'")  # the old run folder is removed
     return path
+
+
+def check_out_file(path: str | os.PathLike, *, flag: str = "--out") -> Path:
+    """Refuse a path a file cannot be written to; returns it as a Path.
+
+    An existing file is replaced (atomically): naming it is the user's request. A folder is
+    refused, as is a place that cannot be written to.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"{flag} '{path}' is a folder; kit writes the submission as one file there. Pass a file "
+            f"path such as '{path / 'submission.csv'}'. Received: out={path}"
+        )
+    _check_writable(path.parent, what=f"{flag} '{path}'")
+    return path
+
+
+def _check_writable(folder: Path, *, what: str) -> None:
+    """The first existing folder at or above `folder` must be a folder kit can write to."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists() or p.is_symlink()), Path("."))
+    if not existing.is_dir():
+        raise InputError(
+            f"{what} cannot be created: '{existing}' is a file, not a folder. Pass another path. "
+            f"Received: out={existing}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"{what} cannot be written: '{existing}' is not writable. Pass a folder you can "
+            f"write to. Received: out={existing}"
+        )

@@ -27,6 +27,8 @@ class Metric:
     fn: Callable[[np.ndarray, np.ndarray], float]
     # rmsle is rmse on log1p(target): train on that scale and the loss matches the metric
     log_target: bool = False
+    # roc_auc is undefined (NaN) on a validation fold that lacks a class
+    needs_every_class: bool = False
 
     def __call__(self, y_true, pred) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(pred)))
@@ -70,7 +72,7 @@ REGISTRY: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("accuracy", "maximize", CLASSIFICATION, lambda y, p: skm.accuracy_score(y, labels(p))),
-        Metric("roc_auc", "maximize", CLASSIFICATION, _roc_auc),
+        Metric("roc_auc", "maximize", CLASSIFICATION, _roc_auc, needs_every_class=True),
         Metric("log_loss", "minimize", CLASSIFICATION, _log_loss),
         Metric("f1", "maximize", ("binary",), _f1("binary")),
         Metric("f1_micro", "maximize", CLASSIFICATION, _f1("micro")),

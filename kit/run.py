@@ -7,7 +7,11 @@ submission checks and the run folder are the same for all of them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
+import os
 import shutil
 import sys
 import tempfile
@@ -25,8 +29,9 @@ from kit import kaggle, metrics, runtime, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.derive import derive
-from kit.io import MANIFEST, WRITTEN_BY, check_out_dir, publish_dir, stage_dir, write_atomic
-from kit.split import make_folds, resolve_strategy
+from kit.errors import InputError
+from kit.io import MANIFEST, WRITTEN_BY, publish_dir, raise_disk_error, stage_dir, write_atomic
+from kit.preflight import preflight
 from kit.submission import check_submission, make_submission
 
 # seed s of a fold trains with seed + fold + SEED_STRIDE * s: other seeds than any fold's
@@ -136,29 +141,48 @@ def cross_validate(
     track = tracks.get(track)
     params = track.params(cfg.tracks.get(track.name) if params is None else params)
     chief = runtime.is_chief()
-    run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id(track.name)
-    scratch = None
-    if chief:
-        check_out_dir(run_dir)
-    else:
-        # every worker of a cluster trains; only the chief keeps files
-        scratch = Path(tempfile.mkdtemp(prefix="kit-worker-"))
-        run_dir = scratch / "run"
+    # every check that needs no training first, before a folder is made or TensorFlow imported
+    plan = preflight(comp, cfg, track=track, params=params, out=out if chief else None)
+    for note in plan.notes:
+        log(f"note: {note}")
+    strategy, folds = plan.strategy, plan.folds
     metric = metrics.get(comp.metric)
     train, roles = derive(comp.train, comp.roles, comp.parts)
     test, _ = derive(comp.test, comp.roles, comp.parts)
     y = comp.target_values()
     n_classes = len(comp.classes) if comp.task != "regression" else 0
-    strategy = resolve_strategy(cfg.split, task=comp.task, group=comp.group, time=comp.time)
-    folds = make_folds(
-        train.height,
-        strategy=strategy,
-        n_splits=cfg.folds,
-        seed=cfg.seed,
-        y=y if comp.task != "regression" and strategy in ("stratified", "holdout") else None,
-        groups=comp.train[comp.group].cast(pl.String).fill_null("").to_numpy() if comp.group else None,
-        order=_time_order(comp) if strategy == "time" else None,
-    )
+    scratch = None
+    if chief:
+        run_dir, claim = claim_run_dir(
+            Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id(track.name),
+            fixed=out is not None,
+        )
+    else:
+        # every worker of a cluster trains; only the chief keeps files
+        scratch = Path(tempfile.mkdtemp(prefix="kit-worker-"))
+        run_dir, claim = claim_run_dir(scratch / "run", fixed=True)
+    try:
+        run = _cross_validate(
+            comp, cfg, track, params, run_dir=run_dir, strategy=strategy, folds=folds, metric=metric,
+            train=train, test=test, roles=roles, y=y, n_classes=n_classes, chief=chief, started=started,
+            log=log, fold_callbacks=fold_callbacks, progress=progress,
+        )  # fmt: skip
+    except BaseException:
+        claim.release(failed=True)
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    claim.release(failed=False)
+    return run
+
+
+def _cross_validate(
+    comp, cfg, track, params, *, run_dir, strategy, folds, metric, train, test, roles, y, n_classes,
+    chief, started, log, fold_callbacks, progress,
+) -> Run:  # fmt: skip
+    """The folds, the score and the run folder, for `cross_validate` once its checks have passed
+    and its run folder is claimed."""
     log(
         f"{comp.name}: {comp.task}, target '{comp.target}', metric {comp.metric}, "
         f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
@@ -218,9 +242,8 @@ def cross_validate(
                 oof[va] = val_pred
                 fold_of[va] = k
                 test_sum += test_sum_k / cfg.seeds
-                fold_scores.append(
-                    metric(y[va], val_pred.reshape(-1) if comp.task == "regression" else val_pred)
-                )
+                flat_val = val_pred.reshape(-1) if comp.task == "regression" else val_pred
+                fold_scores.append(_finite_score(metric, y[va], flat_val, fold=k, track=track.name))
                 bars.end_fold(fold_scores[-1])
                 log(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
@@ -229,7 +252,7 @@ def cross_validate(
         test_pred = test_sum / len(folds)
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
-        score = metric(y[scored], flat(oof[scored]))
+        score = _finite_score(metric, y[scored], flat(oof[scored]), fold=None, track=track.name)
         submission = make_submission(comp, flat(test_pred))
         check_submission(submission, comp)
         staging = stage_dir(run_dir)
@@ -265,9 +288,6 @@ def cross_validate(
         if work.is_dir() and {p.name for p in work.iterdir()} <= {"params.json"}:
             shutil.rmtree(work, ignore_errors=True)
         raise
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
     spread = f" ± {np.std(fold_scores):.5f}" if len(fold_scores) > 1 else ""
     seconds = time.perf_counter() - started
     log(f"CV {comp.metric}: {score:.5f}{spread} ({metric.direction}) in {seconds:.1f} s")
@@ -304,16 +324,102 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult
             )
     result.val = np.asarray(result.val, dtype=np.float64)
     result.test = np.asarray(result.test, dtype=np.float64)
+    for what, pred in (("validation", result.val), ("test", result.test)):
+        if not np.isfinite(pred).all():
+            raise InputError(
+                f"Track '{name}' predicted NaN or infinite values for fold {fold.index + 1}'s {what} rows: "
+                f"its training diverged. Lower [{name}] learning_rate, or check the target's scale. "
+                f"Received: non_finite={int((~np.isfinite(pred)).sum())}"
+            )
     return result
 
 
-def _time_order(comp: Competition) -> np.ndarray:
-    from kit.derive import parse_datetime
+def _finite_score(metric, y_true, pred, *, fold: int | None, track: str) -> float:
+    """The metric, which must be a number: a NaN would pass for a score in metrics.json and the
+    leaderboard. The pre-flight checks make the usual cause (a fold without a class) impossible."""
+    score = metric(y_true, pred)
+    if not math.isfinite(score):
+        where = f"fold {fold + 1}" if fold is not None else "the out-of-fold predictions"
+        raise InputError(
+            f"{metric.name} of {where} is {score}: the metric cannot score these rows (track '{track}'). "
+            f"Pass another --metric or --split. Received: score={score}"
+        )
+    return score
 
-    s = comp.train[comp.time]
-    if s.dtype.is_numeric():
-        return s.to_numpy()
-    return parse_datetime(s).dt.epoch("s").fill_null(0).to_numpy()
+
+class Claim:
+    """A run folder this process is writing: its lock, and the folders made for it.
+
+    The lock (`.<name>.lock` beside the folder, flock) keeps a second run from writing the same
+    folder at the same time: its checkpoints and its publishing would mix with this one's. On a
+    failure, the folders made for the run (`submissions/<competition>/`, ...) go again if empty.
+    """
+
+    def __init__(self, path: Path, handle, made: list[Path]):
+        self.path, self.handle, self.made = path, handle, made
+
+    def release(self, *, failed: bool) -> None:
+        if self.handle is None:
+            return
+        Path(self.handle.name).unlink(missing_ok=True)
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+        self.handle = None
+        if failed:
+            for folder in reversed(self.made):  # the deepest first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+
+
+def claim_run_dir(run_dir: Path, *, fixed: bool) -> tuple[Path, Claim]:
+    """Lock the run folder for this run; a default (`fixed=False`) one that another run holds or
+    wrote in the same second gets a suffix (-2, -3, ...) instead.
+
+    Raises:
+        InputError: `fixed` and another kit run is writing it now.
+    """
+    made = [p for p in reversed(run_dir.parents) if not p.exists()]
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise_disk_error(err, run_dir.parent)
+        raise
+    base = run_dir
+    for n in range(2, 1000):
+        handle = _lock(run_dir.parent / f".{run_dir.name}.lock")
+        if handle is not None and (fixed or not run_dir.exists()):
+            return run_dir, Claim(run_dir, handle, made)
+        if handle is not None:
+            Claim(run_dir, handle, []).release(failed=False)
+        if fixed:
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise InputError(
+                f"Another kit run is writing '{run_dir}' right now; two runs into one folder would mix "
+                f"their files. Wait for it to finish, or pass another --out. Received: out={run_dir}"
+            )
+        run_dir = base.with_name(f"{base.name}-{n}")
+    raise InputError(f"Too many runs named '{base}' this second. Pass --out. Received: out={base}")
+
+
+def _lock(path: Path):
+    """An open file holding an exclusive flock on `path`, or None where another process holds it."""
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 (held for the run)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        # the holder before us may have removed the file as it let go: lock the file now there
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()
 
 
 def new_run_id(track: str) -> str:
@@ -412,7 +518,8 @@ def write_run_files(
 def leaderboard(root: str | Path | None = None) -> list[dict]:
     """Every run under `root` (default: where runs go here), best CV first within each competition.
 
-    A folder whose metrics.json cannot be read (a run being written, a damaged file) is left out.
+    A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
+    finite score is left out.
     """
     root = kaggle.submissions_root() if root is None else root
     rows = []
@@ -420,6 +527,8 @@ def leaderboard(root: str | Path | None = None) -> list[dict]:
         try:
             info = json.loads(path.read_text())
             row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
+            if not math.isfinite(float(row["score"])):  # no number to rank it by
+                continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
         rows.append({**info, **row, "run_dir": str(path.parent)})

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from kit.competition import Competition, SubmissionFormat
+from kit import boundary
+from kit.competition import Competition, SubmissionFormat, match_ids
 from kit.errors import InputError
-from kit.io import publish_dir, read_table, stage_dir, write_atomic
+from kit.io import check_out_file, publish_dir, read_table, stage_dir, write_atomic
 from kit.submission import make_submission, write_submission
 
 EXPORT_FORMAT = 1
@@ -50,16 +51,17 @@ class ExportedModel:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        info_path = self.path / EXTRA_DIR / INFO_FILE
-        if not (self.path / "saved_model.pb").is_file() or not info_path.is_file():
-            raise InputError(
-                f"'{self.path}' is not a model exported by `kit advanced` (no saved_model.pb and "
-                f"assets.extra/kit.json). Pass a run folder's model/ folder. Received: model={self.path}"
-            )
-        self.info = json.loads(info_path.read_text())
+        self.info = read_info(self.path)
         import tensorflow as tf
 
-        self._model = tf.saved_model.load(str(self.path))
+        try:
+            self._model = tf.saved_model.load(str(self.path))
+        except Exception as err:  # a damaged graph fails in protobuf, TensorFlow or the OS
+            raise InputError(
+                f"'{self.path}' could not be loaded as a SavedModel ({boundary.one_line(err)[:160]}): it "
+                f"is damaged or incomplete. Export it again with `kit advanced`. "
+                f"Received: error={type(err).__name__}"
+            ) from None
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         """Predictions for raw rows (a test file as read): (n, n_classes) probabilities or (n,) values."""
@@ -83,10 +85,7 @@ class ExportedModel:
         if info["sample_ids"]:
             sample = pl.read_parquet(self.path / EXTRA_DIR / info["sample_ids"])
             id_ = info["id"]
-            same = id_ in test.columns and set(sample[id_].cast(pl.String).to_list()) == set(
-                test[id_].cast(pl.String).to_list()
-            )
-            if not same:
+            if id_ not in test.columns or match_ids(test[id_], sample[id_]) is None:
                 log(
                     "note: the test rows' ids are not the competition's test ids; the submission "
                     "keeps the test file's order"
@@ -106,10 +105,39 @@ class ExportedModel:
             target=info["target"],
             task=info["task"],
             classes=info["classes"],
-            submission=SubmissionFormat(fmt["kind"], fmt["columns"], fmt["class_columns"]),
+            submission=SubmissionFormat(
+                fmt["kind"], fmt["columns"], fmt["class_columns"], fmt.get("value_column", info["target"])
+            ),
             metric=info["metric"],
             roles={c: v["role"] for c, v in info["inputs"].items()},
         )
+
+
+def read_info(path: Path) -> dict:
+    """An exported model's kit.json, checked; no TensorFlow needed."""
+    info_path = path / EXTRA_DIR / INFO_FILE
+    if (path / "model" / "saved_model.pb").is_file():
+        raise InputError(
+            f"'{path}' is a run folder; the exported model is its model/ folder. Pass "
+            f"'{path / 'model'}'. Received: model={path}"
+        )
+    if not (path / "saved_model.pb").is_file() or not info_path.is_file():
+        raise InputError(
+            f"'{path}' is not a model exported by `kit advanced` (no saved_model.pb and "
+            f"assets.extra/kit.json). Pass a run folder's model/ folder. Received: model={path}"
+        )
+    try:
+        info = json.loads(info_path.read_text())
+        needed = ("inputs", "id", "target", "task", "classes", "submission", "folds")
+        missing = [k for k in needed if k not in info]
+    except (OSError, ValueError, TypeError) as err:
+        info, missing = None, [f"unreadable: {type(err).__name__}"]
+    if not isinstance(info, dict) or missing:
+        raise InputError(
+            f"'{info_path}' is damaged ({', '.join(missing) or 'not a JSON object'}), so the model "
+            f"cannot be served. Export it again with `kit advanced`. Received: missing={missing}"
+        )
+    return info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,12 +157,13 @@ class FoldModel:
 
 def _input_name(column: str, taken: set[str]) -> str:
     # signature argument names must be identifiers; the dict keys keep the real column names
-    # and TensorFlow's node names: ASCII, starting with a letter ("âge years" -> "c__ge_years")
+    # and TensorFlow's node names: ASCII, starting with a letter ("âge years" -> "c__ge_years").
+    # TensorFlow lowercases them in the signature, so "A B" and "a b" must differ in more than case
     name = re.sub(r"[^A-Za-z0-9_]", "_", column) or "column"
     name = name if name[0].isascii() and name[0].isalpha() else f"c_{name}"
-    while name in taken:
+    while name.lower() in taken:
         name += "_"
-    taken.add(name)
+    taken.add(name.lower())
     return name
 
 
@@ -205,7 +234,8 @@ def export(
         extra.mkdir(exist_ok=True)
         has_sample = comp.sample is not None and comp.id is not None and comp.id in comp.sample.columns
         if has_sample:
-            write_atomic(extra / SAMPLE_IDS_FILE, comp.sample.select(comp.id))
+            # as the sample file spells them, which the submission writes
+            write_atomic(extra / SAMPLE_IDS_FILE, comp.sample_ids().alias(comp.id).to_frame())
         y = comp.train[comp.target]
         info = {
             "format": EXPORT_FORMAT,
@@ -223,6 +253,7 @@ def export(
                 "kind": comp.submission.kind,
                 "columns": comp.submission.columns,
                 "class_columns": comp.submission.class_columns,
+                "value_column": comp.submission.value_column,
             },
             "metric": comp.metric,
             "na": list(na),
@@ -231,7 +262,7 @@ def export(
             "sample_ids": SAMPLE_IDS_FILE if has_sample else None,
         }
         write_atomic(extra / INFO_FILE, info)
-        publish_dir(staging, path)
+        publish_dir(staging, path, may_replace=lambda d: (d / EXTRA_DIR / INFO_FILE).is_file())
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -330,7 +361,8 @@ def predict_file(
     Args:
         model: the exported model folder (`<run_dir>/model`).
         test: the test file (CSV or Parquet), raw as the competition gives it.
-        out: the submission file to write (checked first; nothing is written when a check fails).
+        out: the submission file to write: a file there is replaced (naming it is the request),
+            a folder there is refused. Checked first; nothing is written when a check fails.
 
     Returns:
         The submission's path.
@@ -338,14 +370,23 @@ def predict_file(
     Example:
         >>> predict_file("submissions/titanic/adv/model", "data/titanic/test.csv", out="sub.csv")
     """
-    exported = ExportedModel(model)
+    # everything that can be checked without TensorFlow first: its import takes seconds
+    out = check_out_file(out)
+    info = read_info(Path(model))
     test_path = Path(test)
-    frame = read_table(test_path, na=tuple(exported.info.get("na", ())))
-    if exported.info["id"] and exported.info["id"] not in frame.columns:
+    frame = read_table(test_path, na=tuple(info.get("na", ())))
+    if info["id"] and info["id"] not in frame.columns:
         raise InputError(
-            f"Test file '{test_path}' has no id column '{exported.info['id']}', which the "
+            f"Test file '{test_path}' has no id column '{info['id']}', which the "
             f"submission needs. Pass the competition's test file. Received: columns={frame.columns[:12]}"
         )
+    lacking = [c for c in info["inputs"] if c not in frame.columns]
+    if lacking:
+        raise InputError(
+            f"Test file '{test_path}' lacks column(s) {lacking[:8]} that the model was trained on. Pass "
+            f"the competition's test file. Received: columns={frame.columns[:12]}"
+        )
+    exported = ExportedModel(model)
     pred = exported.predict(frame)
     comp = exported.competition(frame, test_path, log=log)
     submission = make_submission(comp, pred)

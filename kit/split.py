@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import model_selection as ms
 
@@ -64,7 +66,10 @@ def make_folds(
     if strategy == "kfold":
         return list(ms.KFold(n_splits, shuffle=True, random_state=seed).split(index))
     if strategy == "stratified":
-        return list(ms.StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(index, y))
+        with warnings.catch_warnings():
+            # a class rarer than the folds: kit.preflight has said so in a note already
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            return list(ms.StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(index, y))
     if strategy == "group":
         n_groups = len(np.unique(groups))
         if n_groups < n_splits:

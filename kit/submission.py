@@ -8,19 +8,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kit.competition import Competition
+from kit.competition import Competition, id_number, id_text, match_ids
 from kit.errors import InputError
-from kit.io import read_table, write_atomic
+from kit.io import read_table, sniff_delimiter, write_atomic
 from kit.metrics import labels, round_ratings
 
 
 def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
-    """The submission frame for test predictions, in the sample file's row and column order.
+    """The submission frame for test predictions, in the sample file's row and column order, with
+    the ids as the sample spells them.
 
     Args:
         pred: (n_test, n_classes) probabilities, or (n_test,) values for regression.
     """
     fmt, target = comp.submission, comp.target
+    value = fmt.value_column or target
     columns = {}
     if comp.id is not None:
         columns[comp.id] = comp.test[comp.id]
@@ -30,21 +32,33 @@ def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
             values = round_ratings(pred, y_train)
         else:
             values = np.asarray(comp.classes, dtype=object)[labels(pred)].tolist()
-        columns[target] = _spelled(pl.Series(target, values, dtype=comp.train[target].dtype))
+        columns[value] = _spelled(pl.Series(value, values, dtype=comp.train[target].dtype))
     elif fmt.kind == "proba":
-        columns[target] = pl.Series(target, pred[:, 1], dtype=pl.Float64)
+        columns[value] = pl.Series(value, pred[:, 1], dtype=pl.Float64)
     elif fmt.kind == "proba_columns":
         for i, column in enumerate(fmt.class_columns):
             columns[column] = pl.Series(column, pred[:, i], dtype=pl.Float64)
     else:
-        columns[target] = pl.Series(target, pred, dtype=pl.Float64)
+        columns[value] = pl.Series(value, pred, dtype=pl.Float64)
     frame = pl.DataFrame(columns)
     if comp.sample is not None and comp.id is not None:
-        # the sample file's order, which Kaggle's scorer expects
-        order = comp.sample.select(pl.col(comp.id).cast(frame[comp.id].dtype, strict=False))
-        frame = order.join(frame, on=comp.id, how="left", maintain_order="left")
-        frame = frame.select(fmt.columns)
-    return frame
+        # the sample file's order, which Kaggle's scorer expects, and its spelling of the ids
+        keys = match_ids(comp.test[comp.id], comp.sample_ids())
+        if keys is None:
+            raise InputError(
+                f"The test rows' ids in '{comp.id}' are not the sample file's, so the submission cannot "
+                f"follow it. Pass the competition's own test file. Received: rows={comp.test.height}"
+            )
+        key = "__kit_id_key"
+        while key in frame.columns:
+            key += "_"
+        order = pl.DataFrame({key: keys[1]})
+        if not (keys[0].equals(id_text(comp.test[comp.id])) and keys[1].equals(comp.sample_ids())):
+            # the files spell the ids differently ("1.0" and "1"): write them as the sample does
+            order = order.with_columns(comp.sample_ids().alias(comp.id))
+            frame = frame.drop(comp.id)
+        frame = order.join(frame.with_columns(keys[0].alias(key)), on=key, how="left", maintain_order="left")
+    return frame.select(fmt.columns)
 
 
 def _spelled(s: pl.Series) -> pl.Series:
@@ -55,49 +69,51 @@ def _spelled(s: pl.Series) -> pl.Series:
     return s.cast(pl.String)
 
 
+def _numeric_kinds(comp: Competition) -> bool:
+    """Whether the submission's value columns hold numbers (everything but class labels)."""
+    return comp.submission.kind != "label" or comp.task == "regression"
+
+
 def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "submission") -> None:
-    """Raise `InputError` unless the frame matches the sample file and the train target's spelling."""
+    """Raise `InputError` unless the frame is what Kaggle would accept: the sample file's columns,
+    ids and order, a value in every row, numbers that are finite where numbers belong, labels
+    spelled as in train, probabilities in [0, 1] that sum to 1 across class columns."""
     fmt = comp.submission
     if frame.columns != fmt.columns:
         raise InputError(
-            f"{name} has columns {frame.columns}, the sample file expects {fmt.columns}. "
+            f"{name} has columns {frame.columns}, the sample file expects {fmt.columns}{_header_hint(frame, comp)}. "
             f"Write the same columns in the same order. Received: columns={frame.columns}"
         )
-    if comp.sample is not None and comp.id is not None:
-        expected = comp.sample[comp.id].cast(pl.String)
-        got = frame[comp.id].cast(pl.String)
-        if got.len() != expected.len():
-            raise InputError(
-                f"{name} has {got.len()} rows, the sample file has {expected.len()}. Predict every "
-                f"test row once. Received: rows={got.len()}"
-            )
-        mismatch = (got != expected).arg_true()
-        if mismatch.len():
-            i = mismatch[0]
-            raise InputError(
-                f"{name} row {i + 1} has id {got[i]!r}, the sample file has {expected[i]!r} there. "
-                f"Keep the sample file's ids and order. Received: id={got[i]!r}"
-            )
-    elif frame.height != comp.test.height:
-        raise InputError(
-            f"{name} has {frame.height} rows, test has {comp.test.height}. Received: rows={frame.height}"
-        )
+    _check_ids(frame, comp, name)
     values = [c for c in frame.columns if c != comp.id]
     for column in values:
         s = frame[column]
         if s.null_count():
+            row = int(s.is_null().arg_true()[0])
             raise InputError(
-                f"{name} column '{column}' has {s.null_count()} missing values. Predict every row."
+                f"{name} column '{column}' has {s.null_count()} missing values (first at row {row + 1}). "
+                f"Predict every row. Received: missing={s.null_count()}"
+            )
+        if _numeric_kinds(comp) and not s.dtype.is_numeric():
+            number = s.cast(pl.Float64, strict=False)
+            row = int(number.is_null().arg_true()[0]) if number.null_count() else 0
+            raise InputError(
+                f"{name} column '{column}' holds text where Kaggle expects numbers: row {row + 1} has "
+                f"{s[row]!r}. Write a number in every row. Received: value={s[row]!r}"
             )
         if s.dtype.is_float() and not s.is_finite().all():
-            raise InputError(f"{name} column '{column}' has NaN or infinite values. Predict finite values.")
+            row = int((~s.is_finite()).arg_true()[0])
+            raise InputError(
+                f"{name} column '{column}' has NaN or infinite values (first at row {row + 1}: {s[row]}). "
+                f"Predict finite values. Received: value={s[row]}"
+            )
     if fmt.kind == "label" and comp.task != "regression":
-        allowed = {str(v) for v in comp.classes}
-        spelled = _spelled(frame[comp.target])
-        bad = spelled.filter(~spelled.is_in(allowed))
+        allowed = {str(v) for v in comp.classes}  # booleans are "True"/"False", as _spelled writes them
+        spelled = _spelled(frame[values[0]])
+        bad = spelled.filter(~spelled.is_in(list(allowed)))
         if bad.len():
             raise InputError(
-                f"{name} column '{comp.target}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
+                f"{name} column '{values[0]}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
                 f"that way; expected one of {sorted(allowed)}. Received: label={bad[0]!r}"
             )
     if fmt.kind in ("proba", "proba_columns"):
@@ -105,7 +121,7 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
         if probs.min() < 0 or probs.max() > 1:
             raise InputError(
                 f"{name} has probabilities outside [0, 1] (min {probs.min():.4g}, max "
-                f"{probs.max():.4g}). Clip or apply a sigmoid/softmax."
+                f"{probs.max():.4g}). Clip or apply a sigmoid/softmax. Received: min={probs.min():.4g}"
             )
         if fmt.kind == "proba_columns":
             sums = probs.sum(axis=1)
@@ -117,6 +133,68 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
                 )
 
 
+def _header_hint(frame: pl.DataFrame, comp: Competition) -> str:
+    """Why the columns are wrong, where it is a usual slip."""
+    got, expected = frame.columns, comp.submission.columns
+    if got and (got[0] == "" or got[0].startswith("Unnamed")) and got[1:] == expected:
+        return " (the first column looks like a pandas index: write the file with index=False)"
+    if sorted(got) == sorted(expected):
+        return " (the same columns in another order)"
+    if [c.lower() for c in got] == [c.lower() for c in expected]:
+        return " (spelled with other capitals)"
+    if comp.sample is not None and comp.id is not None:
+        ids = set(comp.sample_ids().to_list())
+        if any(c.strip() in ids for c in got):
+            return " (the first row holds values, not column names: the file has no header row)"
+    return ""
+
+
+def _check_ids(frame: pl.DataFrame, comp: Competition, name: str) -> None:
+    if comp.id is None:
+        if frame.height != comp.test.height:
+            raise InputError(
+                f"{name} has {frame.height} rows, test has {comp.test.height}. Predict every test row "
+                f"once. Received: rows={frame.height}"
+            )
+        return
+    got = id_text(frame[comp.id])
+    if got.null_count():
+        row = int(got.is_null().arg_true()[0])
+        raise InputError(
+            f"{name} row {row + 1} has no id in '{comp.id}'. Write every test row's id. Received: id=None"
+        )
+    if comp.sample is None:
+        if frame.height != comp.test.height:
+            raise InputError(
+                f"{name} has {frame.height} rows, test has {comp.test.height}. Predict every test row "
+                f"once. Received: rows={frame.height}"
+            )
+        if match_ids(frame[comp.id], comp.test[comp.id]) is None:
+            raise InputError(
+                f"{name} has ids in '{comp.id}' that are not the test file's, or some more than once. "
+                f"Write each test id once. Received: rows={frame.height}"
+            )
+        return
+    expected = comp.sample_ids()
+    if got.len() != expected.len():
+        raise InputError(
+            f"{name} has {got.len()} rows, the sample file has {expected.len()}. Predict every "
+            f"test row once. Received: rows={got.len()}"
+        )
+    mismatch = (got != expected).arg_true()
+    if mismatch.len():
+        i = mismatch[0]
+        if id_number(got[i : i + 1])[0] == id_number(expected[i : i + 1])[0]:
+            raise InputError(
+                f"{name} row {i + 1} has id {got[i]!r}, which the sample file spells {expected[i]!r}. "
+                f"Write the ids as the sample file does. Received: id={got[i]!r}"
+            )
+        raise InputError(
+            f"{name} row {i + 1} has id {got[i]!r}, the sample file has {expected[i]!r} there. "
+            f"Keep the sample file's ids and order. Received: id={got[i]!r}"
+        )
+
+
 def write_submission(frame: pl.DataFrame, comp: Competition, path: str | Path) -> Path:
     """Check the frame against the sample file, then write it atomically; nothing is written if it fails."""
     check_submission(frame, comp)
@@ -125,9 +203,40 @@ def write_submission(frame: pl.DataFrame, comp: Competition, path: str | Path) -
 
 
 def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
-    """Read a submission file and run the same checks as before writing one."""
-    frame = read_table(submission)
-    if comp.id is not None and comp.id in frame.columns:
-        frame = frame.with_columns(pl.col(comp.id).cast(comp.test[comp.id].dtype, strict=False))
-    check_submission(frame, comp, name=f"'{submission}'")
+    """Read a submission file and run the checks Kaggle's would: those kit runs before writing
+    one, on the file as it is spelled (ids, labels), plus a comma-separated CSV.
+
+    Blank lines are skipped. Returns the frame, values as numbers.
+    """
+    path = Path(submission)
+    name = f"'{submission}'"
+    frame = read_table(path, strings=True)
+    if not path.name.lower().endswith((".parquet", ".pq")):
+        sep = sniff_delimiter(path)
+        if sep != ",":
+            shown = {"\t": "tabs", ";": "semicolons"}.get(sep, repr(sep))
+            raise InputError(
+                f"{name} is separated by {shown}; Kaggle reads comma-separated files. Write it with "
+                f"commas (pandas: to_csv(path, index=False)). Received: separator={sep!r}"
+            )
+    if frame.columns != comp.submission.columns:
+        check_submission(frame, comp, name=name)  # the columns' error, with its hint
+    if _numeric_kinds(comp):
+        for column in [c for c in frame.columns if c != comp.id]:
+            s = frame[column]
+            number = s.cast(pl.Float64, strict=False)
+            text = s.is_not_null() & number.is_null()
+            if text.any():
+                row = int(text.arg_true()[0])
+                raise InputError(
+                    f"{name} column '{column}' holds text where Kaggle expects numbers: row {row + 1} "
+                    f"has {s[row]!r}. Write a number in every row. Received: value={s[row]!r}"
+                )
+            frame = frame.with_columns(number.alias(column))
+    check_submission(frame, comp, name=name)
+    if comp.id is not None and comp.id in comp.test.columns:
+        # the ids in the test file's type where that spells them the same (it does for valid files)
+        typed = frame[comp.id].cast(comp.test[comp.id].dtype, strict=False)
+        if typed.null_count() == 0 and id_text(typed).equals(frame[comp.id]):
+            frame = frame.with_columns(typed)
     return frame

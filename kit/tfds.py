@@ -144,7 +144,7 @@ def materialize(
         write_atomic(staging / "test.csv", test)
         write_atomic(staging / "sample_submission.csv", sample)
         write_atomic(staging / "tfds.json", info)
-        publish_dir(staging, dest)
+        publish_dir(staging, dest, may_replace=lambda d: (d / "tfds.json").is_file())
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -257,6 +257,8 @@ def test_column_names_the_graph_cannot_spell_are_mapped(tmp_path, fast_config):
     data = write_competition(tmp_path / "tiny")
     for name in ("train.csv", "test.csv"):
         frame = pl.read_csv(data / name)
+        # TensorFlow lowercases signature names: "Value" and "value" must not both become "value"
+        frame = frame.with_columns((pl.col("x1") * 2).alias("Value"), (pl.col("x2") - 1).alias("value"))
         frame.rename({"x1": "âge years", "x2": "2nd-value (%)"}).write_csv(data / name)
     run = api.advanced(data, folds=2, config=fast_config, out=tmp_path / "run", progress=False, log=quiet)
     sub = api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)

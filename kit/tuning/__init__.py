@@ -38,6 +38,8 @@ from kit import kaggle, metrics, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
+from kit.io import check_out_dir
+from kit.preflight import preflight
 from kit.tuning import workers
 from kit.tuning.callbacks import OutOfTime
 from kit.tuning.outputs import TuneResult, summarize
@@ -123,8 +125,13 @@ def tune(
     make_pruner(pruner)
     # the track's parameters with the config's values: best.toml then lists every parameter
     base = {**cfg.params(track.name), **fixed}
+    # the folds, classes and groups as every trial will see them; said once here
+    for note in preflight(comp, cfg, track=track, params=base).notes:
+        log(f"note: {note}")
     metric = metrics.get(comp.metric)
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track.name}"
+    # a tuning folder is written into (the study goes on), not replaced: it must be new or kit's
+    check_out_dir(out, may_replace=is_tuning_dir)
     storage = str(storage if storage is not None else out / "study.journal")
     # the most epochs a fold can run: every trial reports fold k on the same steps
     spec = space.get("epochs", {})
@@ -189,6 +196,11 @@ def tune(
             can_refit=deadline is None or time.monotonic() < deadline,
             log=log,
         )
+
+
+def is_tuning_dir(folder: Path) -> bool:
+    """Whether a folder is a tuning folder kit wrote (a study going on, or one finished)."""
+    return any((folder / name).exists() for name in ("study.journal", "summary.json", "best.toml", "trials"))
 
 
 def _trial_bar(name: str, track: str, n_trials: int | None, done: int, progress: bool | None):

@@ -381,8 +381,10 @@ def _start_worker(plan: Plan, until: float | None, parent: int) -> None:
     # kit prints a line per trial; Optuna's own and TensorFlow's retracing warnings would repeat it
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    from kit import runtime
+    from kit import boundary, runtime
 
+    if os.environ.get(boundary.QUIET_ENV):  # started by the `kit` command: its stderr stays quiet too
+        boundary.quiet_tensorflow()
     runtime.seed_everything(plan.cfg.seed)  # imports TensorFlow and Keras: the slow part of a start
     deadline = None if until is None else time.monotonic() + until - time.time()
     _worker = Worker(plan, deadline=deadline, log=_lines.append, recycle_mib=plan.recycle_mib)

@@ -1,0 +1,196 @@
+"""Pre-flight: everything about a run that can be known before training, checked before training.
+
+Discovery (`kit.competition.discover`) checks what the files alone decide: that they read, the
+ids of train, test and sample, the sample's columns, the target, the metric against the target,
+the group and time columns, names the model could not carry. `preflight` checks what the run's
+settings decide too, at the start of `kit.run.cross_validate` and of `kit tune`, before any
+folder is written or TensorFlow is imported:
+
+- the split and its folds against the rows, the classes and the groups: fewer folds than asked,
+  with a note, where the data has fewer groups (or, for a metric that needs every class in every
+  validation fold, fewer rows of a class) than folds; a refusal where no fold count works;
+- that the metric can score every validation fold (roc_auc is NaN on a fold without a class);
+- the track's parameters (types and ranges);
+- the output folder (writable, not a file, not a folder kit did not write).
+
+Example:
+    >>> comp, cfg = kit.load("data/titanic")
+    >>> plan = preflight(comp, cfg, track=tracks.get("baseline"))
+    >>> plan.strategy, len(plan.folds), plan.notes
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kit import metrics, tracks
+from kit.competition import Competition
+from kit.config import Config
+from kit.errors import InputError
+from kit.io import check_out_dir
+from kit.split import make_folds, resolve_strategy
+
+
+@dataclass
+class Plan:
+    """What the run will do, checked: its split, the folds (train, validation index pairs) and
+    what changed from the settings and why."""
+
+    strategy: str
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    notes: list[str] = field(default_factory=list)
+
+
+def preflight(
+    comp: Competition,
+    cfg: Config,
+    *,
+    track: tracks.Track | None = None,
+    params: dict | None = None,
+    out: str | Path | None = None,
+) -> Plan:
+    """Check a run before it trains; return its folds, or raise `InputError` naming the fix.
+
+    Args:
+        track, params: the track and its full parameters, checked against its DEFAULTS and LIMITS.
+        out: the run folder, checked with `kit.io.check_out_dir` (None: not checked here).
+    """
+    if track is not None and params is not None:
+        track.check({k: v for k, v in params.items() if k in track.defaults}, source="the run's parameters")
+    if out is not None:
+        check_out_dir(out)
+    strategy = resolve_strategy(cfg.split, task=comp.task, group=comp.group, time=comp.time)
+    metric = metrics.get(comp.metric)
+    classification = comp.task != "regression"
+    needs = {"group": ("--group", comp.group), "time": ("--time", comp.time)}
+    if strategy in needs and needs[strategy][1] is None:
+        flag = needs[strategy][0]
+        raise InputError(
+            f"--split {strategy} needs {flag} COLUMN to split on. Pass {flag}, or another --split. "
+            f"Received: split={strategy}"
+        )
+    if strategy == "stratified" and not classification:
+        raise InputError(
+            f"--split stratified keeps each class's share in every fold, but '{comp.target}' is a "
+            f"regression target. Pass --split kfold. Received: split=stratified, task={comp.task}"
+        )
+    y = comp.target_values()
+    groups = _groups(comp) if strategy == "group" else None
+    notes: list[str] = []
+    n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, notes)
+    folds = make_folds(
+        comp.train.height,
+        strategy=strategy,
+        n_splits=n_splits,
+        seed=cfg.seed,
+        y=y if classification and strategy in ("stratified", "holdout") else None,
+        groups=groups,
+        order=time_order(comp) if strategy == "time" else None,
+    )
+    _check_folds(comp, folds, strategy, metric, y)
+    return Plan(strategy=strategy, folds=folds, notes=notes)
+
+
+def _groups(comp: Competition) -> np.ndarray:
+    return comp.train[comp.group].cast(pl.String).fill_null("").to_numpy()
+
+
+def time_order(comp: Competition) -> np.ndarray:
+    """The sort key of the train rows for a time split (missing times first)."""
+    from kit.derive import parse_datetime
+
+    s = comp.train[comp.time]
+    if s.dtype.is_numeric():
+        return s.to_numpy()
+    return parse_datetime(s).dt.epoch("s").fill_null(0).to_numpy()
+
+
+def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
+    """The number of folds the data allows, from the settings'."""
+    n, k, name = comp.train.height, cfg.folds, comp.train_path.name
+    classification = comp.task != "regression"
+    if strategy == "holdout":
+        if classification:
+            counts = np.bincount(y, minlength=len(comp.classes))
+            val = math.ceil(0.2 * n)
+            if counts.min() < 2 or val < len(comp.classes) or n - val < len(comp.classes):
+                rare = comp.classes[int(counts.argmin())]
+                raise InputError(
+                    f"A stratified holdout of the {n} rows of '{name}' cannot put every class of "
+                    f"'{comp.target}' on both sides (class {rare!r} has {int(counts.min())} row(s)). "
+                    f"Pass --split kfold. Received: rows={n}, classes={len(comp.classes)}"
+                )
+        elif n < 2:
+            raise InputError(f"'{name}' has {n} row; a holdout needs 2 or more. Received: rows={n}")
+        return k
+    if k < 2:
+        raise InputError(f"--folds must be at least 2 for a {strategy} split. Received: folds={k}")
+    most = n - 1 if strategy == "time" else n
+    if k > most:
+        raise InputError(
+            f"--folds {k} is more than the {n} rows of '{name}' allow for a {strategy} split. Pass "
+            f"--folds {max(2, min(5, most))} (at most {most}). Received: folds={k}, rows={n}"
+        )
+    if strategy == "group":
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise InputError(
+                f"The group column '{comp.group}' has a single group in '{name}', so no fold can be "
+                f"validated on other groups. Pass --group with another column, or --split kfold. "
+                f"Received: groups={n_groups}"
+            )
+        if n_groups < k:
+            notes.append(
+                f"the group column '{comp.group}' has {n_groups} groups, fewer than --folds {k}: "
+                f"using {n_groups} folds, one group each"
+            )
+            return n_groups
+    if strategy == "stratified" and classification:
+        counts = np.bincount(y, minlength=len(comp.classes))
+        m, rare = int(counts.min()), comp.classes[int(counts.argmin())]
+        if m < k and metric.needs_every_class:
+            if m < 2:
+                raise InputError(
+                    f"Class {rare!r} of '{comp.target}' has {m} row in '{name}'; {metric.name} needs "
+                    f"every class in every validation fold, so every class needs 2 rows or more. Remove "
+                    f"or relabel that row, or pass --metric log_loss. Received: rows={m}"
+                )
+            notes.append(
+                f"class {rare!r} of '{comp.target}' has {m} rows, fewer than --folds {k}, and "
+                f"{metric.name} needs every class in every validation fold: using {m} folds"
+            )
+            return m
+        if m < k:
+            notes.append(
+                f"class {rare!r} of '{comp.target}' has {m} row(s), fewer than --folds {k}: some "
+                f"validation folds have none of it"
+            )
+    return k
+
+
+def _check_folds(comp, folds, strategy, metric, y) -> None:
+    """Every validation fold is one the metric can score."""
+    if comp.task != "regression" and metric.needs_every_class:
+        for k, (_, va) in enumerate(folds):
+            absent = sorted(set(range(len(comp.classes))) - set(np.unique(y[va]).tolist()))
+            if absent:
+                fix = "Pass --split stratified" if strategy != "stratified" else "Pass fewer --folds"
+                if strategy == "group":
+                    fix += f", or --group with a column of more groups than '{comp.group}'"
+                raise InputError(
+                    f"Validation fold {k + 1} of the {strategy} split has no rows of class "
+                    f"{comp.classes[absent[0]]!r} of '{comp.target}', so {metric.name} cannot score it "
+                    f"(it would be NaN). {fix}, or pass --metric log_loss. Received: split={strategy}"
+                )
+    if metric.name == "r2":
+        small = [k for k, (_, va) in enumerate(folds) if len(va) < 2]
+        if small:
+            raise InputError(
+                f"Validation fold {small[0] + 1} has fewer than 2 rows; r2 is undefined there. Pass "
+                f"fewer --folds. Received: folds={len(folds)}"
+            )
