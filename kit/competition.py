@@ -12,14 +12,24 @@ from pathlib import Path
 import polars as pl
 
 from kit import metrics
-from kit.derive import parse_datetime, part_name, split_parts
+from kit.columns import (
+    ROLES,
+    check_derived_names,
+    check_ids,
+    check_sample_rows,
+    check_time_column,
+    describe_parts,
+    id_text,
+    infer_parts,
+    infer_roles,
+    infinities_as_missing,
+    is_datetime,
+    na_hint,
+)
 from kit.errors import InputError
 from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
 
 TASKS = ("binary", "multiclass", "regression")
-ROLES = ("numeric", "categorical", "boolean", "datetime", "text", "constant", "missing")
-# Above this many distinct values a string column is high-cardinality text (integer index + embedding).
-MAX_CATEGORIES = 32
 # An integer target with at most this many distinct values is a class label, above it a quantity.
 MAX_INT_CLASSES = 10
 SAMPLE_HINTS = ("sample", "submission")
@@ -230,10 +240,8 @@ def discover(
             f"'{target}' is both the id column and the target. Pass --target with the column to "
             f"predict, or --id with the id column. Received: target={target}, id={id}"
         )
-    _check_ids(train, test, id, train_path, test_path, na)
-    train, test = _infinities_as_missing(
-        train, test, exclude={id}, paths=(train_path, test_path), notes=notes
-    )
+    check_ids(train, test, id, train_path, test_path, na)
+    train, test = infinities_as_missing(train, test, exclude={id}, paths=(train_path, test_path), notes=notes)
     train = _checked_target(train, target, train_path, na, notes)
 
     task, classes = _infer_task(train[target])
@@ -249,7 +257,7 @@ def discover(
         # as text too: the submission writes the ids as the sample spells them ("001", "1.0")
         sample_id_text = id_text(read_table(sample_path, na=na, strings=True)[id])
     if sample is not None:
-        _check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
+        check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
     metric = metric or metrics.default_for(task, submission.kind)
     metrics.check(metric, task)
     _check_metric_target(metric, train[target], train_path)
@@ -269,7 +277,7 @@ def discover(
                 f"target value. Pass {flag} with another column. Received: {flag[2:]}={column}"
             )
     if time is not None:
-        _check_time_column(train[time], train_path)
+        check_time_column(train[time], train_path)
     unusable = [
         c
         for c in train.columns
@@ -279,8 +287,8 @@ def discover(
     ]
     for column in unusable:
         notes.append(f"dropped '{column}': a {train[column].dtype} column, which kit cannot use")
-    roles = _infer_roles(train, test, exclude={target, id, *leaked, *unusable}, paths=(train_path, test_path))
-    if id is not None and id in test.columns and id in train.columns and _is_datetime(train[id]):
+    roles = infer_roles(train, test, exclude={target, id, *leaked, *unusable}, paths=(train_path, test_path))
+    if id is not None and id in test.columns and id in train.columns and is_datetime(train[id]):
         roles[id] = "datetime"
         notes.append(f"id column '{id}' is a timestamp: its parts (hour, weekday, ...) are used as features")
     for column, role in roles.items():
@@ -291,7 +299,7 @@ def discover(
     parts = infer_parts(train, roles)
     for column, info in parts.items():
         notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")
-    _check_derived_names(roles, parts, train_path)
+    check_derived_names(roles, parts, train_path)
     return Competition(
         name=root.resolve().name,
         root=root,
@@ -394,75 +402,12 @@ def _infer_target(train, test, sample, id, target, train_path):
     )
 
 
-def _na_hint(path: Path, column: str, na) -> str:
-    """How --na tokens turned values of a column into missing ones (the reason behind a target
-    that looks empty or single-valued), or ""."""
-    if not na:
-        return ""
-    raw = read_table(path, strings=True)[column]
-    hits = {token: int((raw == token).sum()) for token in na}
-    hits = {t: n for t, n in hits.items() if n}
-    if not hits:
-        return ""
-    said = ", ".join(f"--na {t!r} made {n} of its values missing" for t, n in hits.items())
-    return f" ({said}: pass --na only with tokens that mean missing)"
-
-
-def _check_ids(train, test, id, train_path, test_path, na) -> None:
-    if id is None:
-        return
-    for frame, where in ((train, train_path), (test, test_path)):
-        if id not in frame.columns:
-            continue
-        s = frame[id]
-        if where is test_path and s.null_count():
-            row = int(s.is_null().arg_true()[0])
-            raise InputError(
-                f"Column '{id}' in '{where.name}' has {s.null_count()} missing id(s) (first at row "
-                f"{row + 1}){_na_hint(where, id, na)}; every test row needs its id. Fix the file or pass "
-                f"--id with the right column. Received: id={id}"
-            )
-        if s.is_duplicated().any():
-            dup = frame.filter(s.is_duplicated())[id][0]
-            raise InputError(
-                f"Column '{id}' in '{where.name}' has duplicate ids (e.g. {dup!r}); ids must be "
-                f"unique. Pass --id with the right column or remove the duplicates. Received: id={id}"
-            )
-
-
-def _infinities_as_missing(train, test, *, exclude, paths, notes):
-    """inf and -inf (Parquet floats, or a CSV's "inf" text, which polars leaves as text) become
-    missing values, with a note naming the columns. A text column is read as numbers only when
-    every value is one and some are infinite: other text stays text."""
-    counts: dict[str, list[str]] = {}
-    frames = [train, test]
-    for i, (frame, path) in enumerate(zip(frames, paths, strict=True)):
-        for column in frame.columns:
-            if column in exclude:
-                continue
-            s = frame[column]
-            if s.dtype == pl.String:
-                number = s.cast(pl.Float64, strict=False)
-                if number.null_count() != s.null_count() or not number.is_infinite().any():
-                    continue
-                s = number
-            elif not s.dtype.is_float() or not s.is_infinite().any():
-                continue
-            n = int(s.is_infinite().sum())
-            frames[i] = frames[i].with_columns(pl.when(s.is_infinite()).then(None).otherwise(s).alias(column))
-            counts.setdefault(column, []).append(f"{path.name}: {n}")
-    if counts:
-        said = "; ".join(f"'{c}' ({', '.join(where)})" for c, where in counts.items())
-        notes.append(f"read inf and -inf as missing values in {said}")
-    return frames[0], frames[1]
-
-
 def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
     """The train rows with a target; raises when the target cannot be learned."""
     y = train[target]
     if y.null_count() == y.len():
         raise InputError(
-            f"Target '{target}' in '{train_path.name}' is missing in every row{_na_hint(train_path, target, na)}, "
+            f"Target '{target}' in '{train_path.name}' is missing in every row{na_hint(train_path, target, na)}, "
             f"so there is nothing to learn. Pass --target with the column to predict. "
             f"Received: rows={y.len()}, missing={y.null_count()}"
         )
@@ -487,7 +432,7 @@ def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
         notes.append(f"dropped {missing} train rows with a missing target '{target}'")
     if train[target].n_unique() < 2:
         raise InputError(
-            f"Target '{target}' in '{train_path.name}' has a single value{_na_hint(train_path, target, na)}, "
+            f"Target '{target}' in '{train_path.name}' has a single value{na_hint(train_path, target, na)}, "
             f"so there is nothing to learn. Pass --target with the column to predict. "
             f"Received: value={train[target][0]!r}"
         )
@@ -505,101 +450,6 @@ def _check_metric_target(metric: str, y: pl.Series, train_path: Path) -> None:
             f"'{y.name}' in '{train_path.name}' has {int(negative.sum())} negative value(s) (down to "
             f"{low:.6g}). Pass --metric rmse, or check the target column. Received: min={low:.6g}"
         )
-
-
-def _check_time_column(s: pl.Series, train_path: Path) -> None:
-    if s.dtype.is_numeric() or s.dtype in (pl.Date, pl.Datetime):
-        return
-    values = s.drop_nulls()
-    parsed = parse_datetime(values.cast(pl.String)) if values.len() else values
-    if values.len() == 0 or parsed.null_count():
-        bad = values.filter(parsed.is_null())[0] if values.len() else None
-        raise InputError(
-            f"--time column '{s.name}' in '{train_path.name}' is neither numbers nor dates "
-            f"(e.g. {bad!r}), so rows cannot be put in time order. Pass --time with a date or "
-            f"number column. Received: dtype={s.dtype}"
-        )
-
-
-def _check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path) -> None:
-    """The sample file's ids are the test file's, once each, however each file spells them."""
-    if sample.height == 0:
-        raise InputError(
-            f"The sample file '{sample_path.name}' has no rows, so it cannot say which test rows to "
-            f"predict. Download it again from the competition. Received: rows=0"
-        )
-    if id is None:
-        if sample.height != test.height:
-            raise InputError(
-                f"The sample file '{sample_path.name}' has {sample.height} rows, '{test_path.name}' has "
-                f"{test.height}, and neither has an id column to match them by. Check that both files "
-                f"belong to this competition. Received: sample_rows={sample.height}"
-            )
-        return
-    s = sample_id_text
-    if s.null_count():
-        row = int(s.is_null().arg_true()[0])
-        raise InputError(
-            f"The sample file '{sample_path.name}' has {s.null_count()} row(s) without an id in "
-            f"'{id}' (first at row {row + 1}). Download it again from the competition. Received: id={id}"
-        )
-    if s.is_duplicated().any():
-        dup = sample.filter(s.is_duplicated())[id][0]
-        raise InputError(
-            f"The sample file '{sample_path.name}' lists id {dup!r} more than once; Kaggle scores each "
-            f"test row once. Download it again from the competition. Received: id={dup!r}"
-        )
-    if match_ids(test[id], s) is None:
-        test_keys, sample_keys = set(id_text(test[id]).to_list()), set(id_text(s).to_list())
-        only_sample = sorted(sample_keys - test_keys)
-        only_test = sorted(test_keys - sample_keys)
-        parts = []
-        if only_sample:
-            parts.append(f"{len(only_sample)} of the sample's ids are not in test (e.g. {only_sample[0]!r})")
-        if only_test:
-            parts.append(f"{len(only_test)} of test's ids are not in the sample (e.g. {only_test[0]!r})")
-        raise InputError(
-            f"The sample file '{sample_path.name}' and '{test_path.name}' have different ids in "
-            f"'{id}': {' and '.join(parts)}. Check that both files belong to the same competition "
-            f"and version. Received: sample_rows={sample.height}, test_rows={test.height}"
-        )
-
-
-def id_text(s: pl.Series) -> pl.Series:
-    """Ids as text, as a file spells them (surrounding spaces dropped)."""
-    return s.cast(pl.String).str.strip_chars()
-
-
-def id_number(s: pl.Series) -> pl.Series:
-    """Ids as one spelling of their number where they are numbers: 1, 1.0, "1.0" and "001" are all
-    "1"; other ids as text."""
-    text = id_text(s)
-    number = (s if s.dtype.is_numeric() else text).cast(pl.Float64, strict=False)
-    whole = number.is_finite() & (number == number.round(0)) & (number.abs() < 2.0**53)
-    return (
-        pl.select(
-            pl.when(whole.fill_null(False))
-            .then(number.cast(pl.Int64, strict=False).cast(pl.String))
-            .when(number.is_not_null())
-            .then(number.cast(pl.String))
-            .otherwise(text)
-        )
-        .to_series()
-        .alias(s.name)
-    )
-
-
-def match_ids(a: pl.Series, b: pl.Series) -> tuple[pl.Series, pl.Series] | None:
-    """Keys under which two files' ids are the same set, or None where they are not.
-
-    The ids as spelled first; where the files spell numbers differently (test "1.0", sample "1";
-    sample "001", test 1), as numbers, if that keeps each file's ids apart.
-    """
-    for key in (id_text, id_number):
-        ka, kb = key(a), key(b)
-        if ka.n_unique() == ka.len() and kb.n_unique() == kb.len() and set(ka.to_list()) == set(kb.to_list()):
-            return ka, kb
-    return None
 
 
 def _has_class_columns(sample, id, target, train) -> bool:
@@ -693,137 +543,3 @@ def _infer_submission(
         # one column holding a probability cannot describe several classes, nor hold text
         return SubmissionFormat("label", columns, value_column=value_column)
     return SubmissionFormat("proba", columns, value_column=value_column)
-
-
-def _is_datetime(s: pl.Series) -> bool:
-    if s.dtype in (pl.Date, pl.Datetime):
-        return True
-    if s.dtype != pl.String:
-        return False
-    values = s.drop_nulls().head(1000)
-    if values.len() == 0 or not values.str.contains(r"^\d{4}-\d{2}-\d{2}").all():
-        return False
-    return parse_datetime(values).null_count() == 0
-
-
-def _kind(dtype) -> str:
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype.is_numeric():
-        return "number"
-    return "text"
-
-
-def _infer_roles(train, test, *, exclude, paths) -> dict[str, str]:
-    roles = {}
-    for column in train.columns:
-        if column in exclude or column not in test.columns:
-            continue
-        s = train[column]
-        _check_same_kind(s, test[column], paths)
-        distinct = s.drop_nulls().n_unique()
-        if s.null_count() == s.len():
-            roles[column] = "missing"
-        elif distinct == 1 and s.null_count() == 0:
-            roles[column] = "constant"
-        elif s.dtype == pl.Boolean or distinct <= 2:
-            roles[column] = "boolean"
-        elif _is_datetime(s):
-            roles[column] = "datetime"
-        elif s.dtype.is_numeric():
-            roles[column] = "numeric"
-        elif distinct <= MAX_CATEGORIES:
-            roles[column] = "categorical"
-        else:
-            roles[column] = "text"
-    return roles
-
-
-def _check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:
-    """A column is numbers, booleans or text in both files (an all-missing column is any kind)."""
-    kinds = (_kind(train_s.dtype), _kind(test_s.dtype))
-    if kinds[0] == kinds[1] or train_s.null_count() == train_s.len() or test_s.null_count() == test_s.len():
-        return
-    column = train_s.name
-    if "number" in kinds and "text" in kinds:
-        which = 0 if kinds[0] == "text" else 1
-        text, path = (train_s, test_s)[which], paths[which]
-        other = "test" if which == 0 else "train"
-        bad = text.drop_nulls().cast(pl.String)
-        bad = bad.filter(bad.cast(pl.Float64, strict=False).is_null())
-        if bad.len():
-            raise InputError(
-                f"Column '{column}' is numeric in {other} but text in '{path.name}' (values such "
-                f"as {bad[0]!r}). Pass --na {bad[0]!r} if that means missing, or fix the file. "
-                f"Received: dtype={text.dtype}"
-            )
-    dtypes = (train_s.dtype, test_s.dtype)
-    raise InputError(
-        f"Column '{column}' is {dtypes[0]} in '{paths[0].name}' but {dtypes[1]} in '{paths[1].name}'. "
-        f"Fix the file or pass --na with the token that marks missing values. Received: dtype={dtypes[1]}"
-    )
-
-
-def _check_derived_names(roles: dict[str, str], parts: dict[str, dict], train_path: Path) -> None:
-    """The columns kit derives (a datetime's parts, a text's fields) must not take a name that a
-    column of the file already has: the model would see one of the two only."""
-    from kit.derive import DATETIME_PARTS
-
-    made: dict[str, str] = {}
-    for column, role in roles.items():
-        if role == "datetime":
-            made.update(
-                {f"{column}__{part}": f"the {part} of datetime column '{column}'" for part in DATETIME_PARTS}
-            )
-        for i in range(len(parts.get(column, {}).get("roles", []))):
-            made[part_name(column, i)] = f"field {i + 1} of column '{column}'"
-    for column in roles:
-        if column in made:
-            raise InputError(
-                f"Column '{column}' in '{train_path.name}' has the name kit gives {made[column]}. Rename "
-                f"the column. Received: column={column}"
-            )
-
-
-DELIMITERS = ("/", "_", "-", "|", ":", ";")
-MAX_PARTS = 4
-
-
-def infer_parts(train: pl.DataFrame, roles: dict[str, str]) -> dict[str, dict]:
-    """High-cardinality strings made of a fixed number of delimited fields, such as a cabin
-    "F/4/S" (deck, number, side), and the role of each field.
-
-    A column qualifies when at least 95% of its values hold the same number (1 to 3) of one
-    delimiter and at least one field is a number or has few values: those fields carry what an
-    embedding of the whole, mostly rare, string cannot. `kit.derive.derive` adds the fields as
-    columns `<column>__1`, `<column>__2`, ...; the whole string stays a feature too.
-    """
-    parts = {}
-    for column, role in roles.items():
-        if role != "text" or train[column].dtype != pl.String:
-            continue
-        values = train[column].drop_nulls()
-        for sep in DELIMITERS:
-            counts = values.str.count_matches(sep, literal=True)
-            n = int(counts.median())
-            if not 1 <= n < MAX_PARTS or (counts == n).mean() < 0.95:
-                continue
-            fields = split_parts(values, sep, n + 1)
-            part_roles = [_part_role(f) for f in fields]
-            if any(r in ("numeric", "categorical") for r in part_roles):
-                parts[column] = {"sep": sep, "roles": part_roles}
-                break
-    return parts
-
-
-def describe_parts(column: str, info: dict) -> str:
-    return ", ".join(f"{part_name(column, i)} ({r})" for i, r in enumerate(info["roles"]))
-
-
-def _part_role(s: pl.Series) -> str:
-    values = s.drop_nulls().filter(s.drop_nulls() != "")
-    if values.n_unique() <= 1:
-        return "constant"
-    if values.cast(pl.Float64, strict=False).null_count() <= 0.05 * values.len():
-        return "numeric"
-    return "categorical" if values.n_unique() <= MAX_CATEGORIES else "text"

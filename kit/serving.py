@@ -24,7 +24,8 @@ import numpy as np
 import polars as pl
 
 from kit import boundary
-from kit.competition import Competition, SubmissionFormat, match_ids
+from kit.columns import match_ids
+from kit.competition import Competition, SubmissionFormat
 from kit.errors import InputError
 from kit.io import check_out_file, publish_dir, read_table, stage_dir, write_atomic
 from kit.submission import make_submission, write_submission

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kit.competition import Competition, id_number, id_text, match_ids
+from kit.columns import id_number, id_text, match_ids
+from kit.competition import Competition
 from kit.errors import InputError
 from kit.io import read_table, sniff_delimiter, write_atomic
 from kit.metrics import labels, round_ratings

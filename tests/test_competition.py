@@ -7,7 +7,8 @@ import pytest
 from conftest import shared_competition, write_competition
 
 from kit import api
-from kit.competition import discover, find_files, infer_parts
+from kit.columns import infer_parts
+from kit.competition import discover, find_files
 from kit.demo import make_demo
 from kit.errors import InputError
 

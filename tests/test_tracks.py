@@ -136,7 +136,7 @@ def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
     "table, match",
     [
         ("[baseline]\ndropout = 1.5\n", r"\[baseline\] dropout .* must be in \[0, 1\)"),
-        ("[baseline]\nscaling = 'robust'\n", r"scaling .* must be one of: standard, quantile, power"),
+        ("[baseline]\nscaling = 'minmax'\n", r"scaling .* must be one of: robust, standard, quantile, power"),
         ("[advanced]\nema = 1.0\n", r"\[advanced\] ema .* must be in \[0, 1\)"),
         ("[advanced]\nprecision = 'float8'\n", "must be one of: auto, float32"),
         ("[advanced]\nunits = [64, 0]\n", r"units .* must be in \[1, 65536\]"),
