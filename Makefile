@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline advanced tune test bench bench-anchors bench-defaults bench-advanced bench-tune lint clean wheel
+.PHONY: setup baseline advanced tune test bench bench-anchors bench-defaults bench-scale bench-advanced bench-tune lint clean wheel
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ $(ANCHORS)/.installed:
 
 bench-anchors: $(STAMP) $(ANCHORS)/.installed
 	$(PY) bench/bench.py $(ARGS)
+
+# time, peak memory and score from 100k to 10M rows and on a 177k-row playground shape
+bench-scale: $(STAMP)
+	$(PY) bench/bench_scale.py $(ARGS)
 
 # the defaults of a track from CV on the shared and synthetic competitions:
 # make bench-defaults ARGS="--track baseline base 'k4:k=4'"

@@ -33,15 +33,29 @@ METRICS = {
     "scale": "roc_auc",
     "sales": "mape",
 }
+TARGETS = {
+    "smooth": "y",
+    "interaction": "clicked",
+    "heavy_tails": "price",
+    "scale": "target",
+    "sales": "num_sold",
+}
 DEFAULT_ROWS = {"smooth": 6000, "interaction": 8000, "heavy_tails": 6000, "scale": 100_000, "sales": 177_000}
 
 
 def make(
-    shape: str, root: str | Path, *, rows: int | None = None, seed: int = 0, test_share: float = 0.25
+    shape: str,
+    root: str | Path,
+    *,
+    rows: int | None = None,
+    seed: int = 0,
+    test_share: float = 0.25,
+    truth: bool = False,
 ) -> Path:
     """Write train.csv, test.csv and sample_submission.csv of a synthetic competition; returns the
     folder. `rows` counts train and test rows together. Pass `METRICS[shape]` as the metric
-    (and `time="date"` for sales)."""
+    (and `time="date"` for sales). With `truth`, the test rows' targets go to `<root>-truth.csv`
+    beside the folder (not in it, where kit would find them), to score a submission against."""
     if shape not in SHAPES:
         raise ValueError(f"Unknown shape '{shape}'. Use one of: {', '.join(SHAPES)}. Received: shape={shape}")
     rows = rows or DEFAULT_ROWS[shape]
@@ -55,10 +69,18 @@ def make(
         is_test = frame["date"] >= frame["date"].sort()[int(frame.height * (1 - test_share))]
     else:
         is_test = pl.Series(rng.random(frame.height) < test_share)
-    train, test = frame.filter(~is_test), frame.filter(is_test).drop(target)
+    train, test = frame.filter(~is_test), frame.filter(is_test)
+    if truth:
+        test.select("id", target).write_csv(root.parent / f"{root.name}-truth.csv")
+    test = test.drop(target)
     train.write_csv(root / "train.csv")
     test.write_csv(root / "test.csv")
-    placeholder = train[target].median() if train[target].dtype.is_float() else train[target].mode()[0]
+    if METRICS[shape] == "roc_auc":
+        placeholder = 0.5  # a probability: the submission holds the positive class's
+    elif train[target].dtype.is_float():
+        placeholder = train[target].median()
+    else:
+        placeholder = train[target].mode()[0]
     test.select("id", pl.lit(placeholder).alias(target)).write_csv(root / "sample_submission.csv")
     return root
 

@@ -8,6 +8,7 @@ competitions) is staged beside its destination and published in one step (`stage
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import gzip
@@ -206,50 +207,47 @@ def write_atomic(path: str | os.PathLike, content: pl.DataFrame | str | bytes | 
     folder, which is then renamed over `path`. A full disk or a folder that cannot be written is
     an `InputError` that says so, and leaves the old file as it was.
     """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+    with _replacing(path) as tmp:
         if isinstance(content, pl.DataFrame):
-            if path.suffix == ".parquet":
+            if Path(path).suffix == ".parquet":
                 content.write_parquet(tmp)
             else:
                 content.write_csv(tmp)
         elif isinstance(content, bytes):
-            Path(tmp).write_bytes(content)
+            tmp.write_bytes(content)
         elif isinstance(content, str):
-            Path(tmp).write_text(content)
+            tmp.write_text(content)
         else:
-            Path(tmp).write_text(json.dumps(content, indent=2, default=_json_default))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a submission is for sharing
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise_disk_error(err, path)
-        raise
-    return path
+            tmp.write_text(json.dumps(content, indent=2, default=_json_default))
+    return Path(path)
 
 
 def copy_atomic(source: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Copy a file so that `dest` is either the old file or the whole new one."""
-    dest = Path(dest)
+    with _replacing(dest) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(dest)
+
+
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike):
+    """A hidden temporary file beside `path` to write, renamed over `path` when the block ends
+    (and removed if it fails); disk errors become `InputError`s."""
+    path = Path(path)
     tmp = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        tmp = Path(name)
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a submission is for sharing
+        os.replace(tmp, path)
     except BaseException as err:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise_disk_error(err, dest)
+            tmp.unlink(missing_ok=True)
+        raise_disk_error(err, path)
         raise
-    return dest
 
 
 def raise_disk_error(err: BaseException, path: str | os.PathLike) -> None:
