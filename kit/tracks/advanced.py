@@ -44,6 +44,7 @@ DEFAULTS = {
     "batch_size": 0,  # per replica; 0: chosen from the number of rows
     "epochs": 100,  # the cosine schedule spans them; early stopping usually ends sooner
     "patience": 16,
+    "max_examples": 8_000_000,  # training rows seen per fold at most: big data gets fewer epochs
     "warmup": 0.05,  # fraction of all steps
     "clipnorm": 1.0,  # global gradient norm; 0: off
     "ema": 0.99,  # momentum of the weights' moving average (per step); 0: off
@@ -73,6 +74,7 @@ LIMITS = {
     "n_bins": "[0, 1024]",
     "min_frequency": "[1, inf)",
     "max_tokens": "[1, inf)",
+    "max_examples": "[1, inf)",
     "steps_per_execution": "[0, inf)",
     "checkpoint_seconds": "[0, inf)",
     "strategy": STRATEGIES,
@@ -109,12 +111,14 @@ def begin(params: dict, *, log) -> None:
 
 def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
+    import tensorflow as tf
+
     from kit.data import TableSource, encode_together, to_tensors
     from kit.features import Features
     from kit.models import build_network, network_options
     from kit.serving import FoldModel
     from kit.targets import TargetScaler, to_prediction
-    from kit.training import Trainer, batch_size_for
+    from kit.training import Trainer, batch_size_for, fit_budget, validation_sample
 
     rt = _runtime(params["strategy"], params["precision"])
     metric = metrics.get(fold.metric)
@@ -167,16 +171,24 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         seed=fold.seed,
     )
 
+    epochs, patience = fit_budget(
+        len(y_train), epochs=params["epochs"], patience=params["patience"], max_examples=params["max_examples"]
+    )
+    # each epoch's score on a sample of a big validation fold; the predictions below use all of it
+    rows = validation_sample(len(fold.y_val), seed=fold.seed)
+    check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
+    y_check = fold.y_val if rows is None else fold.y_val[rows]
+
     def validate() -> float:
-        return metric(fold.y_val, to_prediction(trainer.predict(val_inputs), fold.task, scaler))
+        return metric(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
 
     history = trainer.fit(
         source,
-        epochs=params["epochs"],
+        epochs=epochs,
         batch_size=per_replica,
         validate=validate,
         direction=metric.direction,
-        patience=params["patience"],
+        patience=patience,
         callbacks=fold.callbacks,
         log=fold.log,
     )

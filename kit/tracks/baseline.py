@@ -35,6 +35,7 @@ DEFAULTS = {
     "epochs": 100,  # the schedule spans them: warm-up, then cosine decay
     "warmup": 0.05,  # share of the steps
     "patience": 16,  # epochs without a better validation score before stopping (best epoch kept)
+    "max_examples": 8_000_000,  # training rows seen per fold at most: big data gets fewer epochs
     "scaling": "robust",
     "embedding_size": 0,  # 0: chosen per column from its cardinality
     "numeric_embedding": "none",  # or "periodic"
@@ -47,6 +48,7 @@ DEFAULTS = {
 # beyond kit.tracks.COMMON_LIMITS (units, dropout, learning_rate, ...)
 LIMITS = {
     "scaling": SCALINGS,
+    "max_examples": "[1, inf)",
     "activation": ACTIVATIONS,
     "beta_2": "[0, 1)",
     "label_smoothing": "[0, 1)",
@@ -82,7 +84,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     from kit.models import network_options
     from kit.prep import Preprocessor
     from kit.targets import TargetScaler
-    from kit.training import batch_size_for
+    from kit.training import batch_size_for, fit_budget, validation_sample
 
     metric = metrics.get(fold.metric)
     # stats from the training fold only; the validation fold would leak
@@ -96,6 +98,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         y_train = scaler.transform(fold.y_train)
 
     batch_size = params["batch_size"] or batch_size_for(len(y_train))
+    epochs, patience = fit_budget(
+        len(y_train), epochs=params["epochs"], patience=params["patience"], max_examples=params["max_examples"]
+    )
     steps = int(np.ceil(len(y_train) / batch_size))
     # widths rounded up so that the folds of a run usually share one shape, and so one traced model
     width = _round_up(prep.n_dense_)
@@ -111,29 +116,34 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         spec,
         seed=fold.seed,
         training={
-            k: params[k]
-            for k in ("learning_rate", "weight_decay", "beta_2", "warmup", "epochs", "label_smoothing")
+            **{k: params[k] for k in ("learning_rate", "weight_decay", "beta_2", "warmup", "label_smoothing")},
+            "epochs": epochs,
         },
         loss=(fold.task, fold.metric),
         steps=steps,
     )
     x_train, x_val, x_test = (_pad(x, width) for x in (x_train, x_val, x_test))
 
+    # each epoch's score on a sample of a big validation fold; the predictions below use all of it
+    rows = validation_sample(len(fold.y_val), seed=fold.seed)
+    x_check = x_val if rows is None else {k: v[rows] for k, v in x_val.items()}
+    y_check = fold.y_val if rows is None else fold.y_val[rows]
+
     def score_epoch(epoch, logs):
-        logs["val_score"] = metric(fold.y_val, _predict(model, x_val, fold.task, scaler))
+        logs["val_score"] = metric(y_check, _predict(model, x_check, fold.task, scaler))
 
     mode = "max" if metric.direction == "maximize" else "min"
     callbacks = [
         keras.callbacks.LambdaCallback(on_epoch_end=score_epoch),
         keras.callbacks.EarlyStopping(
-            monitor="val_score", mode=mode, patience=params["patience"], restore_best_weights=True
+            monitor="val_score", mode=mode, patience=patience, restore_best_weights=True
         ),
         *fold.callbacks,
     ]
     history = model.fit(
         _batches(x_train, y_train, batch_size, seed=fold.seed),
         shuffle=False,  # the pipeline shuffles
-        epochs=params["epochs"],
+        epochs=epochs,
         callbacks=callbacks,
         verbose=0,
     )
@@ -172,18 +182,33 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     """The training fold as a tf.data pipeline, reshuffled (seeded) every epoch.
 
     Keras' own shuffling of arrays builds a new shuffled pipeline with eager ops at every epoch,
-    about half of an epoch's time on small data; this one is built once per fold. The same rows
-    in the same order as `kit.data.TableSource` (same seed), whose gather per batch costs more than
-    it saves on small data (titanic CV 11.6 s here against 14.8 s with it).
+    about half of an epoch's time on small data; this one is built once per fold. Up to
+    `GATHER_ABOVE` rows the rows themselves are shuffled (the same order as `kit.data.TableSource`
+    at the same seed, whose gather per batch costs more than it saves on small data: titanic CV
+    11.6 s against 14.8 s); above, only their indices are, and each batch is gathered, so the
+    shuffle buffer holds integers instead of a copy of the fold.
     """
     import tensorflow as tf
 
+    if len(y) <= GATHER_ABOVE:
+        return (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+    columns = {k: tf.constant(v) for k, v in x.items()}
+    target = tf.constant(y)
     return (
-        tf.data.Dataset.from_tensor_slices((x, y))
+        tf.data.Dataset.range(len(y))
         .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
+        .map(lambda i: ({k: tf.gather(v, i) for k, v in columns.items()}, tf.gather(target, i)))
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+GATHER_ABOVE = 200_000
 
 
 def _round_up(n: int, step: int = 16) -> int:
