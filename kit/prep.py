@@ -35,8 +35,8 @@ def smooth_clip(x):
 class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Centre on the median, divide by the interquartile range, then clip smoothly (RealMLP).
 
-    A column whose quartiles coincide (mostly one value) is scaled by a wider quantile range or
-    half its range instead (`robust_scale`); a constant column becomes 0, also at prediction time. Heavy tails are pulled in without the
+    A column whose quartiles coincide (mostly one value) is scaled by half its range instead; a
+    constant column becomes 0, also at prediction time. Heavy tails are pulled in without the
     rank transform's loss of distances, so a test row far out stays within the network's range.
 
     Attributes:
@@ -56,21 +56,17 @@ class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimato
 def robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(median, factor) per column of a 2-d array without missing values, as RealMLP scales.
 
-    The spread is the interquartile range; where it is 0 (a column mostly of one value) RealMLP
-    falls back to half the range, which for a zero-inflated column (spending: mostly 0, a few
-    large amounts) is set by its largest value and squashes every other value to about 0. So the
-    spread widens step by step first, 10th to 90th, 5th to 95th, then 1st to 99th percentile,
-    before half the range; a constant column gets a factor of 0.
+    The spread is the interquartile range, or half the range where that is 0 (a column mostly of
+    one value); a constant column gets a factor of 0. (Widening to the 10th-90th and then wider
+    percentiles before half the range, for zero-inflated columns, left the CV of the six shared
+    competitions as it was but for titanic's, 0.843 -> 0.836: the paper's fallback stays.)
     """
     if values.shape[0] == 0:
         return np.zeros(values.shape[1]), np.zeros(values.shape[1])
-    low_q = [0.25, 0.1, 0.05, 0.01]
-    quantiles = np.quantile(values, [0.5, *low_q, *(1 - q for q in low_q)], axis=0)
-    median, lows, highs = quantiles[0], quantiles[1 : 1 + len(low_q)], quantiles[1 + len(low_q) :]
-    spread = np.zeros(values.shape[1])
-    for low, high in zip(lows, highs, strict=True):
-        spread = np.where(spread > 0, spread, high - low)
-    spread = np.where(spread > 0, spread, 0.5 * (values.max(axis=0) - values.min(axis=0)))
+    q25, median, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
+    spread = q75 - q25
+    flat = spread == 0
+    spread[flat] = 0.5 * (values.max(axis=0) - values.min(axis=0))[flat]
     factor = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
     return median, factor
 
