@@ -94,7 +94,7 @@ def begin(params: dict, *, log) -> None:
 
 def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
-    from kit.data import TableSource, encode_together, to_tensors
+    from kit.data import TableSource, encode, encode_together, to_tensors
     from kit.features import Features
     from kit.models import build_network
     from kit.serving import FoldModel
@@ -167,6 +167,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         f"    batch {rt.global_batch_size(per_replica)} ({per_replica} x {rt.replicas} replicas), "
         f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.resumed_at}"
     )
+
+    def predict(frame):
+        return to_prediction(trainer.predict(encode(to_tensors(frame), features)), fold.task, scaler)
+
     return FoldResult(
         val=to_prediction(trainer.predict(val_inputs), fold.task, scaler),
         test=to_prediction(trainer.predict(test_inputs), fold.task, scaler),
@@ -177,8 +181,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             "resumed_at": history.resumed_at,
             "seconds": history.seconds,
             "batch_size": rt.global_batch_size(per_replica),
+            "runtime": rt.summary(per_replica),
         },
         model=FoldModel(features, trainer.model, fold.task, scaler),
+        predict=predict,
     )
 
 

@@ -110,6 +110,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         verbose=0,
     )
     scores = [float(s) for s in history.history.get("val_score", [])]
+
+    def predict(frame):
+        # the compiled model is reused by the next fold, so this holds only until then
+        return _predict(model, _pad(prep.transform(frame), width), fold.task, scaler)
+
     return FoldResult(
         val=_predict(model, x_val, fold.task, scaler),
         test=_predict(model, x_test, fold.task, scaler),
@@ -117,7 +122,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_score": scores,
             "best_epoch": _best_epoch(scores, metric.direction),
+            "runtime": {"strategy": "default (Keras fit)", "batch_size": batch_size},
         },
+        predict=predict,
     )
 
 
