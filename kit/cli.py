@@ -8,6 +8,7 @@
     kit predict MODEL TEST --out F  exported model + raw test file -> validated submission
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
+    kit report RUN_DIR              write the run's (or a tuning folder's) report.html again
     kit leaderboard                 runs by CV score
 
 Bad input prints one line on stderr and exits with code 2.
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="study name (default <competition>-<track>)")
     p.add_argument("--pruner", help="median, hyperband or none (default median)")
 
+    p = sub.add_parser("report", help="write report.html again in a run folder, a blend's or a tuning folder")
+    p.add_argument("run", metavar="RUN_DIR", help="the run folder (or tuning folder) to write it in")
+
     p = sub.add_parser("leaderboard", help="list runs by CV score")
     p.add_argument(
         "--root", help="folder of run folders (default submissions/, under /kaggle/working on Kaggle)"
@@ -168,6 +172,13 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from kit import api
+
+    api.report(args.run)
+    return 0
+
+
 def cmd_tune(args) -> int:
     from kit import api
 
@@ -193,6 +204,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "validate": cmd_validate,
     "leaderboard": cmd_leaderboard,
+    "report": cmd_report,
     "tune": cmd_tune,
 }
 
