@@ -1,17 +1,21 @@
 """Permutation importance of each column, on one fold's validation rows, within a time cap.
 
-A column matters as much as the metric drops when its values are shuffled among the rows. It needs
-the fold's model, so `kit.run.cross_validate` computes it right after the last fold, with the
-predict function the track returned for it (`FoldResult.predict`), and writes importance.json
+A column matters as much as the metric worsens when its values are shuffled among the rows. It
+needs the fold's model, so `kit.run.cross_validate` computes it right after the last fold, with
+the predict function the track returned for it (`FoldResult.predict`), and writes importance.json
 for the report.
 
-Every shuffled copy of the sample is predicted in one call (all columns, all repeats stacked):
-the per-call cost of a prep pipeline and a Keras predict step is paid once, not once per column,
-which is what keeps it within a fraction of a second on small data.
+The shuffled copies of the sample are stacked and predicted together, many columns per call: the
+per-call cost of a prep pipeline and of a Keras predict step is paid a few times, not once per
+column. How many rows and shuffles fit the time cap is read from two timed predictions of the
+unshuffled rows (once, and stacked three times), which separate the cost of a call from the cost
+of a row; the shuffles then run in rounds over all columns, and a round or a call that the cap no
+longer allows is not started.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -22,8 +26,9 @@ import polars as pl
 MAX_ROWS = 2000
 MAX_REPEATS = 3
 MIN_ROWS = 100
-# predicted rows per call: the stacked copies are cut into calls of about this many rows
+# predicted rows per call at most (memory)
 CHUNK_ROWS = 200_000
+CALIBRATION_COPIES = 3
 
 
 def permutation_importance(
@@ -36,77 +41,86 @@ def permutation_importance(
     seed: int = 0,
     columns: list[str] | None = None,
 ) -> dict:
-    """The drop in `metric` when each column of `frame` is shuffled, in at most about `seconds`.
+    """How much worse `metric` gets when each column of `frame` is shuffled, in about `seconds`.
 
     Args:
         predict: rows (derived columns, as the fold's validation frame) -> kit's prediction form.
         frame: the fold's validation rows; a seeded sample of at most MAX_ROWS is used.
         y: their targets (class indices or values).
-        metric: a `kit.metrics.Metric`; a drop is signed so that positive means the column helps.
-        seconds: the time cap; rows and repeats are cut to fit it, measured on a first predict.
+        metric: a `kit.metrics.Metric`; the worsening is signed so that positive means the column helps.
+        seconds: the time cap; rows and shuffles are cut to fit it.
         columns: the columns to shuffle (default: all of `frame`).
 
     Returns:
-        {"features": [{"feature", "importance", "std"}...] best first, "baseline": the sample's
-        score, "metric", "rows", "repeats", "seconds", "complete": whether every column was done}.
+        {"features": [{"feature", "importance", "std", "repeats"}...] most important first,
+        "baseline": the sample's score, "metric", "rows", "repeats" (the fewest any column got),
+        "seconds", "complete" (every column measured), "skipped" (the columns that were not)}.
 
     Example:
         >>> imp = permutation_importance(result.predict, fold.val, fold.y_val, metric=m, seconds=2)
     """
     started = time.perf_counter()
+    deadline = started + seconds
     rng = np.random.default_rng(seed)
     columns = list(frame.columns if columns is None else columns)
-    # shuffled, so that a prefix of it (when the time cap cuts rows) is a random sample too
+    # shuffled, so that a prefix of it (when the cap cuts rows) is a random sample too
     keep = rng.permutation(frame.height)[:MAX_ROWS]
     frame, y = frame[keep], np.asarray(y)[keep]
-    reference = _predict(predict, frame)
-    whole = time.perf_counter() - started
-    # a call costs `fixed` plus `per_row` a row: a prep pipeline's or a predict step's overhead
-    # dominates small calls, so one timing alone would leave most of the budget unused
-    small = min(32, frame.height)
+
     t0 = time.perf_counter()
-    _predict(predict, frame[:small])
-    fixed = time.perf_counter() - t0
-    per_row = max((whole - fixed) / max(frame.height - small, 1), 0.05 * whole / max(frame.height, 1))
-    left = max(seconds - (time.perf_counter() - started), 0.0)
-    calls = 1 + len(columns) * MAX_REPEATS * frame.height // CHUNK_ROWS
-    affordable = (left - calls * fixed) / max(per_row * len(columns), 1e-12)  # rows per column, once each
-    repeats = int(max(1, min(MAX_REPEATS, affordable // max(frame.height, 1))))
-    if affordable < frame.height and frame.height > MIN_ROWS:
-        n = int(max(MIN_ROWS, affordable))
-        frame, y, reference = frame[:n], y[:n], reference[:n]
+    reference = _predict(predict, frame)
+    once = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _predict(predict, pl.concat([frame] * CALIBRATION_COPIES))
+    stacked = time.perf_counter() - t0
+    # a call costs `per_call` plus `per_row` a row; the floor keeps noise from promising too much
+    per_row = max(
+        (stacked - once) / ((CALIBRATION_COPIES - 1) * frame.height),
+        0.3 * stacked / (CALIBRATION_COPIES * frame.height),
+    )
+    per_call = max(once - per_row * frame.height, 0.0)
+
+    left = deadline - time.perf_counter()
+
+    def cost(rows: int, repeats: int) -> float:
+        calls = repeats * math.ceil(len(columns) * rows / CHUNK_ROWS)
+        return calls * per_call + per_row * rows * len(columns) * repeats
+
+    rows = frame.height
+    if cost(rows, 1) > left and rows > MIN_ROWS:
+        rows = int(max(MIN_ROWS, (left - per_call) / max(per_row * len(columns), 1e-12)))
+        frame, y, reference = frame[:rows], y[:rows], reference[:rows]
+    repeats = max([r for r in range(1, MAX_REPEATS + 1) if cost(rows, r) <= left] or [1])
     baseline = metric(y, reference)
     sign = 1.0 if metric.direction == "maximize" else -1.0
-    drops: dict[str, list[float]] = {}
-    deadline = started + seconds
-    per_call = max(1, CHUNK_ROWS // (frame.height * repeats))
-    for first in range(0, len(columns), per_call):
-        if time.perf_counter() > deadline and drops:
-            break
-        batch = columns[first : first + per_call]
-        copies = [
-            frame.with_columns(frame[c].gather(rng.permutation(frame.height)).alias(c))
-            for c in batch
-            for _ in range(repeats)
-        ]
-        pred = _predict(predict, pl.concat(copies, how="vertical"))
-        blocks = np.split(pred, len(copies))
-        for i, c in enumerate(batch):
-            scores = [metric(y, blocks[i * repeats + r]) for r in range(repeats)]
-            drops[c] = [sign * (baseline - s) for s in scores]
+
+    drops: dict[str, list[float]] = {c: [] for c in columns}
+    per_chunk = max(1, CHUNK_ROWS // rows)
+    for _ in range(repeats):  # a round shuffles every column once
+        for first in range(0, len(columns), per_chunk):
+            batch = columns[first : first + per_chunk]
+            expected = per_call + per_row * rows * len(batch)
+            if drops[columns[0]] and time.perf_counter() + expected > deadline + 0.1 * seconds:
+                break
+            copies = [frame.with_columns(frame[c].gather(rng.permutation(rows)).alias(c)) for c in batch]
+            blocks = np.split(_predict(predict, pl.concat(copies, how="vertical")), len(batch))
+            for c, block in zip(batch, blocks, strict=True):
+                drops[c].append(sign * (baseline - metric(y, block)))
+    measured = {c: d for c, d in drops.items() if d}
     features = [
-        {"feature": c, "importance": float(np.mean(d)), "std": float(np.std(d))} for c, d in drops.items()
+        {"feature": c, "importance": float(np.mean(d)), "std": float(np.std(d)), "repeats": len(d)}
+        for c, d in measured.items()
     ]
     features.sort(key=lambda f: -f["importance"])
     return {
         "features": features,
         "baseline": float(baseline),
         "metric": metric.name,
-        "rows": frame.height,
-        "repeats": repeats,
+        "rows": rows,
+        "repeats": min((len(d) for d in measured.values()), default=0),
         "seconds": round(time.perf_counter() - started, 3),
-        "complete": len(drops) == len(columns),
-        "skipped": [c for c in columns if c not in drops],
+        "complete": len(measured) == len(columns),
+        "skipped": [c for c in columns if c not in measured],
     }
 
 
