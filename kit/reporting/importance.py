@@ -9,8 +9,7 @@ The shuffled copies of the sample are stacked and predicted together, many colum
 per-call cost of a prep pipeline and of a Keras predict step is paid a few times, not once per
 column. How many rows and shuffles fit the time cap is read from two timed predictions of the
 unshuffled rows (once, and stacked three times), which separate the cost of a call from the cost
-of a row; the shuffles then run in rounds over all columns, and a round or a call that the cap no
-longer allows is not started.
+of a row; a call that the cap no longer allows is not started.
 """
 
 from __future__ import annotations
@@ -83,7 +82,7 @@ def permutation_importance(
     left = deadline - time.perf_counter()
 
     def cost(rows: int, repeats: int) -> float:
-        calls = repeats * math.ceil(len(columns) * rows / CHUNK_ROWS)
+        calls = math.ceil(len(columns) * repeats * rows / CHUNK_ROWS)
         return calls * per_call + per_row * rows * len(columns) * repeats
 
     rows = frame.height
@@ -94,18 +93,19 @@ def permutation_importance(
     baseline = metric(y, reference)
     sign = 1.0 if metric.direction == "maximize" else -1.0
 
+    # every column's first shuffle before any column's second: a call the cap stops leaves whole rounds
+    shuffles = [c for _ in range(repeats) for c in columns]
     drops: dict[str, list[float]] = {c: [] for c in columns}
-    per_chunk = max(1, CHUNK_ROWS // rows)
-    for _ in range(repeats):  # a round shuffles every column once
-        for first in range(0, len(columns), per_chunk):
-            batch = columns[first : first + per_chunk]
-            expected = per_call + per_row * rows * len(batch)
-            if drops[columns[0]] and time.perf_counter() + expected > deadline + 0.1 * seconds:
-                break
-            copies = [frame.with_columns(frame[c].gather(rng.permutation(rows)).alias(c)) for c in batch]
-            blocks = np.split(_predict(predict, pl.concat(copies, how="vertical")), len(batch))
-            for c, block in zip(batch, blocks, strict=True):
-                drops[c].append(sign * (baseline - metric(y, block)))
+    # calls of at most a third of the cap each, so that the cap can stop one estimated wrong
+    per_chunk = max(1, min(CHUNK_ROWS // rows, int((seconds / 3 - per_call) / max(per_row * rows, 1e-12))))
+    for first in range(0, len(shuffles), per_chunk):
+        batch = shuffles[first : first + per_chunk]
+        if first and time.perf_counter() + per_call + per_row * rows * len(batch) > deadline + 0.1 * seconds:
+            break
+        copies = [frame.with_columns(frame[c].gather(rng.permutation(rows)).alias(c)) for c in batch]
+        blocks = np.split(_predict(predict, pl.concat(copies, how="vertical")), len(batch))
+        for c, block in zip(batch, blocks, strict=True):
+            drops[c].append(sign * (baseline - metric(y, block)))
     measured = {c: d for c, d in drops.items() if d}
     features = [
         {"feature": c, "importance": float(np.mean(d)), "std": float(np.std(d)), "repeats": len(d)}
