@@ -7,14 +7,13 @@ for the report.
 
 The shuffled copies of the sample are stacked and predicted together, many columns per call: the
 per-call cost of a prep pipeline and of a Keras predict step is paid a few times, not once per
-column. How many rows and shuffles fit the time cap is read from two timed predictions of the
-unshuffled rows (once, and stacked three times), which separate the cost of a call from the cost
-of a row; a call that the cap no longer allows is not started.
+column. How many rows and shuffles fit the time cap is read from a timed prediction of the
+unshuffled rows stacked three times (after a first one that warms the predict function up); a
+call that the cap no longer allows is not started.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ MIN_ROWS = 100
 # predicted rows per call at most (memory)
 CHUNK_ROWS = 200_000
 CALIBRATION_COPIES = 3
+SAFETY = 1.25
 
 
 def permutation_importance(
@@ -66,28 +66,20 @@ def permutation_importance(
     keep = rng.permutation(frame.height)[:MAX_ROWS]
     frame, y = frame[keep], np.asarray(y)[keep]
 
-    t0 = time.perf_counter()
-    reference = _predict(predict, frame)
-    once = time.perf_counter() - t0
+    reference = _predict(predict, frame)  # also the warm-up: a first call can cost several later ones
     t0 = time.perf_counter()
     _predict(predict, pl.concat([frame] * CALIBRATION_COPIES))
-    stacked = time.perf_counter() - t0
-    # a call costs `per_call` plus `per_row` a row; the floor keeps noise from promising too much
-    per_row = max(
-        (stacked - once) / ((CALIBRATION_COPIES - 1) * frame.height),
-        0.3 * stacked / (CALIBRATION_COPIES * frame.height),
-    )
-    per_call = max(once - per_row * frame.height, 0.0)
-
+    # a stacked call's seconds per row, its per-call overhead spread over its rows: an upper bound
+    # for the larger calls below, with a margin for a machine whose load changes meanwhile
+    per_row = SAFETY * (time.perf_counter() - t0) / (CALIBRATION_COPIES * frame.height)
     left = deadline - time.perf_counter()
 
     def cost(rows: int, repeats: int) -> float:
-        calls = math.ceil(len(columns) * repeats * rows / CHUNK_ROWS)
-        return calls * per_call + per_row * rows * len(columns) * repeats
+        return per_row * rows * len(columns) * repeats
 
     rows = frame.height
     if cost(rows, 1) > left and rows > MIN_ROWS:
-        rows = int(max(MIN_ROWS, (left - per_call) / max(per_row * len(columns), 1e-12)))
+        rows = int(max(MIN_ROWS, left / max(per_row * len(columns), 1e-12)))
         frame, y, reference = frame[:rows], y[:rows], reference[:rows]
     repeats = max([r for r in range(1, MAX_REPEATS + 1) if cost(rows, r) <= left] or [1])
     baseline = metric(y, reference)
@@ -97,10 +89,10 @@ def permutation_importance(
     shuffles = [c for _ in range(repeats) for c in columns]
     drops: dict[str, list[float]] = {c: [] for c in columns}
     # calls of at most a third of the cap each, so that the cap can stop one estimated wrong
-    per_chunk = max(1, min(CHUNK_ROWS // rows, int((seconds / 3 - per_call) / max(per_row * rows, 1e-12))))
+    per_chunk = max(1, min(CHUNK_ROWS // rows, int(seconds / 3 / max(per_row * rows, 1e-12))))
     for first in range(0, len(shuffles), per_chunk):
         batch = shuffles[first : first + per_chunk]
-        if first and time.perf_counter() + per_call + per_row * rows * len(batch) > deadline + 0.1 * seconds:
+        if first and time.perf_counter() + per_row * rows * len(batch) > deadline + 0.1 * seconds:
             break
         copies = [frame.with_columns(frame[c].gather(rng.permutation(rows)).alias(c)) for c in batch]
         blocks = np.split(_predict(predict, pl.concat(copies, how="vertical")), len(batch))
