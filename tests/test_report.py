@@ -331,6 +331,24 @@ def test_permutation_importance_keeps_to_its_time_cap():
     assert found["rows"] < 2000 and found["repeats"] == 1 and found["complete"]
 
 
+def test_permutation_importance_finishes_its_first_round_when_the_estimate_was_low():
+    # enough columns for the first round to take several calls
+    frame = pl.DataFrame({f"c{i}": np.arange(3000.0) for i in range(60)})
+    calls = []
+
+    def slower_and_slower(rows):  # fast while timed, then ten times slower a call (a loaded machine)
+        calls.append(rows.height)
+        time.sleep(0.01 if len(calls) <= 2 else 0.12)
+        return rows["c0"].to_numpy()
+
+    started = time.perf_counter()
+    found = permutation_importance(
+        slower_and_slower, frame, np.arange(3000.0), metric=metrics.get("rmse"), seconds=0.3
+    )
+    assert time.perf_counter() - started < 0.9  # three times the cap at most
+    assert found["complete"] and found["repeats"] >= 1 and not found["skipped"]
+
+
 def test_axis_ticks_are_round_and_their_labels_exact():
     assert list(charts.nice_ticks(0, 1)) == [0, 0.25, 0.5, 0.75, 1]
     ticks = charts.nice_ticks(0.7, 0.9)

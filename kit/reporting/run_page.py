@@ -366,5 +366,5 @@ def _config(f: Folder) -> str:
             '<h3>config.toml</h3><p class="quiet">Pass it back with <code>--config</code> to reproduce the run.</p>'
             f"<pre>{html.escape(f.config)}</pre>"
         )
-    out.append(file_list(f.files))
+    out.append(file_list(sorted({*f.files, "report.html"})))
     return "".join(out)
