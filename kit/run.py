@@ -305,7 +305,7 @@ def cross_validate(
 
 # Permutation importance for the report gets this share of the run's time so far, at most
 # IMPORTANCE_SECONDS: with the page itself the report stays within a tenth of a run.
-IMPORTANCE_SHARE = 0.04
+IMPORTANCE_SHARE = 0.03
 IMPORTANCE_SECONDS = 5.0
 
 

@@ -28,7 +28,7 @@ MIN_ROWS = 100
 # predicted rows per call at most (memory)
 CHUNK_ROWS = 200_000
 CALIBRATION_COPIES = 3
-SAFETY = 1.25
+SAFETY = 1.5
 
 
 def permutation_importance(
@@ -99,7 +99,7 @@ def permutation_importance(
         if first and time.perf_counter() + per_row * rows * len(batch) > limit:
             break
         copies = [frame.with_columns(frame[c].gather(rng.permutation(rows)).alias(c)) for c in batch]
-        blocks = np.split(_predict(predict, pl.concat(copies, how="vertical")), len(batch))
+        blocks = np.split(_predict(predict, pl.concat(copies, how="vertical", rechunk=True)), len(batch))
         for c, block in zip(batch, blocks, strict=True):
             drops[c].append(sign * (baseline - metric(y, block)))
     measured = {c: d for c, d in drops.items() if d}
