@@ -239,11 +239,16 @@ def _importance(f: Folder) -> str:
         return missing("Permutation importance measured no column.")
     top = features[:MAX_IMPORTANCE]
     metric = info.get("metric", "score")
+    repeats = info.get("repeats") or 1
+    shuffles = (
+        f"averaged over {repeats} shuffles; the whisker is their spread"
+        if repeats > 1
+        else "one shuffle each"
+    )
     caption = (
-        f"How much worse {metric} gets when a column's values are shuffled among {info.get('rows', 0):,} validation "
-        f"rows of fold {int(info.get('fold', 0)) + 1} (there {score(info.get('baseline'))}), averaged over "
-        f"{info.get('repeats', '?')} shuffle(s); the whisker is their spread. Measured in "
-        f"{info.get('seconds', 0):.2f} s."
+        f"How much worse {metric} gets when a column's values are shuffled among {info.get('rows', 0):,} "
+        f"validation rows of fold {int(info.get('fold', 0)) + 1} (there {score(info.get('baseline'))}), "
+        f"{shuffles}. Measured in {info.get('seconds', 0):.2f} s, within the run's time cap."
     )
     if len(features) > len(top):
         caption += f" The top {len(top)} of {len(features)} columns."
