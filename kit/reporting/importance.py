@@ -89,8 +89,10 @@ def permutation_importance(
     # every column's first shuffle before any column's second: a call the cap stops leaves whole rounds
     shuffles = [c for _ in range(repeats) for c in columns]
     drops: dict[str, list[float]] = {c: [] for c in columns}
-    # calls of at most a third of the cap each, so that the cap can stop one estimated wrong
-    per_chunk = max(1, min(CHUNK_ROWS // rows, int(seconds / 3 / max(per_row * rows, 1e-12))))
+    # a call holds at least a whole round (its overhead paid once a round), else a third of the cap
+    # (so that the cap can stop one estimated wrong), and at most CHUNK_ROWS rows
+    per_chunk = max(len(columns), int(seconds / 3 / max(per_row * rows, 1e-12)))
+    per_chunk = max(1, min(per_chunk, CHUNK_ROWS // rows))
     for first in range(0, len(shuffles), per_chunk):
         batch = shuffles[first : first + per_chunk]
         # the first round, every column once, is finished unless the estimate was far off (a
