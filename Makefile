@@ -6,7 +6,7 @@ DATA   ?=
 ARGS   ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup baseline advanced tune test bench bench-anchors bench-defaults bench-scale bench-advanced bench-tune lint clean wheel
+.PHONY: setup baseline advanced tune test bench bench-anchors bench-defaults bench-scale bench-advanced bench-tune bench-report lint clean wheel
 
 setup: $(STAMP)
 
@@ -68,6 +68,10 @@ bench-advanced: $(STAMP)
 # tuned vs untuned score, share of trials pruned, peak RSS after 5 and 30 trials
 bench-tune: $(STAMP)
 	$(PY) bench/bench_tune.py $(ARGS)
+
+# report.html of a baseline run on each shared competition: its size, and its seconds as a share of the run's
+bench-report: $(STAMP)
+	$(PY) bench/bench_report.py $(ARGS)
 
 # A pure-Python wheel of kit in dist/, for a Kaggle dataset: there, with the internet off,
 # `pip install --no-index --no-deps /kaggle/input/<dataset>/kit-*.whl` (see README). The Kaggle

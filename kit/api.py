@@ -343,6 +343,27 @@ def validate(
     return validate_file(submission, comp)
 
 
+def report(run, *, log: Callable[[str], None] = print) -> Path:
+    """Write report.html again into a run folder, a blend's or a tuning folder; returns its path.
+
+    The page is built from the folder's files (what a run wrote there), so it shows the same as
+    the one the run wrote, with the leaderboard as it stands now.
+
+    Args:
+        run: a `Run` or a `TuneResult`, or the path of a run folder or a tuning folder.
+
+    Example:
+        >>> kit.report("submissions/titanic/20250101-120000-baseline")
+        >>> kit.report(run)        # a Run from kit.baseline(...)
+    """
+    from kit.reporting import write_report
+
+    folder = getattr(run, "run_dir", None) or getattr(run, "out", None) or run
+    path = write_report(Path(folder))
+    log(f"report: {path}")
+    return path
+
+
 def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
     """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first."""
     from kit.run import leaderboard as rows

@@ -10,6 +10,7 @@
     kit validate SUBMISSION DIR     check any submission file against the competition
     kit blend RUN... [--out DIR]    blend runs by their out-of-fold predictions
     kit auto [DIR] --time-budget S  trees, networks and seeds within a budget, then their blend
+    kit report RUN_DIR              write the run's (or a tuning folder's) report.html again
     kit leaderboard                 runs by CV score
 
 Bad input prints one line on stderr and exits with code 2; anything else that goes wrong prints
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default="auto", help="auto, hill, bagged or stack (default auto: the best by CV)"
     )
+    p = sub.add_parser("report", help="write report.html again in a run folder, a blend's or a tuning folder")
+    p.add_argument("run", metavar="RUN_DIR", help="the run folder (or tuning folder) to write it in")
 
     p = sub.add_parser("leaderboard", help="list runs by CV score")
     p.add_argument(
@@ -213,6 +216,13 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from kit import api
+
+    api.report(args.run)
+    return 0
+
+
 def cmd_tune(args) -> int:
     from kit import api
 
@@ -240,6 +250,7 @@ COMMANDS = {
     "blend": cmd_blend,
     "auto": cmd_auto,
     "leaderboard": cmd_leaderboard,
+    "report": cmd_report,
     "tune": cmd_tune,
 }
 

@@ -32,6 +32,7 @@ from kit.derive import derive
 from kit.errors import InputError
 from kit.io import MANIFEST, WRITTEN_BY, publish_dir, raise_disk_error, stage_dir, write_atomic
 from kit.preflight import preflight
+from kit.reporting import timed_report
 from kit.submission import check_submission, make_submission
 
 # seed s of a fold trains with seed + fold + SEED_STRIDE * s: other seeds than any fold's
@@ -72,14 +73,20 @@ class FoldResult:
 
     Attributes:
         val, test: (n, n_classes) probabilities or (n,) values, for the validation and test rows.
-        history: per epoch, "loss" and "val_score" lists, and "best_epoch" (for the report).
+        history: per epoch, "loss" and "val_score" lists, and "best_epoch" (for the report); a
+            "runtime" dict (strategy, precision, batch size, ...) is shown in the report as is.
         model: anything the track's `write_artifacts` needs from this fold (an export's parts).
+        predict: rows (derived columns, like `fold.val`) -> predictions in the same form, from this
+            fold's model; kit calls it for the last fold right after it, before anything else
+            trains, for the report's permutation importance (so a track may reuse one model
+            across folds). None: the report has no importance.
     """
 
     val: np.ndarray
     test: np.ndarray
     history: dict | None = None
     model: Any = None
+    predict: Callable[[pl.DataFrame], np.ndarray] | None = None
 
 
 @dataclass
@@ -97,9 +104,21 @@ class Run:
     test_predictions: pl.DataFrame
     seconds: float
     params: dict = field(default_factory=dict)
+    # of `seconds`, what the report took (its permutation importance included)
+    report_seconds: float | None = None
 
     def __repr__(self) -> str:
         return f"Run({self.competition}, {self.track}, {self.metric}={self.score:.5f}, {self.run_dir})"
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
+
+    def show(self) -> None:
+        """The run's report.html: in a notebook's output, else its path printed."""
+        from kit.reporting import show
+
+        show(self.report_path)
 
 
 def prediction_columns(comp: Competition) -> list[str]:
@@ -233,6 +252,8 @@ def _cross_validate(
                         log=log,
                     )
                     result = _as_result(track.fit_predict_fold(fold, params), fold, comp, track.name)
+                    if results:
+                        results[-1].predict = None  # only the last fold's is used; the rest hold models
                     results.append(result)
                     val_sum += result.val.reshape(len(va), width)
                     test_sum_k += result.test.reshape(test.height, width)
@@ -255,6 +276,15 @@ def _cross_validate(
         score = _finite_score(metric, y[scored], flat(oof[scored]), fold=None, track=track.name)
         submission = make_submission(comp, flat(test_pred))
         check_submission(submission, comp)
+        report_started = time.perf_counter()
+        importance = (
+            _importance(
+                results[-1], fold, metric, seconds=importance_budget(report_started - started), seed=cfg.seed
+            )
+            if chief
+            else None
+        )
+        report_seconds = time.perf_counter() - report_started
         staging = stage_dir(run_dir)
         try:
             files = write_run_files(
@@ -272,12 +302,14 @@ def _cross_validate(
                 strategy=strategy,
                 histories=histories,
                 started=started,
+                importance=importance,
             )
             if chief:
                 track.write_artifacts(
                     staging, comp=comp, cfg=cfg, params=params, results=results, score=score, log=log,
                     work_dir=work,
                 )  # fmt: skip
+                report_seconds += timed_report(staging, dest=run_dir, log=log)
             publish_dir(staging, run_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -304,7 +336,38 @@ def _cross_validate(
         test_predictions=files["test"],
         seconds=seconds,
         params=params,
+        report_seconds=report_seconds if chief else None,
     )
+
+
+# Permutation importance for the report gets this share of the run's time so far, at most
+# IMPORTANCE_SECONDS: with the page itself the report stays within a tenth of a run.
+IMPORTANCE_SHARE = 0.03
+IMPORTANCE_SECONDS = 5.0
+
+
+def importance_budget(elapsed: float) -> float:
+    return min(IMPORTANCE_SECONDS, IMPORTANCE_SHARE * elapsed)
+
+
+def _importance(result: FoldResult, fold: Fold, metric, *, seconds: float, seed: int) -> dict | None:
+    """The last fold's permutation importance, or None when the track gave no predict function.
+
+    A failure is recorded (the report says what happened), never raised: the run is done.
+    """
+    if result.predict is None:
+        return None
+    from kit.reporting.importance import permutation_importance
+
+    try:
+        found = permutation_importance(
+            result.predict, fold.val, fold.y_val, metric=metric, seconds=seconds, seed=seed
+        )
+    except Exception as err:  # noqa: BLE001
+        return {"error": f"{type(err).__name__}: {err}", "fold": fold.index}
+    finally:
+        result.predict = None
+    return {"fold": fold.index, **found}
 
 
 def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult:
@@ -457,9 +520,13 @@ def write_run_files(
     histories: list | None = None,
     started: float | None = None,
     extra_metrics: dict | None = None,
+    importance: dict | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The files of a run folder, into `folder` (a staging folder): submission, OOF and test
-    predictions, metrics, the config that reproduces it, history and the manifest.
+    predictions, metrics, the config that reproduces it, history, what kit understood about the
+    competition, the permutation importance (when given) and the manifest. Once every other file
+    is in the folder (a blend's blend.json too), `kit.reporting.write_report(folder, dest=...)`
+    adds report.html.
 
     Returns:
         {"oof": the OOF frame, "test": the test predictions frame}.
@@ -497,6 +564,9 @@ def write_run_files(
     cfg.write(folder / "config.toml")
     if histories and any(h is not None for h in histories):
         write_atomic(folder / "history.json", {"folds": histories})
+    write_atomic(folder / "competition.json", competition_info(comp))
+    if importance is not None:
+        write_atomic(folder / "importance.json", importance)
     seconds = time.perf_counter() - started if started is not None else None
     write_atomic(
         folder / MANIFEST,
@@ -515,15 +585,41 @@ def write_run_files(
     return {"oof": oof_frame, "test": test_frame}
 
 
+def competition_info(comp: Competition) -> dict:
+    """What kit understood about the competition, as `kit inspect` prints it, for the report."""
+    return {
+        "name": comp.name,
+        "target": comp.target,
+        "id": comp.id,
+        "task": comp.task,
+        "classes": [c if isinstance(c, int | float | str) else str(c) for c in comp.classes],
+        "metric": comp.metric,
+        "summary": [list(row) for row in comp.summary()],
+        "notes": list(comp.notes),
+    }
+
+
 def leaderboard(root: str | Path | None = None) -> list[dict]:
     """Every run under `root` (default: where runs go here), best CV first within each competition.
 
     A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
-    finite score is left out.
+    finite score is left out, and so is a hidden one (a run's staging folder).
     """
     root = kaggle.submissions_root() if root is None else root
+    return _board(Path(root).glob("*/*/metrics.json"))
+
+
+def leaderboard_beside(run_dir: str | Path) -> list[dict]:
+    """`leaderboard` of the runs in the folder that holds `run_dir` (the competition's runs when
+    runs go to submissions/<competition>/<run-id>/), `run_dir` itself included once written."""
+    return _board(Path(run_dir).parent.glob("*/metrics.json"))
+
+
+def _board(paths) -> list[dict]:
     rows = []
-    for path in sorted(Path(root).glob("*/*/metrics.json")):
+    for path in sorted(paths):
+        if path.parent.name.startswith("."):
+            continue
         try:
             info = json.loads(path.read_text())
             row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}

@@ -102,6 +102,23 @@ class Runtime:
             )
         return line + "".join(f"; {n}" for n in self.notes)
 
+    def summary(self, per_replica: int | None = None) -> dict:
+        """What `describe` says, as a table for the run's history and its report."""
+        info = {
+            "found": self.found,
+            "strategy": _strategy_name(self.strategy),
+            "replicas": self.replicas,
+            "precision": self.precision,
+        }
+        if self.workers > 1:
+            info["workers"] = self.workers
+        if per_replica is not None:
+            info["batch_size"] = self.global_batch_size(per_replica)
+            info["per_replica"] = per_replica
+        if self.notes:
+            info["notes"] = "; ".join(self.notes)
+        return info
+
 
 def _strategy_name(strategy) -> str:
     """The public name: MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy, and so on."""

@@ -9,6 +9,9 @@ the validated submission, the run folder, the leaderboard, tuning):
 
 A track file defines DEFAULTS and fit_predict_fold, and may define SEARCH_SPACE and LIMITS
 (see `kit.tracks`). A competition's TOML sets its parameters in a [my_track] table.
+`fit_predict_fold` returns (validation predictions, test predictions), or a `kit.run.FoldResult`
+with more: here the fold's predict function, from which the run's report.html measures each
+column's permutation importance.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from kit.prep import Preprocessor
+from kit.run import FoldResult
 
 DESCRIPTION = "linear models (logistic regression, ridge) on kit's prep"
 DEFAULTS = {"C": 1.0, "scaling": "standard"}
@@ -36,17 +40,23 @@ def fit_predict_fold(fold, params):
     )
     if fold.task == "regression":
         model = Ridge(alpha=1.0 / params["C"]).fit(x_train, fold.y_train)
-        return model.predict(x_val), model.predict(x_test)
-    model = LogisticRegression(C=params["C"], max_iter=2000).fit(x_train, fold.y_train)
-    # every class in kit's order, also one this fold's training rows lack
-    columns = np.searchsorted(np.arange(fold.n_classes), model.classes_)
+        predict = model.predict
+    else:
+        model = LogisticRegression(C=params["C"], max_iter=2000).fit(x_train, fold.y_train)
+        # every class in kit's order, also one this fold's training rows lack
+        columns = np.searchsorted(np.arange(fold.n_classes), model.classes_)
 
-    def proba(x):
-        out = np.zeros((len(x), fold.n_classes))
-        out[:, columns] = model.predict_proba(x)
-        return out
+        def predict(x):
+            out = np.zeros((len(x), fold.n_classes))
+            out[:, columns] = model.predict_proba(x)
+            return out
 
-    return proba(x_val), proba(x_test)
+    return FoldResult(
+        predict(x_val),
+        predict(x_test),
+        # rows as fold.val holds them -> predictions: the report's permutation importance uses it
+        predict=lambda frame: predict(_matrix(prep.transform(frame), prep.cardinalities_)),
+    )
 
 
 def _matrix(inputs: dict, cardinalities: list[int]) -> np.ndarray:

@@ -22,6 +22,9 @@ from kit.run import leaderboard
 from kit.submission import validate_file
 
 RUN_FILES = {
+    "competition.json",
+    "importance.json",
+    "report.html",
     "history.json",
     "submission.csv",
     "oof.parquet",

@@ -5,6 +5,7 @@ folder that `kit validate` accepts. And the registry: a track is one file, found
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,10 @@ from conftest import write_competition
 
 import kit
 from kit import cli, tracks
+from kit.derive import derive
 from kit.errors import InputError
 from kit.io import written_by_kit
+from kit.reporting import RUN_SECTIONS
 from kit.run import cross_validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +65,13 @@ def test_every_track_keeps_the_contract(name, task, tmp_path):
     assert kit.validate(run.submission_path, data).height == comp.test.height
     assert cli.main(["validate", str(run.submission_path), str(data)]) == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or work left
+    # its report: every section, and each column's importance from the fold's predict function
+    page = run.report_path.read_text()
+    assert all(f'data-section="{key}"' in page for key in RUN_SECTIONS)
+    importance = json.loads((run.run_dir / "importance.json").read_text())
+    assert importance["complete"] and {f["feature"] for f in importance["features"]} == set(
+        derive(comp.test, comp.roles, comp.parts)[1]
+    )
 
 
 def test_a_track_is_one_file_found_by_name():

@@ -59,6 +59,7 @@ def test_wheel_is_pure_python_and_carries_the_configs(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "kit/cli.py" in names and "kit/kaggle.py" in names and "kit/tfds.py" in names
     assert "kit/tracks/baseline.py" in names and "kit/tuning/workers.py" in names
+    assert "kit/reporting/charts.py" in names and "kit/reporting/run_page.py" in names
     # tomli-w, which the Kaggle image lacks, with its licence
     assert {"kit/_vendor/tomli_w/__init__.py", "kit/_vendor/tomli_w/LICENSE"} <= set(names)
     configs = {p.name for p in (REPO / "pipelines" / "configs").glob("*.toml")}
@@ -118,6 +119,7 @@ def test_wheel_installs_offline_and_runs_the_demo(wheel, tmp_path):
     test = pl.read_csv(work / "data" / "penguins-demo" / "test.csv")
     assert submission["id"].to_list() == test["id"].to_list()
     assert set(submission["Sex"]) <= {"MALE", "FEMALE"}
+    assert "Out-of-fold diagnostics" in (run_dir / "report.html").read_text()
     # written with the wheel's tomli-w, read back by tomllib: the run can be reproduced from it
     resolved = tomllib.loads((run_dir / "config.toml").read_text())
     assert resolved["folds"] == 2 and resolved["baseline"]["epochs"] == 3

@@ -113,7 +113,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
     import tensorflow as tf
 
-    from kit.data import TableSource, encode_together, to_tensors
+    from kit.data import TableSource, encode, encode_together, to_tensors
     from kit.features import Features
     from kit.models import build_network, network_options
     from kit.serving import FoldModel
@@ -172,7 +172,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
 
     epochs, patience = fit_budget(
-        len(y_train), epochs=params["epochs"], patience=params["patience"], max_examples=params["max_examples"]
+        len(y_train),
+        epochs=params["epochs"],
+        patience=params["patience"],
+        max_examples=params["max_examples"],
     )
     # each epoch's score on a sample of a big validation fold; the predictions below use all of it
     rows = validation_sample(len(fold.y_val), seed=fold.seed)
@@ -196,6 +199,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         f"    batch {rt.global_batch_size(per_replica)} ({per_replica} x {rt.replicas} replicas), "
         f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.resumed_at}"
     )
+
+    def predict(frame):
+        return to_prediction(trainer.predict(encode(to_tensors(frame), features)), fold.task, scaler)
+
     return FoldResult(
         val=to_prediction(trainer.predict(val_inputs), fold.task, scaler),
         test=to_prediction(trainer.predict(test_inputs), fold.task, scaler),
@@ -206,8 +213,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             "resumed_at": history.resumed_at,
             "seconds": history.seconds,
             "batch_size": rt.global_batch_size(per_replica),
+            "runtime": rt.summary(per_replica),
         },
         model=FoldModel(features, trainer.model, fold.task, scaler),
+        predict=predict,
     )
 
 

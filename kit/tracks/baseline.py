@@ -99,7 +99,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     batch_size = params["batch_size"] or batch_size_for(len(y_train))
     epochs, patience = fit_budget(
-        len(y_train), epochs=params["epochs"], patience=params["patience"], max_examples=params["max_examples"]
+        len(y_train),
+        epochs=params["epochs"],
+        patience=params["patience"],
+        max_examples=params["max_examples"],
     )
     steps = int(np.ceil(len(y_train) / batch_size))
     # widths rounded up so that the folds of a run usually share one shape, and so one traced model
@@ -116,7 +119,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         spec,
         seed=fold.seed,
         training={
-            **{k: params[k] for k in ("learning_rate", "weight_decay", "beta_2", "warmup", "label_smoothing")},
+            **{
+                k: params[k] for k in ("learning_rate", "weight_decay", "beta_2", "warmup", "label_smoothing")
+            },
             "epochs": epochs,
         },
         loss=(fold.task, fold.metric),
@@ -148,6 +153,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         verbose=0,
     )
     scores = [float(s) for s in history.history.get("val_score", [])]
+
+    def predict(frame):
+        # the compiled model is reused by the next fold, so this holds only until then
+        return _predict(model, _pad(prep.transform(frame), width), fold.task, scaler)
+
     return FoldResult(
         val=_predict(model, x_val, fold.task, scaler),
         test=_predict(model, x_test, fold.task, scaler),
@@ -155,7 +165,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_score": scores,
             "best_epoch": _best_epoch(scores, metric.direction),
+            "runtime": {"strategy": "default (Keras fit)", "batch_size": batch_size},
         },
+        predict=predict,
     )
 
 

@@ -1,4 +1,5 @@
-"""What a study leaves in its tuning folder: trials.csv, best.toml, best/, the plots, summary.json.
+"""What a study leaves in its tuning folder: trials.csv, best.toml, best/, the plots, summary.json
+and report.html.
 
 Workers finishing together take turns (a lock file), and each file is replaced whole.
 """
@@ -22,6 +23,7 @@ from optuna.trial import TrialState
 
 from kit.config import dumps
 from kit.io import publish_dir, stage_dir, write_atomic, written_by_kit
+from kit.reporting import timed_report
 from kit.tuning.space import decode
 from kit.tuning.study import safe_url
 from kit.tuning.workers import Plan
@@ -52,6 +54,16 @@ class TuneResult:
             f"{self.n_pruned} pruned, {self.out})"
         )
 
+    @property
+    def report_path(self) -> Path:
+        return self.out / "report.html"
+
+    def show(self) -> None:
+        """The study's report.html: in a notebook's output, else its path printed."""
+        from kit.reporting import show
+
+        show(self.report_path)
+
 
 def summarize(
     study: optuna.Study,
@@ -78,6 +90,7 @@ def summarize(
             write_atomic(best_config, _best_toml(comp, cfg, track, best_params, best, study, best_config))
             best_run = _publish_best(out, best.number, best_params, plan if can_refit else None, log)
             _plots(study, out, seed=cfg.seed, log=log)
+        importances = _importances(study, seed=cfg.seed) if complete > 1 else None
         seconds = time.monotonic() - started
         summary = {
             "competition": comp.name,
@@ -92,9 +105,11 @@ def summarize(
             "trials": {s.name.lower(): n for s, n in counts.items()},
             "pruned_share": pruned / (complete + pruned) if complete + pruned else 0.0,
             "search_space": space,
+            "importances": importances,
             "seconds": round(seconds, 2),
         }
         write_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
+        timed_report(out, dest=out, log=log)
     if best is None:
         log(f"no trial complete yet ({pruned} pruned, {counts[TrialState.FAIL]} failed); run again to go on")
     else:
@@ -190,6 +205,8 @@ def _publish_best(out: Path, number: int, params: dict, refit: Plan | None, log)
         log(f"trial {number}'s run folder is not here and the time budget is spent; best/ is not updated")
         return dest if dest.is_dir() else None
     write_atomic(staging / "trial.json", {"trial": number})
+    # the trial's page listed the other trials beside it; here it stands alone
+    timed_report(staging, dest=dest, log=log)
     publish_dir(staging, dest)
     return dest
 
@@ -199,6 +216,20 @@ def _same_run(dest: Path, number: int) -> bool:
         return json.loads((dest / "trial.json").read_text())["trial"] == number
     except (OSError, ValueError, KeyError):
         return False
+
+
+def _importances(study: optuna.Study, *, seed: int) -> dict | None:
+    """fANOVA importance of each parameter (as importances.png draws it), for summary.json and
+    the study's report; None where it cannot be computed (all trials alike)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            found = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            )
+        except (ValueError, RuntimeError):
+            return None
+    return {name: round(float(value), 6) for name, value in found.items()}
 
 
 def _plots(study: optuna.Study, out: Path, *, seed: int, log) -> None:
