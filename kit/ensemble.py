@@ -357,6 +357,9 @@ def blend(
             staging / "weights.csv",
             pl.DataFrame([{k: v for k, v in m.items()} for m in summary["members"]]),
         )
+        from kit.reporting import timed_report
+
+        timed_report(staging, dest=run_dir, log=log)
         if all((m.run_dir / "model" / "saved_model.pb").is_file() for m in members):
             from kit.serving import export_blend
 

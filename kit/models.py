@@ -269,6 +269,8 @@ class EnsembleLoss(keras.losses.Loss):
         self.task, self.absolute, self.label_smoothing = task, absolute, label_smoothing
 
     def call(self, y_true, y_pred):
+        if len(y_pred.shape) == 2:  # a network of another family: one member
+            y_pred = ops.expand_dims(y_pred, 1)
         k, width = y_pred.shape[-2], y_pred.shape[-1]
         y = ops.reshape(y_true, (-1, 1))
         if self.task == "multiclass":

@@ -70,6 +70,7 @@ def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, meth
         assert not metric.better(best, run.score)
     # a run folder like any other, with the weights as a table
     assert written_by_kit(run.run_dir) and run.track == "blend"
+    assert 'data-section="blend"' in (run.run_dir / "report.html").read_text()  # its page, with the members
     assert kit.validate(run.submission_path, data).height == comp.test.height
     info = json.loads((run.run_dir / "blend.json").read_text())
     assert [m["run_dir"] for m in info["members"]] == [str(r.run_dir) for r in runs]

@@ -104,8 +104,9 @@ def test_encoding_splits_together_gives_what_encoding_each_gives():
         (b, encode(to_tensors(other.drop("y")), features)),
     ):
         assert joint.keys() == alone.keys()
-        for k in joint:
-            np.testing.assert_array_equal(joint[k].numpy(), alone[k].numpy())
+        np.testing.assert_array_equal(joint["codes"].numpy(), alone["codes"].numpy())
+        # float32 rounding of the smooth clip can differ in the last bit between batch shapes
+        np.testing.assert_allclose(joint["numbers"].numpy(), alone["numbers"].numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_parquet_shards_stream_the_same_rows_as_the_table(tmp_path):
@@ -123,11 +124,12 @@ def test_parquet_shards_stream_the_same_rows_as_the_table(tmp_path):
 
     got_x, got_y = collect(stream.dataset(batch_size=64))
     want_x, want_y = collect(table_source.dataset(batch_size=64))
-    np.testing.assert_allclose(got_x, want_x)  # unshuffled: file order, then row order
+    # unshuffled: file order, then row order (float32 rounding of the scaling may differ in the last bit)
+    np.testing.assert_allclose(got_x, want_x, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(got_y, want_y)
     shuffled_x, _ = collect(stream.dataset(batch_size=64, shuffle=True, seed=0))
     assert not np.array_equal(shuffled_x, want_x)
-    np.testing.assert_allclose(np.sort(shuffled_x, axis=0), np.sort(want_x, axis=0))
+    np.testing.assert_allclose(np.sort(shuffled_x, axis=0), np.sort(want_x, axis=0), rtol=1e-6, atol=1e-7)
     # two workers read disjoint shards that together hold every row
     half = [sum(len(y) for _, y in stream.dataset(batch_size=64, shard=(2, i))) for i in (0, 1)]
     assert sum(half) == 250

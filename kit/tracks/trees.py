@@ -115,6 +115,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     return FoldResult(
         val=predict(x_val),
         test=predict(x_test),
+        # for the report's permutation importance: raw derived rows in, predictions out
+        predict=lambda frame: predict(matrix(frame)),
         history={
             # boosting iterations stand in for epochs; the validation curve is the boosting loss
             "loss": [float(-v) for v in model.train_score_[1:]],
