@@ -24,7 +24,7 @@ DESCRIPTION = "fast Keras baseline: kit's network family, a plain MLP trained wi
 
 DEFAULTS = {
     "units": [256, 256],
-    "dropout": 0.1,
+    "dropout": 0.2,
     "activation": "relu",
     "batch_norm": False,
     "learning_rate": 2e-3,
@@ -38,7 +38,7 @@ DEFAULTS = {
     "max_examples": 8_000_000,  # training rows seen per fold at most: big data gets fewer epochs
     "scaling": "robust",
     "embedding_size": 0,  # 0: chosen per column from its cardinality
-    "numeric_embedding": "none",  # or "periodic"
+    "numeric_embedding": "periodic",  # or "none"
     "n_frequencies": 16,
     "frequency_scale": 0.05,
     "numeric_width": 8,
