@@ -54,7 +54,7 @@ DEFAULTS = {
     "n_frequencies": 16,
     "frequency_scale": 0.05,
     "numeric_width": 8,
-    "k": 8,  # ensemble members in the one network (TabM-mini)
+    "k": 4,  # ensemble members in the one network (TabM-mini)
     "min_frequency": 2,  # rarer strings share the out-of-vocabulary index
     "max_tokens": 10000,
     "embedding_size": 0,  # 0: 8 for every code
