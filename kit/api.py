@@ -366,7 +366,7 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
 
 def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
     """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first."""
-    from kit.run import leaderboard as rows
+    from kit.run_folder import leaderboard as rows
 
     found = rows(root)
     columns = ["competition", "track", "metric", "direction", "score", "run_dir"]

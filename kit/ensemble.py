@@ -38,7 +38,8 @@ import polars as pl
 from kit import kaggle, metrics
 from kit.errors import InputError
 from kit.io import check_out_dir, publish_dir, stage_dir, write_atomic, written_by_kit
-from kit.run import Run, new_run_id, write_run_files
+from kit.run import Run
+from kit.run_folder import new_run_id, write_run_files
 from kit.submission import check_submission, make_submission
 
 METHODS = ("auto", "hill", "bagged", "stack")

@@ -1,5 +1,5 @@
-"""Cross-validation driver and run folders: folds -> track -> OOF and fold-averaged test
-predictions -> CV score -> validated submission -> staged run folder -> leaderboard.
+"""Cross-validation driver: folds -> track -> OOF and fold-averaged test predictions -> CV score
+-> validated submission -> staged run folder (its files: `kit.run_folder`) -> leaderboard.
 
 Every track goes through `cross_validate`, kit's own and a team's: the folds, the scores, the
 submission checks and the run folder are the same for all of them.
@@ -7,18 +7,12 @@ submission checks and the run folder are the same for all of them.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import math
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +24,10 @@ from kit.competition import Competition
 from kit.config import Config
 from kit.derive import derive
 from kit.errors import InputError
-from kit.io import MANIFEST, WRITTEN_BY, publish_dir, raise_disk_error, stage_dir, write_atomic
+from kit.io import publish_dir, stage_dir
 from kit.preflight import preflight
 from kit.reporting import timed_report
+from kit.run_folder import check_work_dir, claim_run_dir, new_run_id, write_run_files
 from kit.submission import check_submission, make_submission
 
 # seed s of a fold trains with seed + fold + SEED_STRIDE * s: other seeds than any fold's
@@ -121,12 +116,6 @@ class Run:
         show(self.report_path)
 
 
-def prediction_columns(comp: Competition) -> list[str]:
-    if comp.task == "regression":
-        return ["prediction"]
-    return [f"proba_{c}" for c in comp.classes]
-
-
 def cross_validate(
     comp: Competition,
     cfg: Config,
@@ -207,7 +196,7 @@ def _cross_validate(
         f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
     )
     work = run_dir.parent / f".{run_dir.name}.work"
-    _check_work_dir(work, params, log)
+    check_work_dir(work, params, log)
     runtime.seed_everything(cfg.seed)
     track.begin(params, log=log)
     width = max(n_classes, 1) if comp.task != "regression" else 1
@@ -408,225 +397,3 @@ def _finite_score(metric, y_true, pred, *, fold: int | None, track: str) -> floa
             f"Pass another --metric or --split. Received: score={score}"
         )
     return score
-
-
-class Claim:
-    """A run folder this process is writing: its lock, and the folders made for it.
-
-    The lock (`.<name>.lock` beside the folder, flock) keeps a second run from writing the same
-    folder at the same time: its checkpoints and its publishing would mix with this one's. On a
-    failure, the folders made for the run (`submissions/<competition>/`, ...) go again if empty.
-    """
-
-    def __init__(self, path: Path, handle, made: list[Path]):
-        self.path, self.handle, self.made = path, handle, made
-
-    def release(self, *, failed: bool) -> None:
-        if self.handle is None:
-            return
-        Path(self.handle.name).unlink(missing_ok=True)
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-        self.handle = None
-        if failed:
-            for folder in reversed(self.made):  # the deepest first
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only when empty
-
-
-def claim_run_dir(run_dir: Path, *, fixed: bool) -> tuple[Path, Claim]:
-    """Lock the run folder for this run; a default (`fixed=False`) one that another run holds or
-    wrote in the same second gets a suffix (-2, -3, ...) instead.
-
-    Raises:
-        InputError: `fixed` and another kit run is writing it now.
-    """
-    made = [p for p in reversed(run_dir.parents) if not p.exists()]
-    try:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise_disk_error(err, run_dir.parent)
-        raise
-    base = run_dir
-    for n in range(2, 1000):
-        handle = _lock(run_dir.parent / f".{run_dir.name}.lock")
-        if handle is not None and (fixed or not run_dir.exists()):
-            return run_dir, Claim(run_dir, handle, made)
-        if handle is not None:
-            Claim(run_dir, handle, []).release(failed=False)
-        if fixed:
-            for folder in reversed(made):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise InputError(
-                f"Another kit run is writing '{run_dir}' right now; two runs into one folder would mix "
-                f"their files. Wait for it to finish, or pass another --out. Received: out={run_dir}"
-            )
-        run_dir = base.with_name(f"{base.name}-{n}")
-    raise InputError(f"Too many runs named '{base}' this second. Pass --out. Received: out={base}")
-
-
-def _lock(path: Path):
-    """An open file holding an exclusive flock on `path`, or None where another process holds it."""
-    while True:
-        handle = open(path, "a+")  # noqa: SIM115 (held for the run)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-        # the holder before us may have removed the file as it let go: lock the file now there
-        try:
-            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return handle
-        handle.close()
-
-
-def new_run_id(track: str) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{track}"
-
-
-def _check_work_dir(work: Path, params: dict, log) -> None:
-    """Keep a crashed run's checkpoints only when they come from the same parameters: others would
-    not load."""
-    saved = work / "params.json"
-    current = json.dumps(params, sort_keys=True, default=str)
-    if work.is_dir() and (not saved.exists() or saved.read_text() != current):
-        log(f"note: {work} holds checkpoints of other parameters; starting over")
-        shutil.rmtree(work)
-    elif work.is_dir():
-        log(f"note: resuming from the checkpoints in {work}")
-    work.mkdir(parents=True, exist_ok=True)
-    saved.write_text(current)
-
-
-def write_run_files(
-    folder: Path,
-    comp: Competition,
-    cfg: Config,
-    *,
-    track: str,
-    metric,
-    score: float,
-    fold_scores: list[float],
-    oof: np.ndarray,
-    fold_of: np.ndarray,
-    test_pred: np.ndarray,
-    submission: pl.DataFrame,
-    strategy: str,
-    histories: list | None = None,
-    started: float | None = None,
-    extra_metrics: dict | None = None,
-    importance: dict | None = None,
-) -> dict[str, pl.DataFrame]:
-    """The files of a run folder, into `folder` (a staging folder): submission, OOF and test
-    predictions, metrics, the config that reproduces it, history, what kit understood about the
-    competition, the permutation importance (when given) and the manifest. Once every other file
-    is in the folder (a blend's blend.json too), `kit.reporting.write_report(folder, dest=...)`
-    adds report.html.
-
-    Returns:
-        {"oof": the OOF frame, "test": the test predictions frame}.
-    """
-    write_atomic(folder / "submission.csv", submission)
-    columns = prediction_columns(comp)
-    ids = {comp.id: comp.train[comp.id]} if comp.id and comp.id in comp.train.columns else {}
-    oof_frame = pl.DataFrame(
-        {
-            **ids,
-            comp.target: comp.train[comp.target],
-            "fold": fold_of,
-            **{c: oof[:, i] for i, c in enumerate(columns)},
-        }
-    )
-    test_frame = pl.DataFrame(
-        {comp.id or "row": comp.test_ids(), **{c: test_pred[:, i] for i, c in enumerate(columns)}}
-    )
-    write_atomic(folder / "oof.parquet", oof_frame)
-    write_atomic(folder / "test_predictions.parquet", test_frame)
-    info = {
-        "competition": comp.name,
-        "track": track,
-        "metric": metric.name,
-        "direction": metric.direction,
-        "score": score,
-        "fold_scores": fold_scores,
-        "split": strategy,
-        "folds": len(fold_scores),
-        "seed": cfg.seed,
-        "seeds": cfg.seeds,
-        **(extra_metrics or {}),
-    }
-    write_atomic(folder / "metrics.json", info)
-    cfg.write(folder / "config.toml")
-    if histories and any(h is not None for h in histories):
-        write_atomic(folder / "history.json", {"folds": histories})
-    write_atomic(folder / "competition.json", competition_info(comp))
-    if importance is not None:
-        write_atomic(folder / "importance.json", importance)
-    seconds = time.perf_counter() - started if started is not None else None
-    write_atomic(
-        folder / MANIFEST,
-        {
-            "written_by": WRITTEN_BY,
-            "track": track,
-            "seed": cfg.seed,
-            "started": datetime.now().isoformat(timespec="seconds"),
-            "wall_seconds": round(seconds, 2) if seconds is not None else None,
-            "command": sys.argv,
-            "git_commit": runtime.git_commit(),
-            "data": str(comp.root.resolve()),
-            "versions": runtime.versions(),
-        },
-    )
-    return {"oof": oof_frame, "test": test_frame}
-
-
-def competition_info(comp: Competition) -> dict:
-    """What kit understood about the competition, as `kit inspect` prints it, for the report."""
-    return {
-        "name": comp.name,
-        "target": comp.target,
-        "id": comp.id,
-        "task": comp.task,
-        "classes": [c if isinstance(c, int | float | str) else str(c) for c in comp.classes],
-        "metric": comp.metric,
-        "summary": [list(row) for row in comp.summary()],
-        "notes": list(comp.notes),
-    }
-
-
-def leaderboard(root: str | Path | None = None) -> list[dict]:
-    """Every run under `root` (default: where runs go here), best CV first within each competition.
-
-    A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
-    finite score is left out, and so is a hidden one (a run's staging folder).
-    """
-    root = kaggle.submissions_root() if root is None else root
-    return _board(Path(root).glob("*/*/metrics.json"))
-
-
-def leaderboard_beside(run_dir: str | Path) -> list[dict]:
-    """`leaderboard` of the runs in the folder that holds `run_dir` (the competition's runs when
-    runs go to submissions/<competition>/<run-id>/), `run_dir` itself included once written."""
-    return _board(Path(run_dir).parent.glob("*/metrics.json"))
-
-
-def _board(paths) -> list[dict]:
-    rows = []
-    for path in sorted(paths):
-        if path.parent.name.startswith("."):
-            continue
-        try:
-            info = json.loads(path.read_text())
-            row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
-            if not math.isfinite(float(row["score"])):  # no number to rank it by
-                continue
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        rows.append({**info, **row, "run_dir": str(path.parent)})
-    rows.sort(key=lambda r: (r["competition"], -r["score"] if r["direction"] == "maximize" else r["score"]))
-    return rows

@@ -18,7 +18,8 @@ from conftest import shared_competition, write_competition
 
 from kit import api, cli, tracks
 from kit.errors import InputError
-from kit.run import _check_work_dir, cross_validate
+from kit.run import cross_validate
+from kit.run_folder import check_work_dir
 from kit.serving import ExportedModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,11 +168,11 @@ def test_a_killed_run_resumes_each_fold_from_its_checkpoints(tmp_path, fast_conf
 def test_checkpoints_of_other_parameters_are_not_resumed(tmp_path):
     work = tmp_path / ".run.work"
     messages = []
-    _check_work_dir(work, {"epochs": 3}, messages.append)
+    check_work_dir(work, {"epochs": 3}, messages.append)
     (work / "fold_0").mkdir()
-    _check_work_dir(work, {"epochs": 3}, messages.append)
+    check_work_dir(work, {"epochs": 3}, messages.append)
     assert (work / "fold_0").exists() and "resuming" in messages[-1]
-    _check_work_dir(work, {"epochs": 4}, messages.append)
+    check_work_dir(work, {"epochs": 4}, messages.append)
     assert not (work / "fold_0").exists() and "starting over" in messages[-1]
 
 

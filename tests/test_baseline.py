@@ -18,7 +18,7 @@ from conftest import shared_competition, write_competition
 import kit.api
 from kit import cli, metrics
 from kit.competition import discover
-from kit.run import leaderboard
+from kit.run_folder import leaderboard
 from kit.submission import validate_file
 
 RUN_FILES = {

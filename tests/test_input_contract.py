@@ -990,7 +990,7 @@ PUBLISHER = textwrap.dedent(
     import numpy as np
     from kit import api, metrics
     from kit.io import publish_dir, stage_dir, write_atomic
-    from kit.run import write_run_files
+    from kit.run_folder import write_run_files
     from kit.submission import make_submission
 
     comp, cfg = api.load(sys.argv[1])

@@ -224,7 +224,14 @@ def tuned(competition, tmp_path_factory):
 def test_the_first_trial_runs_the_tracks_own_parameters_where_the_space_holds_them(tuned):
     first = tuned["after_stop"][0].params
     defaults = tracks.get("baseline").defaults
-    for name in ("learning_rate", "dropout", "weight_decay", "scaling", "numeric_embedding", "label_smoothing"):
+    for name in (
+        "learning_rate",
+        "dropout",
+        "weight_decay",
+        "scaling",
+        "numeric_embedding",
+        "label_smoothing",
+    ):
         assert first[name] == defaults[name]
     # the test's space has no room for the default shape and batch size: those are drawn
     assert first["units"] in ("16", "32,16") and first["batch_size"] in (32, 64)

@@ -139,9 +139,9 @@ def _cv(f: Folder) -> str:
 
 
 def _leaderboard(f: Folder) -> str:
-    """The runs beside this one (kit.run.leaderboard's rows and order), this one marked, linked to
+    """The runs beside this one (kit.run_folder.leaderboard's rows and order), this one marked, linked to
     their own reports."""
-    from kit.run import leaderboard_beside
+    from kit.run_folder import leaderboard_beside
 
     me = f.metrics or {}
     try:
