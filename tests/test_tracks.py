@@ -105,6 +105,13 @@ def test_a_team_track_file_runs_tunes_and_its_table_is_a_setting(tmp_path, capsy
     )
     assert result.n_complete == 2 and result.best_params["scaling"] == "standard"
     assert 0.0 < result.best_params["C"]
+    # the best config says how to rerun it: through `kit run` and the file, not as a verb
+    best = (tmp_path / "study" / "best.toml").read_text()
+    assert f"# Rerun it: kit run {TEAM_TRACK.resolve()} {data}" in best
+    rerun = tmp_path / "rerun"
+    assert cli.main(["run", str(TEAM_TRACK), str(data), "--config", str(tmp_path / "study" / "best.toml"),
+                     "--out", str(rerun)]) == 0  # fmt: skip
+    assert json.loads((rerun / "metrics.json").read_text())["score"] == pytest.approx(result.best_score)
 
 
 @pytest.mark.parametrize(

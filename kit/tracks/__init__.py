@@ -103,6 +103,13 @@ class Track:
         return text.strip().splitlines()[0]
 
     @property
+    def command(self) -> str:
+        """How a shell runs it: `kit baseline`, or `kit run path/to/my_track.py` for a file."""
+        if self.ref is not None and self.ref.endswith(".py"):
+            return f"kit run {self.ref}"
+        return f"kit {self.name}" if self.ref is not None else "kit run <your track file>"
+
+    @property
     def fit_predict_fold(self) -> Callable:
         return self.module.fit_predict_fold
 

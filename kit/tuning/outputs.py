@@ -87,7 +87,7 @@ def summarize(
         if best is not None:
             best_params = {**base, **decode(space, best.params)}
             best_config = out / "best.toml"
-            write_atomic(best_config, _best_toml(comp, cfg, track, best_params, best, study, best_config))
+            write_atomic(best_config, _best_toml(comp, cfg, plan.track, best_params, best, study, best_config))
             best_run = _publish_best(out, best.number, best_params, plan if can_refit else None, log)
             _plots(study, out, seed=cfg.seed, log=log)
         importances = _importances(study, seed=cfg.seed) if complete > 1 else None
@@ -117,7 +117,7 @@ def summarize(
             f"best {comp.metric} {best.value:.5f} (trial {best.number}); {complete} complete, {pruned} pruned, "
             f"{counts[TrialState.FAIL]} failed in {seconds:.1f} s"
         )
-        log(f"best config: {best_config}  (kit {track} {comp.root} --config {best_config})")
+        log(f"best config: {best_config}  ({plan.track.command} {comp.root} --config {best_config})")
         if best_run is not None:
             log(f"submission: {best_run / 'submission.csv'}")
     return TuneResult(
@@ -179,11 +179,11 @@ def _locked(path: Path):
 
 
 def _best_toml(comp, cfg, track, params, best, study, path) -> str:
-    resolved = cfg.resolved(comp, track=track, params=params)
+    resolved = cfg.resolved(comp, track=track.name, params=params)
     resolved.search = {}  # the search ranges stay in the competition's TOML
     header = (
         f"# Best trial of study '{study.study_name}': {comp.metric} {best.value:.5f} (trial {best.number}).\n"
-        f"# Rerun it: kit {track} {comp.root} --config {path}\n"
+        f"# Rerun it: {track.command} {comp.root} --config {path}\n"
     )
     return header + dumps(resolved.to_dict())
 
