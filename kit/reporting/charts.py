@@ -178,6 +178,15 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _diagonal(ax: Axes) -> str:
+    """The y = x line across the part of the plot both ranges share (predicted against actual)."""
+    lo, hi = max(ax.x0, ax.y0), min(ax.x1, ax.y1)
+    return (
+        f'<line class="ref" x1="{float(ax.x(lo)):.1f}" y1="{float(ax.y(lo)):.1f}" '
+        f'x2="{float(ax.x(hi)):.1f}" y2="{float(ax.y(hi)):.1f}"/>'
+    )
+
+
 def _range(arrays, *, pad: float = 0.0, include: tuple[float, ...] = ()) -> tuple[float, float]:
     """The span of the finite values (and of `include`), widened by `pad` of it on each side
     but never across zero: bars from 0 keep their axis at the edge."""
@@ -241,11 +250,7 @@ def line_chart(
     ax = Axes(x_range or _range(xs), y_range or _range(ys, pad=0.04), x_label=x_label, y_label=y_label)
     body = []
     if diagonal:
-        lo, hi = max(ax.x0, ax.y0), min(ax.x1, ax.y1)
-        body.append(
-            f'<line class="ref" x1="{float(ax.x(lo)):.1f}" y1="{float(ax.y(lo)):.1f}" '
-            f'x2="{float(ax.x(hi)):.1f}" y2="{float(ax.y(hi)):.1f}"/>'
-        )
+        body.append(_diagonal(ax))
     for i, s in enumerate(series):
         c = s.get("color") or color(i)
         px, py = ax.x(s["x"]), ax.y(s["y"])
@@ -291,11 +296,7 @@ def scatter_chart(
     ax = Axes(x_range, y_range, x_label=x_label, y_label=y_label)
     body = []
     if diagonal:
-        lo, hi = max(ax.x0, ax.y0), min(ax.x1, ax.y1)
-        body.append(
-            f'<line class="ref" x1="{float(ax.x(lo)):.1f}" y1="{float(ax.y(lo)):.1f}" '
-            f'x2="{float(ax.x(hi)):.1f}" y2="{float(ax.y(hi)):.1f}"/>'
-        )
+        body.append(_diagonal(ax))
     if zero_line:
         py = float(ax.y(0.0))
         body.append(f'<line class="ref" x1="{ax.left}" x2="{ax.right}" y1="{py:.1f}" y2="{py:.1f}"/>')
