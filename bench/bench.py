@@ -7,7 +7,7 @@ competition's metric from `kit.metrics`, and print a table and whether the targe
 
 Contenders: `kit baseline` and `kit advanced`; `hgb.py` (HistGradientBoosting, default settings);
 `plain_keras.py` (the tutorials' Keras model); AutoGluon 1.6 medium_quality with a 60 s limit
-(`autogluon.py`, in its own `.venv-anchors`, made by `make bench-anchors`; left out where it is
+(`anchor_autogluon.py`, in its own `.venv-anchors`, made by `make bench-anchors`; left out where it is
 absent); and, with `--previous REV`, the baseline of an earlier commit, run from a worktree.
 
     make bench                                   # every competition (several minutes)
@@ -173,7 +173,7 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, 
         ),
     }
     if anchors:
-        command = [str(ANCHORS), *recipe_command("autogluon.py", h, runs / "autogluon.csv")[1:]]
+        command = [str(ANCHORS), *recipe_command("anchor_autogluon.py", h, runs / "autogluon.csv")[1:]]
         found[AUTOGLUON] = (
             command + ["--presets", "medium_quality", "--time-limit", "60"],
             runs / "autogluon.csv",
@@ -183,7 +183,7 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, 
         command = kit_command(h, runs / "auto", track="auto") + ["--time-budget", str(AUTO_BUDGET)]
         found[AUTO] = (command, runs / "auto" / "auto-blend" / "submission.csv", None)
         if anchors:
-            command = [str(ANCHORS), *recipe_command("autogluon.py", h, runs / "autogluon_best.csv")[1:]]
+            command = [str(ANCHORS), *recipe_command("anchor_autogluon.py", h, runs / "autogluon_best.csv")[1:]]
             command += ["--presets", "best_quality", "--time-limit", str(AUTO_BUDGET)]
             found[AUTOGLUON_BEST] = (command, runs / "autogluon_best.csv", None)
     if previous is not None:

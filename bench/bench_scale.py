@@ -80,7 +80,7 @@ def contenders(
               "--kind", "value" if metric in ("mape", "rmse", "rmsle") else "proba"]  # fmt: skip
     found["HGB"] = [sys.executable, str(HERE / "hgb.py"), str(folder), *recipe, "--out", str(out / "hgb.csv")]
     if anchors:
-        found["AutoGluon"] = [str(ANCHORS), str(HERE / "autogluon.py"), str(folder), *recipe,
+        found["AutoGluon"] = [str(ANCHORS), str(HERE / "anchor_autogluon.py"), str(folder), *recipe,
                               "--out", str(out / "autogluon.csv"), "--presets", "medium_quality", "--time-limit", "60"]  # fmt: skip
     return found
 

@@ -196,6 +196,7 @@ def write_run_files(
             "seed": cfg.seed,
             "started": datetime.now().isoformat(timespec="seconds"),
             "wall_seconds": round(seconds, 2) if seconds is not None else None,
+            "peak_rss_mib": round(runtime.peak_rss_mib(), 1),  # this process's, up to now
             "command": sys.argv,
             "git_commit": runtime.git_commit(),
             "data": str(comp.root.resolve()),

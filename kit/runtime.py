@@ -6,7 +6,9 @@ import functools
 import json
 import os
 import platform
+import resource
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -37,6 +39,12 @@ def versions() -> dict[str, str]:
             continue
     found["python"] = platform.python_version()
     return found
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def git_commit() -> str | None:

@@ -117,6 +117,7 @@ def check_run_folder(out: Path, data: Path, *, folds: int, every_row: bool = Tru
     assert manifest["seed"] == settings.get("seed", 0)
     assert {"tensorflow", "keras", "scikit-learn", "polars", "python"} <= set(manifest["versions"])
     assert manifest["wall_seconds"] > 0
+    assert manifest["peak_rss_mib"] > 100  # TensorFlow alone holds more
     resolved = tomllib.loads((out / "config.toml").read_text())
     assert resolved["target"] == comp.target and resolved["metric"] == comp.metric
     assert resolved["folds"] == folds

@@ -355,7 +355,7 @@ def _config(f: Folder) -> str:
     out = []
     manifest = f.manifest or {}
     if manifest:
-        keys = ("track", "seed", "started", "wall_seconds", "git_commit", "data")
+        keys = ("track", "seed", "started", "wall_seconds", "peak_rss_mib", "git_commit", "data")
         rows = [(k, manifest[k]) for k in keys if k in manifest]
         command = manifest.get("command")
         if command:

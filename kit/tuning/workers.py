@@ -18,7 +18,6 @@ import ctypes
 import logging
 import multiprocessing
 import os
-import resource
 import shutil
 import signal
 import sys
@@ -34,7 +33,7 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
-from kit import tracks
+from kit import runtime, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.tuning.callbacks import OutOfTime, _classes
@@ -175,7 +174,7 @@ class Worker:
             rss = psutil.Process().memory_info().rss / 2**20
             trial.set_user_attr("rss_mib", round(rss, 1))
             # the kernel updates the peak lazily: it can lag the current figure by a page or two
-            trial.set_user_attr("peak_rss_mib", round(max(_peak_rss_mib(), rss), 1))
+            trial.set_user_attr("peak_rss_mib", round(max(runtime.peak_rss_mib(), rss), 1))
 
     def _run_trial(self, trial: optuna.Trial) -> float:
         for key, value in self.attrs.items():
@@ -248,12 +247,6 @@ class Worker:
 
 def _show(params: dict) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def _peak_rss_mib() -> float:
-    """This process's peak resident memory so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ dependency of kit): `TabularPredictor(label, eval_metric).fit(train, presets, ti
 the test file's predictions in the sample file's form. AutoGluon has no rmsle metric, so for rmsle
 it learns log1p(target) under rmse and predictions come back through expm1, as its users do.
 
-    .venv-anchors/bin/python bench/autogluon.py path/to/competition --target Survived --id PassengerId \
+    .venv-anchors/bin/python bench/anchor_autogluon.py path/to/competition --target Survived --id PassengerId \
         --task binary --metric accuracy --kind label --out submission.csv --presets medium_quality --time-limit 60
 """
 
