@@ -220,6 +220,8 @@ def fit_blend(
     fold = members[0].oof["fold"].to_numpy()
     scored = fold >= 0  # time splits never validate the earliest rows
     flat = (lambda a: a.reshape(-1)) if task == "regression" else (lambda a: a)
+    # the level-2 model learns the target in the blend's space (log1p for rmsle), as the members are
+    y_space = to_space(y) if task == "regression" else y
 
     def score(y_, p):
         return metric(y_, flat(from_space(p)))
@@ -236,7 +238,7 @@ def fit_blend(
         for name, way in ways.items():
             w = way([p[fit_rows] for p in oof], y[fit_rows])
             nested_oof[name][held] = sum(wi * p[held] for wi, p in zip(w, oof, strict=True))
-        stack = Stack(task, seed=seed).fit([p[fit_rows] for p in oof], y[fit_rows])
+        stack = Stack(task, seed=seed).fit([p[fit_rows] for p in oof], y_space[fit_rows])
         nested_oof["stack"][held] = stack.predict([p[held] for p in oof]).reshape(
             nested_oof["stack"][held].shape
         )
@@ -245,7 +247,7 @@ def fit_blend(
 
     best_single = max(range(len(members)), key=lambda i: _key(score(y[scored], oof[i][scored]), better))
     if chosen == "stack":
-        stack = Stack(task, seed=seed).fit([p[scored] for p in oof], y[scored])
+        stack = Stack(task, seed=seed).fit([p[scored] for p in oof], y_space[scored])
         weights = np.full(len(members), np.nan)
         blend_oof = nested_oof["stack"]
         blend_test = stack.predict(test).reshape(test[0].shape)

@@ -16,7 +16,7 @@ from conftest import write_competition
 
 import kit
 from kit import cli, metrics
-from kit.ensemble import bagged_hill_climb, hill_climb
+from kit.ensemble import Member, bagged_hill_climb, fit_blend, hill_climb
 from kit.errors import InputError
 from kit.io import written_by_kit
 from kit.run import cross_validate
@@ -58,6 +58,27 @@ def test_hill_climbing_starts_from_the_best_member_and_only_adds_what_helps():
     assert log_loss(y, blended) < min(log_loss(y, p) for p in preds)
     bagged = bagged_hill_climb(preds, y, log_loss, log_loss.better)
     assert bagged.sum() == pytest.approx(1.0) and bagged[2] < 0.1
+
+
+@pytest.mark.parametrize("method", ["auto", "stack"])
+def test_a_level_2_model_under_rmsle_learns_the_log_target(method):
+    # prices as house-prices has them: the members' log errors are independent, so a stack helps
+    rng = np.random.default_rng(0)
+    n = 500
+    y = np.exp(rng.normal(12.0, 0.4, n))
+    fold = np.arange(n) % 5
+    members = [
+        Member(run_dir=Path(f"m{i}"), track="t", score=0.0, info={},
+               oof=pl.DataFrame({"fold": fold, "prediction": y * np.exp(rng.normal(0, 0.15, n))}),
+               test=pl.DataFrame({"prediction": np.exp(rng.normal(12.0, 0.4, 100))}))
+        for i in range(3)
+    ]  # fmt: skip
+    rmsle = metrics.get("rmsle")
+    blend = fit_blend(members, y, task="regression", metric=rmsle, method=method)
+    assert np.isfinite(blend.oof).all() and np.isfinite(blend.test).all()
+    assert 100 * blend.test.min() > y.min() and blend.test.max() < 100 * y.max()  # prices, not exp(prices)
+    best = min(rmsle(y, m.oof["prediction"].to_numpy()) for m in members)
+    assert rmsle(y, blend.oof) < best and blend.nested["stack"] < best
 
 
 @pytest.mark.parametrize("method", ["auto", "hill", "bagged", "stack"])
