@@ -2,7 +2,7 @@
 
 The plan follows what pays off first on tabular data: gradient-boosted trees (seconds), then the
 baseline network, then the advanced track when the baseline's time says it fits, then more seeds
-of the baseline while time is left. Every member runs on the same folds (so they blend), as a run
+of the baseline and then of the advanced track while time is left. Every member runs on the same folds (so they blend), as a run
 folder of its own under the competition's submissions folder (`auto-trees/`, `auto-baseline/`,
 ...), and `auto-blend/` blends those that finished. A member is started only when the time left
 is expected to hold it, and one that would overrun is stopped at an epoch's end: the whole call
@@ -101,11 +101,13 @@ def auto(
     def deadline_callbacks(_fold: int) -> list:
         return [_classes()["StopAtDeadline"](started + time_budget * (1 - BLEND_SHARE), timing)]
 
-    for step in PLAN:
-        if step.seeds > 1:
-            step = _seeds_step(step, seconds, deadline - time.monotonic())
+    for planned in PLAN:
+        step = planned
+        if planned.seeds > 1:
+            step = _seeds_step(planned, seconds, deadline - time.monotonic())
             if step is None:
-                log("auto-baseline-seeds: skipped, the time left holds fewer than two more baseline runs")
+                name = Step(planned.track).name
+                log(f"{name}-seeds: skipped, the time left holds fewer than two more of its runs")
                 continue
         run_dir = root / step.name
         reused = _reuse(run_dir, comp, cfg, step)
@@ -158,26 +160,33 @@ def auto(
     return AutoResult(final=final, members=members, seconds=total)
 
 
-# trees, baseline, advanced, then more seeds of the baseline; what fits is decided as it goes
-PLAN = (Step("trees"), Step("baseline"), Step("advanced"), Step("baseline", seeds=MAX_SEEDS))
+# trees, baseline, advanced, then more seeds of each network; what fits is decided as it goes
+PLAN = (
+    Step("trees"),
+    Step("baseline"),
+    Step("advanced"),
+    Step("baseline", seeds=MAX_SEEDS),
+    Step("advanced", seeds=MAX_SEEDS),
+)
 
 
 def _seeds_step(step: Step, seconds: dict, left: float) -> Step | None:
-    """As many seeds of the baseline (up to MAX_SEEDS) as the time left holds; None for fewer than 2."""
-    baseline = seconds.get("auto-baseline")
-    if baseline is None:
+    """As many seeds of the track (up to step.seeds) as the time left holds, from its one-seed run's
+    time; None for fewer than 2 (or when its one-seed run did not finish)."""
+    single = seconds.get(Step(step.track).name)
+    if single is None:
         return None
-    n = min(step.seeds, int(left // max(baseline, 1e-9)))
+    n = min(step.seeds, int(left // max(single, 1e-9)))
     return Step(step.track, seeds=n) if n >= 2 else None
 
 
 def _estimate(step: Step, seconds: dict) -> float | None:
     """Seconds a step is expected to take, from what ran before it (None: nothing to go by)."""
-    baseline = seconds.get("auto-baseline")
+    single, baseline = seconds.get(Step(step.track).name), seconds.get("auto-baseline")
+    if step.seeds > 1 and single is not None:
+        return step.seeds * single
     if step.track == "advanced" and baseline is not None:
         return ADVANCED_OVER_BASELINE * baseline
-    if step.track == "baseline" and step.seeds > 1 and baseline is not None:
-        return step.seeds * baseline
     return None
 
 

@@ -71,3 +71,16 @@ def test_on_kaggle_the_final_submission_is_the_working_folders(tmp_path, monkeyp
     assert kit.validate(result.submission_path, data).height == pl.read_csv(data / "test.csv").height
     summary = tmp_path / "working" / "submissions" / "tiny" / result.members[0]["member"] / "metrics.json"
     assert json.loads(summary.read_text())["track"] == "trees"
+
+
+def test_the_plan_sizes_each_seeds_step_from_its_own_tracks_run():
+    from kit.automl import PLAN, Step, _estimate, _seeds_step
+
+    assert [s.track for s in PLAN if s.seeds > 1] == ["baseline", "advanced"]
+    seconds = {"auto-trees": 2.0, "auto-baseline": 10.0, "auto-advanced": 30.0}
+    assert _estimate(Step("advanced"), {"auto-baseline": 10.0}) == pytest.approx(25.0)  # before it ran
+    assert _estimate(Step("advanced", seeds=3), seconds) == pytest.approx(90.0)
+    assert _seeds_step(Step("advanced", seeds=5), seconds, left=100.0) == Step("advanced", seeds=3)
+    assert _seeds_step(Step("baseline", seeds=5), seconds, left=100.0) == Step("baseline", seeds=5)
+    assert _seeds_step(Step("advanced", seeds=5), seconds, left=50.0) is None  # one more run only
+    assert _seeds_step(Step("advanced", seeds=5), {"auto-baseline": 10.0}, left=500.0) is None  # it never ran
