@@ -13,6 +13,7 @@ absent); and, with `--previous REV`, the baseline of an earlier commit, run from
     make bench                                   # every competition (several minutes)
     make bench-anchors                           # the same, with AutoGluon installed first
     make bench ARGS="--only titanic,house-prices --out results.md"
+    make bench-anchors ARGS="--auto --contenders 'kit auto,AutoGluon best'"   # some contenders only
     .venv/bin/python bench/bench.py --only titanic --work /tmp/bench --previous HEAD~1
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -157,7 +159,8 @@ def score(path: Path, h: Holdout) -> Result:
 
 
 def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, auto: bool = False) -> dict:
-    """Who runs on this holdout: name -> (command, submission path, extra environment)."""
+    """Who runs on this holdout: name -> (command, submission path, extra environment). kit auto's
+    folder starts empty: members left by an earlier bench in the same --work would be reused."""
     found = {
         BASELINE: (kit_command(h, runs / "baseline"), runs / "baseline" / "submission.csv", None),
         ADVANCED: (
@@ -180,10 +183,14 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, 
             None,
         )
     if auto:
+        shutil.rmtree(runs / "auto", ignore_errors=True)
         command = kit_command(h, runs / "auto", track="auto") + ["--time-budget", str(AUTO_BUDGET)]
         found[AUTO] = (command, runs / "auto" / "auto-blend" / "submission.csv", None)
         if anchors:
-            command = [str(ANCHORS), *recipe_command("anchor_autogluon.py", h, runs / "autogluon_best.csv")[1:]]
+            command = [
+                str(ANCHORS),
+                *recipe_command("anchor_autogluon.py", h, runs / "autogluon_best.csv")[1:],
+            ]
             command += ["--presets", "best_quality", "--time-limit", str(AUTO_BUDGET)]
             found[AUTOGLUON_BEST] = (command, runs / "autogluon_best.csv", None)
     if previous is not None:
@@ -200,6 +207,7 @@ def run_competition(
     anchors: bool,
     previous: Path | None,
     auto: bool = False,
+    only: list[str] | None = None,
     log=print,
 ) -> Row:
     h = make_holdout(source, work / "data", seed=seed)
@@ -208,6 +216,8 @@ def run_competition(
     row = Row(h.name, h.comp.metric, h.rule)
     runs.mkdir(parents=True, exist_ok=True)
     found = contenders(h, runs, anchors=anchors, previous=previous, auto=auto)
+    if only is not None:
+        found = {who: found[who] for who in only if who in found}
     for who, (command, submission, env) in found.items():
         seconds, cpu, failed = timed(command, env=env)
         if who == AUTO and not submission.is_file():  # one member finished: it is the submission
@@ -282,6 +292,7 @@ def report(rows: list[Row]) -> str:
             lines.append(f"  {r.name}: {detail} ({r.metric})")
     for name, fast, slow, limit in (
         ("titanic", PREVIOUS, BASELINE, 1.0),
+        ("titanic", AUTOGLUON, BASELINE, 1.0),
         ("spaceship-titanic", BASELINE, ADVANCED, 2.0),
     ):
         row = next((r for r in rows if r.name == name), None)
@@ -333,7 +344,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--auto", action="store_true", help=f"also kit auto and AutoGluon best_quality, {AUTO_BUDGET} s each"
     )
+    parser.add_argument(
+        "--contenders", help=f"comma-separated, only these (e.g. 'kit auto,HGB'); of: {', '.join(ORDER)}"
+    )
     args = parser.parse_args(argv)
+    only = [c.strip() for c in args.contenders.split(",")] if args.contenders else None
+    if only and set(only) - set(ORDER):
+        print(
+            f"bench: no contender {sorted(set(only) - set(ORDER))}. Use some of: {', '.join(ORDER)}",
+            file=sys.stderr,
+        )
+        return 2
 
     data = Path(args.data)
     if not data.is_dir():
@@ -361,8 +382,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = [
                 run_competition(
-                    data / name, work, seed=args.seed, anchors=anchors, previous=previous, auto=args.auto
-                )
+                    data / name,
+                    work,
+                    seed=args.seed,
+                    anchors=anchors,
+                    previous=previous,
+                    auto=args.auto,
+                    only=only,
+                )  # fmt: skip
                 for name in names
             ]
         finally:
