@@ -105,14 +105,16 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(command: list[str], *, env: dict | None = None) -> tuple[float, float, str]:
+def timed(
+    command: list[str], *, env: dict | None = None, cwd: Path | None = None
+) -> tuple[float, float, str]:
     """Run a command; return (wall seconds, CPU seconds, "" or the last line of its error output).
 
     CPU seconds are less inflated than wall time when other processes share the cores.
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     started, cpu = time.perf_counter(), cpu_seconds()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
@@ -195,6 +197,7 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, 
             found[AUTOGLUON_BEST] = (command, runs / "autogluon_best.csv", None)
     if previous is not None:
         command = kit_command(h, runs / "previous", python=sys.executable)
+        # run from its checkout: `python -m` puts the working folder first on sys.path
         found[PREVIOUS] = (command, runs / "previous" / "submission.csv", {"PYTHONPATH": str(previous)})
     return found
 
@@ -219,7 +222,7 @@ def run_competition(
     if only is not None:
         found = {who: found[who] for who in only if who in found}
     for who, (command, submission, env) in found.items():
-        seconds, cpu, failed = timed(command, env=env)
+        seconds, cpu, failed = timed(command, env=env, cwd=previous if who == PREVIOUS else None)
         if who == AUTO and not submission.is_file():  # one member finished: it is the submission
             submission = next(iter(sorted((runs / "auto").glob("auto-*/submission.csv"))), submission)
         result = Result(problem=failed) if failed else score(submission, h)
