@@ -87,7 +87,9 @@ def summarize(
         if best is not None:
             best_params = {**base, **decode(space, best.params)}
             best_config = out / "best.toml"
-            write_atomic(best_config, _best_toml(comp, cfg, plan.track, best_params, best, study, best_config))
+            write_atomic(
+                best_config, _best_toml(comp, cfg, plan.track, best_params, best, study, best_config)
+            )
             best_run = _publish_best(out, best.number, best_params, plan if can_refit else None, log)
             _plots(study, out, seed=cfg.seed, log=log)
         importances = _importances(study, seed=cfg.seed) if complete > 1 else None
