@@ -41,6 +41,7 @@ from kit.io import check_out_dir, publish_dir, stage_dir, write_atomic, written_
 from kit.run import Run
 from kit.run_folder import new_run_id, write_run_files
 from kit.submission import check_submission, make_submission
+from kit.targets import class_probabilities
 
 METHODS = ("auto", "hill", "bagged", "stack")
 MAX_STEPS = 100  # additions of hill climbing; it stops sooner when no run helps
@@ -173,16 +174,13 @@ class Stack:
             self.model_ = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x, y)
         else:
             self.model_ = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
-            self.classes_ = self.model_.classes_
         return self
 
     def predict(self, preds: list[np.ndarray]) -> np.ndarray:
         x = self._features(preds)
         if self.task == "regression":
             return self.model_.predict(x)
-        out = np.zeros((len(x), preds[0].shape[1]))
-        out[:, self.classes_] = self.model_.predict_proba(x)
-        return out
+        return class_probabilities(self.model_, preds[0].shape[1])(x)
 
     def _features(self, preds):
         if self.task == "regression":

@@ -3,7 +3,8 @@
 Predictions travel through kit in one form: (n, n_classes) probabilities for classification and
 (n,) values in the target's own units for regression. `TargetScaler` puts a regression target on
 a unit scale for training (log1p first for rmsle), `to_prediction` turns a network's outputs
-back into kit's form, and `graph_prediction` does the same inside an exported model.
+back into kit's form, and `graph_prediction` does the same inside an exported model;
+`class_probabilities` puts a scikit-learn classifier's probabilities in kit's form.
 """
 
 from __future__ import annotations
@@ -65,3 +66,16 @@ def graph_prediction(out, task: str, scaler: TargetScaler | None):
         return out
     y = out[:, 0] * scaler.std_ + scaler.mean_
     return tf.math.expm1(y) if scaler.log_ else y
+
+
+def class_probabilities(model, n_classes: int):
+    """A fitted scikit-learn classifier's `predict_proba` as (n, n_classes) in kit's class order
+    (its labels are kit's class indices): a class the training rows lacked gets probability 0."""
+    columns = np.asarray(model.classes_, dtype=np.int64)
+
+    def predict(x) -> np.ndarray:
+        out = np.zeros((len(x), n_classes))
+        out[:, columns] = model.predict_proba(x)
+        return out
+
+    return predict

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from kit.prep import Preprocessor
 from kit.run import FoldResult
+from kit.targets import class_probabilities
 
 DESCRIPTION = "linear models (logistic regression, ridge) on kit's prep"
 DEFAULTS = {"C": 1.0, "scaling": "standard"}
@@ -43,13 +44,7 @@ def fit_predict_fold(fold, params):
         predict = model.predict
     else:
         model = LogisticRegression(C=params["C"], max_iter=2000).fit(x_train, fold.y_train)
-        # every class in kit's order, also one this fold's training rows lack
-        columns = np.searchsorted(np.arange(fold.n_classes), model.classes_)
-
-        def predict(x):
-            out = np.zeros((len(x), fold.n_classes))
-            out[:, columns] = model.predict_proba(x)
-            return out
+        predict = class_probabilities(model, fold.n_classes)  # kit's class order
 
     return FoldResult(
         predict(x_val),

@@ -14,6 +14,7 @@ import numpy as np
 
 from kit import metrics
 from kit.run import Fold, FoldResult
+from kit.targets import class_probabilities
 
 DESCRIPTION = "gradient-boosted trees (scikit-learn's HistGradientBoosting) on kit's folds"
 
@@ -104,13 +105,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     else:
         model = HistGradientBoostingClassifier(**options)
         model.fit(x_train, fold.y_train, X_val=x_val, y_val=fold.y_val)
-        # every class in kit's order, also one this fold's training rows lack
-        columns = np.searchsorted(np.arange(fold.n_classes), model.classes_)
-
-        def predict(x):
-            out = np.zeros((len(x), fold.n_classes))
-            out[:, columns] = model.predict_proba(x)
-            return out
+        predict = class_probabilities(model, fold.n_classes)
 
     return FoldResult(
         val=predict(x_val),
