@@ -146,6 +146,7 @@ def cross_validate(
         >>> run = cross_validate(comp, cfg, "baseline", params={"dropout": 0.3})
     """
     started = time.perf_counter()
+    phases = {"before_run": runtime.process_seconds()}
     track = tracks.get(track)
     params = track.params(cfg.tracks.get(track.name) if params is None else params)
     chief = runtime.is_chief()
@@ -173,7 +174,7 @@ def cross_validate(
         run = _cross_validate(
             comp, cfg, track, params, run_dir=run_dir, strategy=strategy, folds=folds, metric=metric,
             train=train, test=test, roles=roles, y=y, n_classes=n_classes, chief=chief, started=started,
-            log=log, fold_callbacks=fold_callbacks, progress=progress,
+            log=log, fold_callbacks=fold_callbacks, progress=progress, phases=phases,
         )  # fmt: skip
     except BaseException:
         claim.release(failed=True)
@@ -187,7 +188,7 @@ def cross_validate(
 
 def _cross_validate(
     comp, cfg, track, params, *, run_dir, strategy, folds, metric, train, test, roles, y, n_classes,
-    chief, started, log, fold_callbacks, progress,
+    chief, started, log, fold_callbacks, progress, phases,
 ) -> Run:  # fmt: skip
     """The folds, the score and the run folder, for `cross_validate` once its checks have passed
     and its run folder is claimed."""
@@ -197,13 +198,16 @@ def _cross_validate(
     )
     work = run_dir.parent / f".{run_dir.name}.work"
     check_work_dir(work, params, log)
-    runtime.seed_everything(cfg.seed)
+    phases["checks_and_derive"] = time.perf_counter() - started
+    t0 = time.perf_counter()
+    runtime.seed_everything(cfg.seed)  # the first call imports TensorFlow and Keras
+    phases["import_tensorflow"] = time.perf_counter() - t0
     track.begin(params, log=log)
     width = max(n_classes, 1) if comp.task != "regression" else 1
     oof = np.full((train.height, width), np.nan)
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
-    fold_scores, results, histories = [], [], []
+    fold_scores, results, histories, fold_seconds = [], [], [], []
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
     bars = FoldProgress(
@@ -255,11 +259,13 @@ def _cross_validate(
                 flat_val = val_pred.reshape(-1) if comp.task == "regression" else val_pred
                 fold_scores.append(_finite_score(metric, y[va], flat_val, fold=k, track=track.name))
                 bars.end_fold(fold_scores[-1])
+                fold_seconds.append(time.perf_counter() - t0)
                 log(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
                     f"({time.perf_counter() - t0:.1f} s{f', {cfg.seeds} seeds' if cfg.seeds > 1 else ''})"
                 )
         test_pred = test_sum / len(folds)
+        finish_started = time.perf_counter()
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
         score = _finite_score(metric, y[scored], flat(oof[scored]), fold=None, track=track.name)
@@ -292,6 +298,7 @@ def _cross_validate(
                 histories=histories,
                 started=started,
                 importance=importance,
+                phases=_phases(phases, fold_seconds, histories, finish_started),
             )
             if chief:
                 track.write_artifacts(
@@ -327,6 +334,24 @@ def _cross_validate(
         params=params,
         report_seconds=report_seconds if chief else None,
     )
+
+
+def _phases(phases: dict, fold_seconds: list[float], histories: list, finish_started: float) -> dict:
+    """Where a run's seconds went, for the manifest. `first_fold_extra` is the first fold's time
+    beyond its epochs at the later folds' median seconds per epoch: mostly tracing the model's
+    graphs, which later folds reuse. `finish` is scoring, the submission, permutation importance
+    and the files up to the manifest (the report and an export come after)."""
+    epochs = [len((h or {}).get("loss") or []) for h in histories]
+    extra = None
+    if len(fold_seconds) > 1 and all(epochs):
+        per_epoch = float(np.median([s / e for s, e in zip(fold_seconds[1:], epochs[1:], strict=True)]))
+        extra = fold_seconds[0] - epochs[0] * per_epoch
+    out = {**phases, "folds": fold_seconds, "first_fold_extra": extra,
+           "finish": time.perf_counter() - finish_started}  # fmt: skip
+    return {
+        k: (None if v is None else [round(x, 2) for x in v] if isinstance(v, list) else round(max(v, 0.0), 2))
+        for k, v in out.items()
+    }
 
 
 # Permutation importance for the report gets this share of the run's time so far, at most

@@ -141,6 +141,7 @@ def write_run_files(
     started: float | None = None,
     extra_metrics: dict | None = None,
     importance: dict | None = None,
+    phases: dict | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The files of a run folder, into `folder` (a staging folder): submission, OOF and test
     predictions, metrics, the config that reproduces it, history, what kit understood about the
@@ -197,6 +198,7 @@ def write_run_files(
             "started": datetime.now().isoformat(timespec="seconds"),
             "wall_seconds": round(seconds, 2) if seconds is not None else None,
             "peak_rss_mib": round(runtime.peak_rss_mib(), 1),  # this process's, up to now
+            **({"phases": phases} if phases else {}),  # seconds: kit.run._phases
             "command": sys.argv,
             "git_commit": runtime.git_commit(),
             "data": str(comp.root.resolve()),

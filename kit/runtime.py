@@ -47,6 +47,18 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux; None where /proc is absent): for a `kit` command,
+    what its imports and discovery took before the run's own clock began."""
+    try:
+        # field 22 of /proc/self/stat, counted after the command name in parentheses
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:

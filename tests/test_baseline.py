@@ -118,6 +118,14 @@ def check_run_folder(out: Path, data: Path, *, folds: int, every_row: bool = Tru
     assert {"tensorflow", "keras", "scikit-learn", "polars", "python"} <= set(manifest["versions"])
     assert manifest["wall_seconds"] > 0
     assert manifest["peak_rss_mib"] > 100  # TensorFlow alone holds more
+    # where the seconds went: one entry per fold, and the phases within the run's wall time
+    phases = manifest["phases"]
+    assert len(phases["folds"]) == len(info["fold_scores"]) and min(phases["folds"]) > 0
+    within = (
+        sum(phases["folds"]) + phases["checks_and_derive"] + phases["import_tensorflow"] + phases["finish"]
+    )
+    assert within <= manifest["wall_seconds"] + 0.05
+    assert phases["before_run"] is None or phases["before_run"] > 0
     resolved = tomllib.loads((out / "config.toml").read_text())
     assert resolved["target"] == comp.target and resolved["metric"] == comp.metric
     assert resolved["folds"] == folds

@@ -351,12 +351,29 @@ def blend_members(blend: dict, folder: Path) -> list[dict]:
     return members
 
 
+def _phases(phases: dict) -> str:
+    """'before run 1.2 · import tensorflow 2.7 · folds 12.1 (first fold +2.5) · ...'"""
+    parts = []
+    for name, value in phases.items():
+        if name == "first_fold_extra" or value is None:
+            continue
+        if isinstance(value, list):
+            extra = phases.get("first_fold_extra")
+            value = f"{sum(value):.1f}" + (f" (first fold +{extra:.1f})" if extra else "")
+        else:
+            value = f"{value:.1f}"
+        parts.append(f"{name.replace('_', ' ')} {value}")
+    return " · ".join(parts)
+
+
 def _config(f: Folder) -> str:
     out = []
     manifest = f.manifest or {}
     if manifest:
         keys = ("track", "seed", "started", "wall_seconds", "peak_rss_mib", "git_commit", "data")
         rows = [(k, manifest[k]) for k in keys if k in manifest]
+        if isinstance(manifest.get("phases"), dict):
+            rows.append(("seconds by phase", _phases(manifest["phases"])))
         command = manifest.get("command")
         if command:
             rows.append(("command", " ".join(map(str, command)) if isinstance(command, list) else command))
