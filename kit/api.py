@@ -128,6 +128,7 @@ def run_track(
     out: str | Path | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    params: dict | None = None,
     **settings: Unpack[RunSettings],
 ) -> Run:
     """Cross-validate a track and write its run folder with a validated submission.
@@ -139,6 +140,7 @@ def run_track(
         out: the run folder (default `submissions/<competition>/<run-id>/`).
         progress: bars over folds and epochs; None shows them in a terminal or notebook only.
         log: where the run's lines go.
+        params: the track's settings over the config's table for it, e.g. {"stream": "on"}.
         settings: `RunSettings` (config, target, id, metric, na, group, time, folds, split, seed).
 
     Returns:
@@ -154,7 +156,9 @@ def run_track(
     comp, cfg = _load_noted(data, log, settings)
     from kit.run import cross_validate
 
-    run = cross_validate(comp, cfg, track, out=out, log=log, progress=progress)
+    if params:
+        params = {**cfg.tracks.get(track.name, {}), **params}
+    run = cross_validate(comp, cfg, track, params=params, out=out, log=log, progress=progress)
     return kaggle.publish(run, log=log)
 
 

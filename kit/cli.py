@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("data", nargs="?", help=DATA_HELP)
         _competition_flags(p)
         _run_flags(p)
+        if "stream" in tracks.get(name).defaults:
+            p.add_argument(
+                "--stream",
+                action="store_const",
+                const="on",
+                help="train from Parquet shards through tf.data (default: only a fold above stream_above_mib)",
+            )
 
     p = sub.add_parser("run", help="a track of your own: a Python file with DEFAULTS and fit_predict_fold")
     p.add_argument("track", help="the track file, e.g. pipelines/my_track.py")
@@ -168,7 +175,8 @@ def cmd_track(args) -> int:
     from kit import api
 
     track = args.track if args.command == "run" else args.command
-    api.run_track(track, args.data, config=args.config, out=args.out, **settings(args))
+    params = {"stream": args.stream} if getattr(args, "stream", None) else None
+    api.run_track(track, args.data, config=args.config, out=args.out, params=params, **settings(args))
     return 0
 
 

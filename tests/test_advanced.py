@@ -264,3 +264,37 @@ def test_column_names_the_graph_cannot_spell_are_mapped(tmp_path, fast_config):
     run = api.advanced(data, folds=2, config=fast_config, out=tmp_path / "run", progress=False, log=quiet)
     sub = api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
     assert sub.read_text() == run.submission_path.read_text()
+
+
+def test_a_fold_above_the_memory_threshold_streams_from_parquet_shards(tmp_path, monkeypatch):
+    """`stream_above_mib` is the memory limit here: the training fold (about 30 KB) is above it."""
+    import kit.data
+
+    def no_tensor_of_the_fold(*args, **kwargs):
+        raise AssertionError("a streamed fold must not be held as a TableSource")
+
+    monkeypatch.setattr(kit.data, "TableSource", no_tensor_of_the_fold)
+    data = write_competition(tmp_path / "regression", n=600, task="regression")
+    config = tmp_path / "stream.toml"
+    config.write_text(
+        "[advanced]\nepochs = 30\nunits = [32]\ncheckpoint_seconds = 0\nstream_above_mib = 0.01\n"
+    )
+    lines = []
+    run = api.advanced(data, folds=2, config=config, out=tmp_path / "run", progress=False, log=lines.append)
+    streamed = [line for line in lines if "streaming" in line]
+    assert len(streamed) == 2 and all("from 4 Parquet shards" in line for line in streamed)
+    # it learned the signal: y = 10 + 3 * signal + noise has a spread of about 3.7
+    assert run.score < 0.6 * pl.read_csv(data / "train.csv")["label"].std()
+    pred = ExportedModel(run.run_dir / "model").predict(pl.read_csv(data / "test.csv"))
+    np.testing.assert_allclose(pred.reshape(len(pred), -1), prediction_matrix(run), rtol=1e-6, atol=1e-9)
+    assert not (tmp_path / ".run.work").exists()  # the shards went with the work folder
+
+
+def test_stream_flag_streams_a_small_fold_too(tmp_path, fast_config, capsys):
+    data = write_competition(tmp_path / "tiny", n=400)
+    code = cli.main(["advanced", str(data), "--stream", "--split", "holdout", "--config", str(fast_config),
+                     "--out", str(tmp_path / "run")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "streaming 320 training rows from 4 Parquet shards" in out
+    assert 'stream = "on"' in (tmp_path / "run" / "config.toml").read_text()
+    api.validate(tmp_path / "run" / "submission.csv", data)

@@ -1,6 +1,6 @@
 """tf.distribute on CPU: what `kit.runtime.choose` picks, the custom loop on two logical devices
 under MirroredStrategy (same model as one device), and two worker processes on loopback under
-MultiWorkerMirroredStrategy. Logical devices and collectives must be set before TensorFlow
+MultiWorkerMirroredStrategy, from tensors or from Parquet shards split by file. Logical devices and collectives must be set before TensorFlow
 starts, so those run in fresh processes."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 from conftest import write_competition
 
@@ -153,16 +155,31 @@ def build():
     h = keras.layers.Dense(16, activation="relu")(numbers)
     return keras.Model({"numbers": numbers, "codes": codes}, keras.layers.Dense(1, activation="sigmoid")(h))
 
+source, read = TableSource(inputs, y), set()
+if len(sys.argv) > 2:  # the same rows from Parquet shards, each worker reading files of its own
+    from kit.data import ParquetSource
+
+    class Logged(ParquetSource):
+        def _read(self, path):
+            read.add(path.decode().rsplit("/", 1)[-1])
+            yield from super()._read(path)
+
+    def to_inputs(x):
+        numbers = tf.stack([x[f"n{i}"] for i in range(6)], axis=1)
+        return {"numbers": numbers, "codes": tf.zeros((tf.shape(numbers)[0], 0), tf.int32)}
+
+    source = Logged(sys.argv[2], columns={f"n{i}": "numeric" for i in range(6)}, target="y", map_fn=to_inputs)
 trainer = Trainer(build, task="binary", runtime=rt, learning_rate=1e-2, checkpoint_dir=sys.argv[1], seed=0)
 val = {k: v[:64] for k, v in inputs.items()}
 history = trainer.fit(
-    TableSource(inputs, y), epochs=3, batch_size=16,
+    source, epochs=3, batch_size=16,
     validate=lambda: float(((trainer.predict(val).reshape(-1) > 0.5) == y[:64]).mean()),
 )
 print(json.dumps({
     "describe": rt.describe(per_replica=16), "chief": rt.is_chief, "workers": rt.workers,
     "replicas": rt.replicas, "loss": history.loss, "best_epoch": history.best_epoch,
     "checksum": float(sum(float(np.abs(w.numpy()).sum()) for w in trainer.model.weights)),
+    "read": sorted(read),
 }))
 """
 
@@ -177,14 +194,15 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_two_workers_on_loopback_train_one_model_under_multi_worker_mirrored(tmp_path):
+def two_workers(tmp_path, *extra: str) -> tuple[dict, dict]:
+    """WORKER's JSON from each of two workers of one cluster on loopback: (chief, the other)."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
     workers = []
     for index in range(2):
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(tmp_path / "ckpt")],
+                [sys.executable, "-c", WORKER, str(tmp_path / "ckpt"), *extra],
                 cwd=REPO,
                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)},
                 stdout=subprocess.PIPE,
@@ -202,7 +220,11 @@ def test_two_workers_on_loopback_train_one_model_under_multi_worker_mirrored(tmp
         for proc in workers:
             if proc.poll() is None:
                 proc.kill()
-    chief, other = outputs
+    return outputs[0], outputs[1]
+
+
+def test_two_workers_on_loopback_train_one_model_under_multi_worker_mirrored(tmp_path):
+    chief, other = two_workers(tmp_path)
     assert chief["chief"] and not other["chief"]
     assert chief["workers"] == other["workers"] == 2 and chief["replicas"] == 2
     assert "MultiWorkerMirroredStrategy (2 replica(s) on 2 workers)" in chief["describe"]
@@ -216,3 +238,21 @@ def test_two_workers_on_loopback_train_one_model_under_multi_worker_mirrored(tmp
         "ckpt-2.index",
         "ckpt-3.index",
     ]
+
+
+def test_two_workers_stream_parquet_shards_each_reading_files_of_its_own(tmp_path):
+    rng = np.random.default_rng(0)  # WORKER's rows, in four files
+    x = rng.normal(size=(256, 6)).astype("float32")
+    frame = pl.DataFrame(
+        {**{f"n{i}": x[:, i] for i in range(6)}, "y": (x[:, 0] - x[:, 1] > 0).astype("int32")}
+    )
+    (tmp_path / "shards").mkdir()
+    for i in range(4):
+        frame.slice(64 * i, 64).write_parquet(tmp_path / "shards" / f"part-{i}.parquet")
+    chief, other = two_workers(tmp_path, str(tmp_path / "shards"))
+    # tf.data sharded by file: two files each, none read twice, none left out
+    assert len(chief["read"]) == len(other["read"]) == 2
+    assert sorted(chief["read"] + other["read"]) == [f"part-{i}.parquet" for i in range(4)]
+    # and still one model, trained in step
+    assert chief["checksum"] == pytest.approx(other["checksum"], rel=1e-6)
+    assert chief["loss"] == pytest.approx(other["loss"], rel=1e-6) and len(chief["loss"]) == 3

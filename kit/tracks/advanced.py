@@ -23,6 +23,9 @@ import functools
 import shutil
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+
 from kit import metrics
 from kit.run import Fold, FoldResult
 from kit.runtime import PRECISIONS, STRATEGIES
@@ -63,6 +66,8 @@ DEFAULTS = {
     "jit_compile": "auto",  # XLA: auto (on for GPUs), on, off
     "steps_per_execution": 0,  # train steps per call into the graph; 0: a whole epoch
     "checkpoint_seconds": 30.0,  # at most one checkpoint per this long, plus the last; 0: every epoch
+    "stream": "auto",  # train from Parquet shards through tf.data: on, off, auto (above stream_above_mib)
+    "stream_above_mib": 2048.0,  # a training fold larger than this in memory (polars' estimate) streams
 }
 
 # beyond kit.tracks.COMMON_LIMITS (units, dropout, learning_rate, ...)
@@ -77,6 +82,8 @@ LIMITS = {
     "max_examples": "[1, inf)",
     "steps_per_execution": "[0, inf)",
     "checkpoint_seconds": "[0, inf)",
+    "stream": ("auto", "on", "off"),
+    "stream_above_mib": "[0, inf)",
     "strategy": STRATEGIES,
     "precision": PRECISIONS,
     "jit_compile": ("auto", "on", "off"),
@@ -113,7 +120,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
     import tensorflow as tf
 
-    from kit.data import TableSource, encode, encode_together, to_tensors
+    from kit.data import ParquetSource, TableSource, encode, encode_together, to_tensors
     from kit.features import Features
     from kit.models import build_network, network_options
     from kit.serving import FoldModel
@@ -122,24 +129,34 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     rt = _runtime(params["strategy"], params["precision"])
     metric = metrics.get(fold.metric)
+    streamed = streams(params, fold.train)
 
-    # analyze: full passes over the training fold only; the validation fold would leak
+    # analyze: passes over the training fold only (the validation fold would leak); a streamed
+    # fold's quantiles, medians and vocabularies come from a bounded sample of it
     features = Features(
         fold.roles,
         scaling=params["scaling"],
         n_bins=params["n_bins"],
         max_tokens=params["max_tokens"],
         min_frequency=params["min_frequency"],
-    ).analyze(fold.train)
+    ).analyze(analysis_sample(fold.train, seed=fold.seed) if streamed else fold.train)
     scaler, y_train = None, fold.y_train
     if fold.task == "regression":
         scaler = TargetScaler().fit(fold.y_train, log=metric.log_target)
         y_train = scaler.transform(fold.y_train)
-    # map: in the tf.data pipeline on the host, one pass over all three splits
-    train_inputs, val_inputs, test_inputs = encode_together(
-        [to_tensors(fold.train), to_tensors(fold.val), to_tensors(fold.test)], features
-    )
-    source = TableSource(train_inputs, y_train)
+    if streamed:
+        # the training rows once to Parquet shards in the work folder, then read back batch by
+        # batch; the map runs in the pipeline, so no tensor of the whole fold is ever made
+        shards = write_shards(fold.train, y_train, (fold.work_dir or _scratch()) / "shards")
+        source = ParquetSource(shards, columns=fold.roles, target=TARGET, map_fn=features)
+        fold.log(f"    streaming {source.n_rows} training rows from {len(shards)} Parquet shards")
+        val_inputs = test_inputs = None
+    else:
+        # map: in the tf.data pipeline on the host, one pass over all three splits
+        train_inputs, val_inputs, test_inputs = encode_together(
+            [to_tensors(fold.train), to_tensors(fold.val), to_tensors(fold.test)], features
+        )
+        source = TableSource(train_inputs, y_train)
 
     per_replica = params["batch_size"] or max(8, batch_size_for(len(y_train)) // rt.replicas)
     trainer = Trainer(
@@ -179,7 +196,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
     # each epoch's score on a sample of a big validation fold; the predictions below use all of it
     rows = validation_sample(len(fold.y_val), seed=fold.seed)
-    check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
+    if val_inputs is None:
+        check_frame = fold.val if rows is None else fold.val[rows]
+        check_inputs = encode(to_tensors(check_frame), features)
+    else:
+        check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
     y_check = fold.y_val if rows is None else fold.y_val[rows]
 
     def validate() -> float:
@@ -201,11 +222,20 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
 
     def predict(frame):
-        return to_prediction(trainer.predict(encode(to_tensors(frame), features)), fold.task, scaler)
+        # in chunks of rows: the encoded inputs of a few million rows need not exist at once
+        outputs = [
+            trainer.predict(encode(to_tensors(frame.slice(i, PREDICT_ROWS)), features))
+            for i in range(0, frame.height, PREDICT_ROWS)
+        ]
+        return to_prediction(np.concatenate(outputs), fold.task, scaler)
 
     return FoldResult(
-        val=to_prediction(trainer.predict(val_inputs), fold.task, scaler),
-        test=to_prediction(trainer.predict(test_inputs), fold.task, scaler),
+        val=predict(fold.val)
+        if val_inputs is None
+        else to_prediction(trainer.predict(val_inputs), fold.task, scaler),
+        test=predict(fold.test)
+        if test_inputs is None
+        else to_prediction(trainer.predict(test_inputs), fold.task, scaler),
         history={
             "loss": history.loss,
             "val_score": history.val_score,
@@ -218,6 +248,49 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         model=FoldModel(features, trainer.model, fold.task, scaler),
         predict=predict,
     )
+
+
+# the target's column in a streamed fold's shards (derived column names never start with "__")
+TARGET = "__target__"
+# a streamed fold's analysis sample, shard size and prediction chunk, in rows
+ANALYZE_ROWS = 500_000
+SHARD_ROWS = 250_000
+PREDICT_ROWS = 250_000
+
+
+def streams(params: dict, train) -> bool:
+    """Whether this training fold streams from Parquet shards (`stream`, `stream_above_mib`)."""
+    if params["stream"] != "auto":
+        return params["stream"] == "on"
+    return train.estimated_size("mb") > params["stream_above_mib"]
+
+
+def analysis_sample(frame, *, seed: int):
+    """At most ANALYZE_ROWS rows of a training fold, drawn with the fold's seed: enough for
+    quantile bins, medians and the vocabularies of values that occur often enough to embed."""
+    return frame if frame.height <= ANALYZE_ROWS else frame.sample(n=ANALYZE_ROWS, seed=seed)
+
+
+def write_shards(frame, y, folder: Path, *, rows: int = SHARD_ROWS) -> list[Path]:
+    """The training fold and its (scaled) target as Parquet files of at most `rows` rows, at least
+    four when there are rows enough, so that workers of a cluster each read files of their own."""
+    if folder.exists():
+        shutil.rmtree(folder)  # a resumed fold writes its shards again: kit's own work folder
+    folder.mkdir(parents=True)
+    rows = max(1, min(rows, -(-frame.height // 4)))
+    table = frame.with_columns(pl.Series(TARGET, np.asarray(y)))
+    paths = []
+    for i, start in enumerate(range(0, frame.height, rows)):
+        paths.append(folder / f"part-{i:05d}.parquet")
+        table.slice(start, rows).write_parquet(paths[-1])
+    return paths
+
+
+def _scratch() -> Path:
+    """A fold without a work folder (a direct call) streams through a temporary one."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="kit-stream-"))
 
 
 def write_artifacts(staging: Path, *, comp, cfg, results, score, log, work_dir: Path, **_) -> None:
