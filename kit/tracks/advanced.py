@@ -9,6 +9,9 @@ raw rows (strings, missing values, unseen categories), derives the same columns 
 and averages the folds into kit's prediction form (`kit predict` needs nothing else); TensorBoard
 logs go to `tensorboard/`.
 
+A training fold above `stream_above_mib` (or every fold, with `stream = "on"` or `--stream`) is
+written once to Parquet shards in the work folder and streamed back through `kit.data.ParquetSource`.
+
 While it runs, checkpoints sit in a hidden folder beside the run folder (`.<run-name>.work/`):
 run it again with the same `out` after a crash or a kill and every fold resumes.
 
