@@ -23,6 +23,11 @@ from sklearn.preprocessing import (
 from kit.errors import InputError
 
 SCALINGS = ("robust", "standard", "quantile", "power")
+# a training fold above FIT_ROWS rows is fit on a sample of that many (its medians, quartiles,
+# categories and vocabularies hardly move); frames are transformed TRANSFORM_ROWS rows at a time,
+# so scikit-learn's float64 intermediates stay the size of a chunk
+FIT_ROWS = 200_000
+TRANSFORM_ROWS = 262_144
 
 
 def smooth_clip(x):
@@ -105,8 +110,19 @@ class Preprocessor:
     def _columns(self, role):
         return [c for c, r in self.roles.items() if r == role]
 
-    def fit(self, frame: pl.DataFrame) -> Preprocessor:
+    def fit(self, frame: pl.DataFrame, *, seed: int = 0) -> Preprocessor:
+        """Learn the constants from a training fold (a seeded sample of FIT_ROWS rows of a bigger
+        one: the frequency thresholds then count in the sample's proportion)."""
+        share = 1.0
+        if frame.height > FIT_ROWS:
+            share = FIT_ROWS / frame.height
+            frame = frame.sample(n=FIT_ROWS, seed=seed)
+        min_frequency = max(1, round(self.min_frequency * share))
+        text_min_frequency = max(1, round(self.text_min_frequency * share))
         numeric, categorical, text = (self._columns(r) for r in ("numeric", "categorical", "text"))
+        # each string column's values in sorted order, so that its codes sort as its strings do
+        self.values_ = {c: frame[c].drop_nulls().unique().sort().to_list() for c in categorical + text}
+        first, frame = frame.head(1), self._coded(frame)
         scaler = {
             "robust": RobustScaleSmoothClip,
             "standard": StandardScaler,
@@ -131,10 +147,10 @@ class Preprocessor:
                 (
                     "categorical",
                     make_pipeline(
-                        SimpleImputer(strategy="most_frequent", missing_values=None),
+                        SimpleImputer(strategy="most_frequent"),
                         OneHotEncoder(
                             handle_unknown="infrequent_if_exist",
-                            min_frequency=self.min_frequency,
+                            min_frequency=min_frequency,
                             sparse_output=False,
                         ),
                     ),
@@ -142,7 +158,7 @@ class Preprocessor:
                 ),
                 (
                     "categorical_missing",
-                    MissingIndicator(missing_values=None, features="missing-only", error_on_new=False),
+                    MissingIndicator(features="missing-only", error_on_new=False),
                     categorical,
                 ),
             ]
@@ -156,19 +172,42 @@ class Preprocessor:
                 handle_unknown="use_encoded_value",
                 unknown_value=-1,
                 encoded_missing_value=-1,
-                min_frequency=self.text_min_frequency,
+                min_frequency=text_min_frequency,
                 dtype=np.int64,
             ).fit(frame.select(text))
             codes = self.text_.transform(frame.select(text))
             # +1 everywhere: index 0 is shared by unseen and missing values (rare ones share the
             # encoder's "infrequent" index, the last one)
             self.cardinalities_ = [int(c) + 2 for c in codes.max(axis=0)]
-        self.n_dense_ = self.transform(frame.head(1))["numbers"].shape[1]
+        self.n_dense_ = self.transform(first)["numbers"].shape[1]
         # the scaled numbers come first among the dense columns (for a numeric embedding)
         self.n_numeric_ = len(numeric)
         return self
 
+    def _coded(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """String columns as float codes (their rank among the fit's values; a value the fit never
+        saw gets one past the last, missing stays missing as NaN). scikit-learn's encoders then
+        work on numbers, several times faster than on Python strings, and give what they would
+        give on the strings: categories sort the same way, and an unseen code is unknown to them."""
+        return frame.with_columns(
+            pl.when(pl.col(c).is_null())
+            .then(np.nan)  # replace_strict would give a missing value the default, too
+            .otherwise(
+                pl.col(c).replace_strict(
+                    values, range(len(values)), default=len(values), return_dtype=pl.Float64
+                )
+            )
+            .alias(c)
+            for c, values in self.values_.items()
+        )
+
     def transform(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+        if frame.height > TRANSFORM_ROWS:
+            parts = [
+                self.transform(frame.slice(i, TRANSFORM_ROWS)) for i in range(0, frame.height, TRANSFORM_ROWS)
+            ]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        frame = self._coded(frame)
         n = frame.height
         dense = (
             self.dense_.transform(frame).astype(np.float32)

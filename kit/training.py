@@ -69,12 +69,14 @@ def batch_size_for(n_rows: int) -> int:
 def fit_budget(n_rows: int, *, epochs: int, patience: int, max_examples: int) -> tuple[int, int]:
     """(epochs, patience) for a training fold of `n_rows`: at most `max_examples` rows seen in all.
 
-    Small data keeps its epochs (100 epochs of 80k rows is 8M examples); a fold of a million rows
-    gets 10, and the patience shrinks with them, so the cost of a fold stops growing with its rows.
+    Small data keeps its epochs (100 epochs of 40k rows is 4M examples); a fold of 600k rows gets
+    6, and the patience shrinks with them (to one epoch there: a big fold's best epoch comes early,
+    and its validation score is steady enough to stop at the first epoch that is not better), so
+    the cost of a fold stops growing with its rows.
     """
     allowed = max(1, max_examples // max(n_rows, 1))
     kept = min(epochs, max(allowed, 3))
-    return kept, max(2, min(patience, round(patience * kept / epochs)))
+    return kept, max(1, min(patience, round(patience * kept / epochs)))
 
 
 # rows of the validation fold scored after each epoch for early stopping: a sample is enough to

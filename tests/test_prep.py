@@ -149,3 +149,34 @@ def test_synthetic_competition_transforms_to_finite_arrays(tmp_path):
 def _skew(z: np.ndarray) -> float:
     z = (z - z.mean()) / z.std()
     return float((z**3).mean())
+
+
+def test_a_big_fold_is_fit_on_a_sample_and_transformed_in_chunks_as_a_whole_would_be(monkeypatch):
+    import kit.prep
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    frame = pl.DataFrame(
+        {
+            "x": rng.lognormal(size=n),
+            "c": rng.choice(["a", "b", "c", "rare"], size=n, p=[0.5, 0.3, 0.199, 0.001]),
+            "t": [f"v{i}" for i in rng.integers(0, 300, n)],
+        }
+    )
+    roles = {"x": "numeric", "c": "categorical", "t": "text"}
+    whole = Preprocessor(roles).fit(frame)
+    monkeypatch.setattr(kit.prep, "FIT_ROWS", 2000)
+    monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", 700)
+    sampled = Preprocessor(roles).fit(frame, seed=1)
+    # the sample's median and quartiles are close to the fold's; the frequency thresholds scale with
+    # it, so the same values get a column and an index of their own
+    x_whole, x_sampled = (p.dense_.named_transformers_["numeric"][-1] for p in (whole, sampled))
+    np.testing.assert_allclose(x_sampled.median_, x_whole.median_, rtol=0.1)
+    assert sampled.n_dense_ == whole.n_dense_
+    assert abs(sampled.cardinalities_[0] - whole.cardinalities_[0]) <= 10
+    # chunks of 700 rows give what one pass gives
+    chunked = sampled.transform(frame)
+    monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", 10**9)
+    one_pass = sampled.transform(frame)
+    for key in ("numbers", "codes"):
+        np.testing.assert_array_equal(chunked[key], one_pass[key])

@@ -14,7 +14,7 @@ from kit import runtime
 from kit.data import TableSource
 from kit.errors import InputError
 from kit.models import build_network
-from kit.training import Trainer
+from kit.training import Trainer, fit_budget
 
 
 class Stop(Exception):
@@ -234,3 +234,13 @@ def test_bad_loop_settings_are_input_errors():
         make_trainer(jit_compile="maybe")
     with pytest.raises(InputError, match="ema is a momentum"):
         make_trainer(ema=1.5)
+
+
+@pytest.mark.parametrize("rows", [900, 8_000, 40_000, 200_000, 1_000_000, 10_000_000])
+def test_a_folds_training_is_bounded_by_examples_and_small_data_keeps_its_epochs(rows):
+    epochs, patience = fit_budget(rows, epochs=100, patience=16, max_examples=4_000_000)
+    if rows * 100 <= 4_000_000:
+        assert (epochs, patience) == (100, 16)
+    else:  # at most the budget of rows seen, or the three epochs every fold gets
+        assert epochs * rows <= max(4_000_000, 3 * rows) and epochs >= 3
+        assert 1 <= patience < 16 and patience < epochs

@@ -50,7 +50,7 @@ DEFAULTS = {
     "batch_size": 0,  # per replica; 0: chosen from the number of rows
     "epochs": 100,  # the cosine schedule spans them; early stopping usually ends sooner
     "patience": 16,
-    "max_examples": 8_000_000,  # training rows seen per fold at most: big data gets fewer epochs
+    "max_examples": 4_000_000,  # training rows seen per fold at most: big data gets fewer epochs
     "warmup": 0.05,  # fraction of all steps
     "clipnorm": 1.0,  # global gradient norm; 0: off
     "ema": 0.99,  # momentum of the weights' moving average (per step); 0: off

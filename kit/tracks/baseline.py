@@ -35,7 +35,7 @@ DEFAULTS = {
     "epochs": 100,  # the schedule spans them: warm-up, then cosine decay
     "warmup": 0.05,  # share of the steps
     "patience": 16,  # epochs without a better validation score before stopping (best epoch kept)
-    "max_examples": 8_000_000,  # training rows seen per fold at most: big data gets fewer epochs
+    "max_examples": 4_000_000,  # training rows seen per fold at most: big data gets fewer epochs
     "scaling": "robust",
     "embedding_size": 0,  # 0: chosen per column from its cardinality
     "numeric_embedding": "periodic",  # or "none"
@@ -88,7 +88,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     metric = metrics.get(fold.metric)
     # stats from the training fold only; the validation fold would leak
-    prep = Preprocessor(fold.roles, scaling=params["scaling"]).fit(fold.train)
+    prep = Preprocessor(fold.roles, scaling=params["scaling"]).fit(fold.train, seed=fold.seed)
     x_train, x_val, x_test = (prep.transform(f) for f in (fold.train, fold.val, fold.test))
 
     scaler = None
