@@ -203,10 +203,15 @@ class Preprocessor:
 
     def transform(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         if frame.height > TRANSFORM_ROWS:
-            parts = [
-                self.transform(frame.slice(i, TRANSFORM_ROWS)) for i in range(0, frame.height, TRANSFORM_ROWS)
-            ]
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            # each chunk into its rows of the output: no list of parts beside the whole
+            out = None
+            for i in range(0, frame.height, TRANSFORM_ROWS):
+                part = self.transform(frame.slice(i, TRANSFORM_ROWS))
+                if out is None:
+                    out = {k: np.empty((frame.height, v.shape[1]), v.dtype) for k, v in part.items()}
+                for k, v in part.items():
+                    out[k][i : i + len(v)] = v
+            return out
         frame = self._coded(frame)
         n = frame.height
         dense = (

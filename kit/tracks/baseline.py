@@ -145,8 +145,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         ),
         *fold.callbacks,
     ]
+    batches = _batches(x_train, y_train, batch_size, seed=fold.seed)
+    del x_train  # the pipeline holds its own copy of the rows
     history = model.fit(
-        _batches(x_train, y_train, batch_size, seed=fold.seed),
+        batches,
         shuffle=False,  # the pipeline shuffles
         epochs=epochs,
         callbacks=callbacks,
