@@ -131,16 +131,43 @@ def sniff_delimiter(path: str | os.PathLike) -> str:
     return best if counts[best] else ","
 
 
+# a CSV's column types are inferred from its first INFER_ROWS rows, and from all of them when that
+# guess fails to parse a later value or leaves a column with no value to tell by (see _read_typed)
+INFER_ROWS = 10_000
+
+
+def _read_typed(source, options: dict) -> pl.DataFrame:
+    """`pl.read_csv` with the types a full scan infers, at the cost of one scan in most files:
+    inference over every row reads the file twice (24 s against 4 s for 10M rows here)."""
+    if "infer_schema" in options:  # every column as text
+        return pl.read_csv(source, **options)
+    try:
+        frame = pl.read_csv(source, infer_schema_length=INFER_ROWS, **options)
+    except pl.exceptions.ComputeError as err:
+        if "could not parse" not in str(err):
+            raise
+        frame = None  # a later value is not of the type the first rows suggested
+    if frame is not None and frame.height > INFER_ROWS:
+        head = frame.head(INFER_ROWS)
+        if any(head[c].null_count() == INFER_ROWS for c in frame.columns):
+            frame = None  # a column with nothing to infer from in its first rows
+    if frame is None:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        frame = pl.read_csv(source, infer_schema_length=None, **options)
+    return frame
+
+
 def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFrame:
     sep = sniff_delimiter(path)
     options = dict(
         separator=sep,
         null_values=[*NULL_TOKENS, *na],
         try_parse_dates=False,
-        **({"infer_schema": False} if strings else {"infer_schema_length": None}),
+        **({"infer_schema": False} if strings else {}),
     )
     try:
-        frame = pl.read_csv(path, **options)
+        frame = _read_typed(path, options)
     except pl.exceptions.ComputeError as err:
         if "utf-8" not in str(err).lower() and "utf8" not in str(err).lower():
             raise
@@ -152,7 +179,7 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
-        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), **options)
+        frame = _read_typed(io.BytesIO(text.encode("utf-8")), options)
         notes.append(f"'{path.name}' is not UTF-8: read as Windows-1252 (Latin-1)")
     if sep != "," and not (sep == "\t" and path.name.lower().endswith(".tsv")):
         shown = {"\t": "tabs", ";": "semicolons", "|": "'|'"}[sep]

@@ -242,3 +242,30 @@ def test_demo_competition(tmp_path):
     before = (root / "train.csv").stat().st_mtime_ns
     assert make_demo(root) == root
     assert (root / "train.csv").stat().st_mtime_ns == before
+
+
+def test_column_types_are_those_a_scan_of_every_row_infers(tmp_path, monkeypatch):
+    import kit.io
+
+    monkeypatch.setattr(kit.io, "INFER_ROWS", 50)  # types guessed from 50 rows, then checked
+    n = 80
+    frame = pl.DataFrame(
+        {
+            "ints_then_floats": [str(i) for i in range(60)] + ["2.5"] * (n - 60),
+            "empty_then_numbers": [""] * 60 + ["7"] * (n - 60),
+            "ints_then_text": [str(i) for i in range(70)] + ["n/a?"] * (n - 70),
+            "ints": [str(i) for i in range(n)],
+        }
+    )
+    path = tmp_path / "train.csv"
+    frame.write_csv(path)
+    read = kit.io.read_table(path)
+    assert (
+        read.schema
+        == pl.read_csv(path, infer_schema_length=None, null_values=list(kit.io.NULL_TOKENS)).schema
+    )
+    assert read["ints_then_floats"].dtype == pl.Float64 and read["ints_then_text"].dtype == pl.String
+    # and a file whose first rows tell every type is read in one pass, with the same types
+    short = tmp_path / "short.csv"
+    frame.select("ints").write_csv(short)
+    assert kit.io.read_table(short)["ints"].dtype == pl.Int64
