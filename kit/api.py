@@ -28,6 +28,7 @@ import polars as pl
 from kit import config as config_mod
 from kit import tracks
 from kit.competition import Competition, discover
+from kit.errors import InputError
 from kit.run import Run
 
 
@@ -129,6 +130,7 @@ def run_track(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
     params: dict | None = None,
+    stream: bool = False,
     **settings: Unpack[RunSettings],
 ) -> Run:
     """Cross-validate a track and write its run folder with a validated submission.
@@ -140,7 +142,9 @@ def run_track(
         out: the run folder (default `submissions/<competition>/<run-id>/`).
         progress: bars over folds and epochs; None shows them in a terminal or notebook only.
         log: where the run's lines go.
-        params: the track's settings over the config's table for it, e.g. {"stream": "on"}.
+        params: the track's settings over the config's table for it, e.g. {"dropout": 0.2}.
+        stream: train from Parquet shards through tf.data (`--stream`; the advanced track), as
+            `params={"stream": "on"}` does.
         settings: `RunSettings` (config, target, id, metric, na, group, time, folds, split, seed).
 
     Returns:
@@ -153,6 +157,15 @@ def run_track(
     from kit import kaggle
 
     track = tracks.get(track)  # first: a track file's [<name>] table is then a known setting
+    if stream:
+        if "stream" not in track.defaults:
+            raise InputError(
+                f"Track '{track.name}' cannot stream: it holds its folds in memory. Use the advanced "
+                f"track, or leave stream out. Received: stream={stream}"
+            )
+        params = {**(params or {}), "stream": "on"}
+    if params:
+        track.check(params, source="params")
     comp, cfg = _load_noted(data, log, settings)
     from kit.run import cross_validate
 

@@ -77,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         if "stream" in tracks.get(name).defaults:
             p.add_argument(
                 "--stream",
-                action="store_const",
-                const="on",
+                action="store_true",
                 help="train from Parquet shards through tf.data (default: only a fold above stream_above_mib)",
             )
 
@@ -175,8 +174,8 @@ def cmd_track(args) -> int:
     from kit import api
 
     track = args.track if args.command == "run" else args.command
-    params = {"stream": args.stream} if getattr(args, "stream", None) else None
-    api.run_track(track, args.data, config=args.config, out=args.out, params=params, **settings(args))
+    stream = bool(getattr(args, "stream", False))
+    api.run_track(track, args.data, config=args.config, out=args.out, stream=stream, **settings(args))
     return 0
 
 

@@ -298,3 +298,10 @@ def test_stream_flag_streams_a_small_fold_too(tmp_path, fast_config, capsys):
     assert code == 0 and "streaming 320 training rows from 4 Parquet shards" in out
     assert 'stream = "on"' in (tmp_path / "run" / "config.toml").read_text()
     api.validate(tmp_path / "run" / "submission.csv", data)
+
+
+def test_stream_is_refused_by_a_track_that_holds_its_folds_in_memory(tmp_path):
+    data = write_competition(tmp_path / "tiny")
+    with pytest.raises(InputError, match="Track 'baseline' cannot stream"):
+        api.baseline(data, stream=True, out=tmp_path / "run", log=quiet)
+    assert not (tmp_path / "run").exists()
