@@ -150,7 +150,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     if streamed:
         # the training rows once to Parquet shards in the work folder, then read back batch by
         # batch; the map runs in the pipeline, so no tensor of the whole fold is ever made
-        shards = write_shards(fold.train, y_train, (fold.work_dir or _scratch()) / "shards")
+        scratch = None if fold.work_dir else _scratch()  # a direct call: removed once trained
+        shards = write_shards(fold.train, y_train, (fold.work_dir or scratch) / "shards")
         source = ParquetSource(shards, columns=fold.roles, target=TARGET, map_fn=features)
         fold.log(f"    streaming {source.n_rows} training rows from {len(shards)} Parquet shards")
         val_inputs = test_inputs = None
@@ -219,6 +220,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         callbacks=fold.callbacks,
         log=fold.log,
     )
+    if streamed and scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     fold.log(
         f"    batch {rt.global_batch_size(per_replica)} ({per_replica} x {rt.replicas} replicas), "
         f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.resumed_at}"
