@@ -57,6 +57,8 @@ def score(submission: Path, truth: Path, metric: str) -> float | None:
     sub, want = pl.read_csv(submission), pl.read_csv(truth)
     joined = want.join(sub, on="id", how="left", suffix="_pred")
     target = [c for c in want.columns if c != "id"][0]
+    # rows without a true value (the sales shape's missing days) are not scored
+    joined = joined.filter(pl.col(target).is_not_null() & ~pl.col(target).cast(pl.Float64).is_nan())
     pred = joined[f"{target}_pred"].cast(pl.Float64).to_numpy()
     y = joined[target].to_numpy()
     if metric == "roc_auc":

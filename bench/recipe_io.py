@@ -42,7 +42,8 @@ def read_competition(folder: str | Path, *, target: str, id: str):
     folder = Path(folder)
     # the target stays text so labels are written back exactly as train.csv spells them
     read = dict(null_values=PANDAS_NA, infer_schema_length=None, schema_overrides={target: pl.String})
-    train = pl.read_csv(folder / "train.csv", **read)
+    # rows without a target teach nothing, and the libraries refuse them: a user drops them
+    train = pl.read_csv(folder / "train.csv", **read).filter(pl.col(target).is_not_null())
     test = pl.read_csv(folder / "test.csv", null_values=PANDAS_NA, infer_schema_length=None)
     sample = pl.read_csv(sample_path(folder), infer_schema=False)
     features = [c for c in test.columns if c != id and c in train.columns]

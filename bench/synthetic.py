@@ -194,7 +194,8 @@ def _sales(n: int, rng) -> tuple[pl.DataFrame, str]:
                 phase = rng.uniform(0, 2 * np.pi)
                 wave = 1 + 0.25 * np.sin(2 * np.pi * day / 365.25 * 2 + phase)
                 mean = 150 * c_level * s_level * p_level * season * growth * wave
-                sold = rng.poisson(mean).astype(float)
+                # at least one sold a day, as in the real competition: MAPE has no meaning at zero
+                sold = np.maximum(rng.poisson(mean), 1).astype(float)
                 sold[rng.random(n_days) < 0.02] = np.nan  # a few missing days, as the real one has
                 rows.append(
                     pl.DataFrame(
