@@ -235,13 +235,13 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         ]
         return to_prediction(np.concatenate(outputs), fold.task, scaler)
 
+    def predict_split(inputs, frame):
+        """A split's predictions: from its encoded inputs where they are held, else in chunks."""
+        return predict(frame) if inputs is None else to_prediction(trainer.predict(inputs), fold.task, scaler)
+
     return FoldResult(
-        val=predict(fold.val)
-        if val_inputs is None
-        else to_prediction(trainer.predict(val_inputs), fold.task, scaler),
-        test=predict(fold.test)
-        if test_inputs is None
-        else to_prediction(trainer.predict(test_inputs), fold.task, scaler),
+        val=predict_split(val_inputs, fold.val),
+        test=predict_split(test_inputs, fold.test),
         history={
             "loss": history.loss,
             "val_score": history.val_score,
