@@ -27,11 +27,19 @@ class Metric:
     fn: Callable[[np.ndarray, np.ndarray], float]
     # rmsle is rmse on log1p(target): train on that scale and the loss matches the metric
     log_target: bool = False
+    # mape is relative error: a target of 0 or more trains on log1p, where absolute error is
+    # close to relative error, and predictions come back through expm1
+    log_fit: bool = False
     # roc_auc is undefined (NaN) on a validation fold that lacks a class
     needs_every_class: bool = False
 
     def __call__(self, y_true, pred) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(pred)))
+
+    def trains_in_log(self, y: np.ndarray) -> bool:
+        """Whether a regression target `y` is learned as log1p(y): always for rmsle, and for
+        mape when no value is negative."""
+        return self.log_target or (self.log_fit and len(y) > 0 and float(np.nanmin(y)) >= 0)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score `a` beats score `b`."""
@@ -87,7 +95,7 @@ REGISTRY: dict[str, Metric] = {
             log_target=True,
         ),
         Metric("mae", "minimize", ("regression",), skm.mean_absolute_error),
-        Metric("mape", "minimize", ("regression",), skm.mean_absolute_percentage_error),
+        Metric("mape", "minimize", ("regression",), skm.mean_absolute_percentage_error, log_fit=True),
         Metric("r2", "maximize", ("regression",), skm.r2_score),
     )
 }

@@ -2,7 +2,7 @@
 
 Predictions travel through kit in one form: (n, n_classes) probabilities for classification and
 (n,) values in the target's own units for regression. `TargetScaler` puts a regression target on
-a unit scale for training (log1p first for rmsle), `to_prediction` turns a network's outputs
+a unit scale for training (log1p first for rmsle, and mape), `to_prediction` turns a network's outputs
 back into kit's form, and `graph_prediction` does the same inside an exported model;
 `class_probabilities` puts a scikit-learn classifier's probabilities in kit's form.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 
 class TargetScaler:
-    """Regression targets on a unit scale (log1p first for rmsle), so the output layer starts close.
+    """Regression targets on a unit scale (log1p first for rmsle, and mape), so the output layer starts close.
 
     Example:
         >>> scaler = TargetScaler().fit(y_train, log=True)

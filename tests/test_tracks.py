@@ -181,3 +181,32 @@ def test_the_leaderboard_names_every_track(tmp_path):
     board = kit.leaderboard(tmp_path / "submissions")
     assert set(board["track"]) == {"baseline", "my_track"} and board.height == 2
     assert isinstance(board, pl.DataFrame)
+
+
+def _multiplicative(root: Path, n: int = 600) -> Path:
+    """Sales-like counts: a store's level (1 to 1000) times a smooth effect of x, 10% noise."""
+    rng = np.random.default_rng(0)
+    total = n + n // 3
+    store = rng.choice(["tiny", "small", "big", "huge"], size=total)
+    level = np.select([store == "tiny", store == "small", store == "big"], [1.0, 10.0, 100.0], 1000.0)
+    x = rng.uniform(-1, 1, total)
+    y = 5 * level * np.exp(x) * rng.lognormal(sigma=0.1, size=total)
+    frame = pl.DataFrame({"id": np.arange(total), "store": store, "x": x})
+    root.mkdir(parents=True)
+    frame[:n].with_columns(pl.Series("sold", y[:n])).write_csv(root / "train.csv")
+    frame[n:].write_csv(root / "test.csv")
+    frame[n:].select("id", pl.lit(1.0).alias("sold")).write_csv(root / "sample_submission.csv")
+    return root
+
+
+@pytest.mark.parametrize("name", ["baseline", "trees"])
+def test_mape_is_learned_as_relative_error_across_scales(name, tmp_path):
+    # on the target's own scale the small stores' errors are lost among the big ones'; learned
+    # on log1p they count as much, as mape counts them
+    comp, cfg = kit.load(_multiplicative(tmp_path / "sales"), metric="mape", folds=2, seed=0)
+    params = {"epochs": 60, "patience": 60} if name == "baseline" else {}
+    run = cross_validate(comp, cfg, name, params=params, out=tmp_path / "run", log=quiet, progress=False)
+    assert run.score < 0.25
+    small = comp.train["store"] == "tiny"
+    pred, y = run.oof["prediction"].to_numpy(), comp.train["sold"].to_numpy()
+    assert np.median(np.abs(pred[small] - y[small]) / y[small]) < 0.3

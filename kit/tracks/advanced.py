@@ -145,7 +145,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     ).analyze(analysis_sample(fold.train, seed=fold.seed) if streamed else fold.train)
     scaler, y_train = None, fold.y_train
     if fold.task == "regression":
-        scaler = TargetScaler().fit(fold.y_train, log=metric.log_target)
+        scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
         y_train = scaler.transform(fold.y_train)
     if streamed:
         # the training rows once to Parquet shards in the work folder, then read back batch by

@@ -94,7 +94,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     scaler = None
     y_train = fold.y_train
     if fold.task == "regression":
-        scaler = TargetScaler().fit(fold.y_train, log=metric.log_target)
+        scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
         y_train = scaler.transform(fold.y_train)
 
     batch_size = params["batch_size"] or batch_size_for(len(y_train))
