@@ -300,6 +300,43 @@ def test_stream_flag_streams_a_small_fold_too(tmp_path, fast_config, capsys):
     api.validate(tmp_path / "run" / "submission.csv", data)
 
 
+def test_a_column_named_like_the_shards_target_is_kept_apart_from_it(tmp_path):
+    from kit.tracks.advanced import TARGET, target_column, write_shards
+
+    frame = pl.DataFrame({TARGET: [7.0, 8.0, 9.0], "x": [1.0, 2.0, 3.0]})
+    name = target_column(frame.columns)
+    assert name != TARGET
+    shards = write_shards(frame, np.array([0.1, 0.2, 0.3]), tmp_path / "shards", target=name)
+    back = pl.concat([pl.read_parquet(p) for p in shards])
+    assert back[TARGET].to_list() == [7.0, 8.0, 9.0]  # the data's column, not the target
+    np.testing.assert_allclose(back[name].to_numpy(), [0.1, 0.2, 0.3])
+
+
+def test_a_direct_streamed_fold_that_fails_leaves_no_temporary_shards(tmp_path, monkeypatch):
+    import tempfile
+
+    from kit.run import Fold
+    from kit.training import Trainer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(Trainer, "fit", broken)
+    comp, _ = api.load(write_competition(tmp_path / "tiny", n=120), folds=2)
+    from kit.derive import derive
+
+    train, roles = derive(comp.train, comp.roles, comp.parts)
+    test, _ = derive(comp.test, comp.roles, comp.parts)
+    y = (comp.train[comp.target] == comp.classes[1]).cast(pl.Int64).to_numpy()
+    fold = Fold(index=0, train=train[:80], val=train[80:], test=test, y_train=y[:80], y_val=y[80:],
+                roles=roles, task="binary", n_classes=2, metric="log_loss", seed=0, log=quiet)  # fmt: skip
+    params = tracks.get("advanced").params({"stream": "on", "checkpoint_seconds": 0.0})
+    with pytest.raises(RuntimeError, match="training failed"):
+        tracks.get("advanced").fit_predict_fold(fold, params)
+    assert not list(tmp_path.glob("kit-stream-*"))
+
+
 def test_stream_is_refused_by_a_track_that_holds_its_folds_in_memory(tmp_path):
     data = write_competition(tmp_path / "tiny")
     with pytest.raises(InputError, match="Track 'baseline' cannot stream"):

@@ -151,8 +151,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         # the training rows once to Parquet shards in the work folder, then read back batch by
         # batch; the map runs in the pipeline, so no tensor of the whole fold is ever made
         scratch = None if fold.work_dir else _scratch()  # a direct call: removed once trained
-        shards = write_shards(fold.train, y_train, (fold.work_dir or scratch) / "shards")
-        source = ParquetSource(shards, columns=fold.roles, target=TARGET, map_fn=features)
+        target = target_column(fold.train.columns)
+        shards = write_shards(fold.train, y_train, (fold.work_dir or scratch) / "shards", target=target)
+        source = ParquetSource(shards, columns=fold.roles, target=target, map_fn=features)
         fold.log(f"    streaming {source.n_rows} training rows from {len(shards)} Parquet shards")
         val_inputs = test_inputs = None
     else:
@@ -210,18 +211,20 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     def validate() -> float:
         return metric(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
 
-    history = trainer.fit(
-        source,
-        epochs=epochs,
-        batch_size=per_replica,
-        validate=validate,
-        direction=metric.direction,
-        patience=patience,
-        callbacks=fold.callbacks,
-        log=fold.log,
-    )
-    if streamed and scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        history = trainer.fit(
+            source,
+            epochs=epochs,
+            batch_size=per_replica,
+            validate=validate,
+            direction=metric.direction,
+            patience=patience,
+            callbacks=fold.callbacks,
+            log=fold.log,
+        )
+    finally:  # trained, stopped or failed: a direct call's temporary shards go
+        if streamed and scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     fold.log(
         f"    batch {rt.global_batch_size(per_replica)} ({per_replica} x {rt.replicas} replicas), "
         f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.resumed_at}"
@@ -256,7 +259,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
 
 
-# the target's column in a streamed fold's shards (derived column names never start with "__")
+# the target's column in a streamed fold's shards, unless a column of the data has that name
 TARGET = "__target__"
 # a streamed fold's analysis sample, shard size and prediction chunk, in rows
 ANALYZE_ROWS = 500_000
@@ -277,14 +280,22 @@ def analysis_sample(frame, *, seed: int):
     return frame if frame.height <= ANALYZE_ROWS else frame.sample(n=ANALYZE_ROWS, seed=seed)
 
 
-def write_shards(frame, y, folder: Path, *, rows: int = SHARD_ROWS) -> list[Path]:
+def target_column(columns) -> str:
+    """The shards' target column: TARGET, or TARGET in more underscores if a column has its name."""
+    name = TARGET
+    while name in columns:
+        name = f"_{name}_"
+    return name
+
+
+def write_shards(frame, y, folder: Path, *, rows: int = SHARD_ROWS, target: str = TARGET) -> list[Path]:
     """The training fold and its (scaled) target as Parquet files of at most `rows` rows, at least
     four when there are rows enough, so that workers of a cluster each read files of their own."""
     if folder.exists():
         shutil.rmtree(folder)  # a resumed fold writes its shards again: kit's own work folder
     folder.mkdir(parents=True)
     rows = max(1, min(rows, -(-frame.height // 4)))
-    table = frame.with_columns(pl.Series(TARGET, np.asarray(y)))
+    table = frame.with_columns(pl.Series(target, np.asarray(y)))
     paths = []
     for i, start in enumerate(range(0, frame.height, rows)):
         paths.append(folder / f"part-{i:05d}.parquet")
