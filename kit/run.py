@@ -28,6 +28,7 @@ from kit.io import publish_dir, stage_dir
 from kit.preflight import preflight
 from kit.reporting import timed_report
 from kit.run_folder import check_work_dir, claim_run_dir, new_run_id, write_run_files
+from kit.split import fold_weights
 from kit.submission import check_submission, make_submission
 
 # seed s of a fold trains with seed + fold + SEED_STRIDE * s: other seeds than any fold's
@@ -207,6 +208,7 @@ def _cross_validate(
     oof = np.full((train.height, width), np.nan)
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
+    weights = fold_weights(folds, strategy)  # equal, but a time split's later folds count more
     fold_scores, results, histories, fold_seconds = [], [], [], []
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
@@ -255,7 +257,7 @@ def _cross_validate(
                 histories.append(history)
                 oof[va] = val_pred
                 fold_of[va] = k
-                test_sum += test_sum_k / cfg.seeds
+                test_sum += weights[k] * test_sum_k / cfg.seeds
                 flat_val = val_pred.reshape(-1) if comp.task == "regression" else val_pred
                 fold_scores.append(_finite_score(metric, y[va], flat_val, fold=k, track=track.name))
                 bars.end_fold(fold_scores[-1])
@@ -264,7 +266,7 @@ def _cross_validate(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
                     f"({time.perf_counter() - t0:.1f} s{f', {cfg.seeds} seeds' if cfg.seeds > 1 else ''})"
                 )
-        test_pred = test_sum / len(folds)
+        test_pred = test_sum
         finish_started = time.perf_counter()
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
@@ -295,6 +297,7 @@ def _cross_validate(
                 test_pred=test_pred,
                 submission=submission,
                 strategy=strategy,
+                fold_weights=weights,
                 histories=histories,
                 started=started,
                 importance=importance,
@@ -303,7 +306,7 @@ def _cross_validate(
             if chief:
                 track.write_artifacts(
                     staging, comp=comp, cfg=cfg, params=params, results=results, score=score, log=log,
-                    work_dir=work,
+                    work_dir=work, weights=[w / cfg.seeds for w in weights for _ in range(cfg.seeds)],
                 )  # fmt: skip
                 report_seconds += timed_report(staging, dest=run_dir, log=log)
             publish_dir(staging, run_dir)

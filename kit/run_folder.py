@@ -137,6 +137,7 @@ def write_run_files(
     test_pred: np.ndarray,
     submission: pl.DataFrame,
     strategy: str,
+    fold_weights: np.ndarray | None = None,
     histories: list | None = None,
     started: float | None = None,
     extra_metrics: dict | None = None,
@@ -177,6 +178,8 @@ def write_run_files(
         "fold_scores": fold_scores,
         "split": strategy,
         "folds": len(fold_scores),
+        # each fold's share of the test predictions (a time split's later folds count more)
+        "fold_weights": None if fold_weights is None else [round(float(w), 6) for w in fold_weights],
         "seed": cfg.seed,
         "seeds": cfg.seeds,
         **(extra_metrics or {}),

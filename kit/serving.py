@@ -175,6 +175,7 @@ def export(
     *,
     na: list[str] = (),
     score: float | None = None,
+    weights: list[float] | None = None,
 ) -> Path:
     """Write the fold models as one SavedModel that takes raw rows and averages the folds.
 
@@ -190,6 +191,8 @@ def export(
         path: the SavedModel folder to write (staged beside it, then put in place whole).
         na: the extra missing-value tokens the test file is read with.
         score: the CV score, recorded in kit.json.
+        weights: each fold model's share of the average, as the run weighed its test predictions
+            (`kit.split.fold_weights`); None: equal.
 
     Returns:
         The path.
@@ -214,6 +217,7 @@ def export(
         )
         for c, info in spec.items()
     }
+    shares = [1.0 / len(folds)] * len(folds) if weights is None else [float(w) for w in weights]
     archive = keras.export.ExportArchive()
     for fm in folds:
         archive.track(fm.features)
@@ -225,7 +229,7 @@ def export(
             graph_prediction(fm.model(fm.features(derived), training=False), fm.task, fm.scaler)
             for fm in folds
         ]
-        return tf.add_n(preds) / len(preds)
+        return tf.add_n([tf.constant(w, tf.float64) * p for w, p in zip(shares, preds, strict=True)])
 
     archive.add_endpoint("serve", serve, input_signature=[signature])
     staging = stage_dir(path)
@@ -259,6 +263,7 @@ def export(
             "metric": comp.metric,
             "na": list(na),
             "folds": len(folds),
+            "fold_weights": shares,
             "cv_score": score,
             "sample_ids": SAMPLE_IDS_FILE if has_sample else None,
         }

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kit.errors import InputError
-from kit.split import make_folds, resolve_strategy
+from kit.split import fold_weights, make_folds, resolve_strategy
 
 N = 120
 RNG = np.random.default_rng(0)
@@ -106,3 +106,16 @@ def test_resolve_strategy():
     assert resolve_strategy("kfold", task="binary", group="g", time=None) == "kfold"
     with pytest.raises(InputError, match="Unknown split 'random'.*--split"):
         resolve_strategy("random", task="binary", group=None, time=None)
+
+
+@pytest.mark.parametrize("strategy", ["kfold", "stratified", "group", "time"])
+def test_each_folds_share_of_the_test_predictions(strategy):
+    folds = _folds(strategy)
+    w = fold_weights(folds, strategy)
+    assert w.shape == (4,) and w.sum() == pytest.approx(1.0)
+    if strategy != "time":
+        np.testing.assert_allclose(w, 0.25)
+    else:  # growing windows: a fold counts as the square of its training rows
+        rows = np.array([len(tr) for tr, _ in folds], dtype=float)
+        np.testing.assert_allclose(w, rows**2 / (rows**2).sum())
+        assert np.all(np.diff(w) > 0)

@@ -210,3 +210,23 @@ def test_mape_is_learned_as_relative_error_across_scales(name, tmp_path):
     small = comp.train["store"] == "tiny"
     pred, y = run.oof["prediction"].to_numpy(), comp.train["sold"].to_numpy()
     assert np.median(np.abs(pred[small] - y[small]) / y[small]) < 0.3
+
+
+@pytest.mark.parametrize("split", ["kfold", "time"])
+def test_the_test_predictions_weigh_each_fold_as_the_split_says(split, tmp_path):
+    # a track whose test prediction is its fold's number shows each fold's share of the average
+    track = tmp_path / "fold_number.py"
+    track.write_text(
+        "import numpy as np\nDEFAULTS = {}\n"
+        "def fit_predict_fold(fold, params):\n"
+        "    return np.full(fold.val.height, fold.y_train.mean()), np.full(fold.test.height, float(fold.index))\n"
+    )
+    data = write_competition(tmp_path / "data", task="regression", n=200)
+    comp, cfg = kit.load(data, folds=4, split=split, time="when" if split == "time" else None)
+    run = cross_validate(comp, cfg, str(track), out=tmp_path / "run", log=quiet, progress=False)
+    # scikit-learn's TimeSeriesSplit trains fold k on the first k + 1 fifths of the sorted rows
+    rows = np.arange(1.0, 5.0) if split == "time" else np.ones(4)
+    want = float(np.dot(rows**2 / (rows**2).sum(), np.arange(4)))
+    np.testing.assert_allclose(run.test_predictions["prediction"].to_numpy(), want, rtol=1e-9)
+    shares = json.loads((run.run_dir / "metrics.json").read_text())["fold_weights"]
+    assert shares == pytest.approx(rows**2 / (rows**2).sum(), abs=1e-6)

@@ -21,9 +21,10 @@ and may define:
     LIMITS = {"ema": "[0, 1)",        the range of a parameter, or the strings it may be, checked
               "mode": ("a", "b")}     before any training (COMMON_LIMITS covers units, dropout, ...)
     def begin(params, *, log): ...    once per run, before the first fold (e.g. pick a device)
-    def write_artifacts(staging, *, comp, cfg, params, results, score, log): ...
+    def write_artifacts(staging, *, comp, cfg, params, results, score, log, work_dir, weights): ...
                                       extra files for the run folder (an exported model),
-                                      written into its staging folder before it is published
+                                      written into its staging folder before it is published;
+                                      `weights`: each result's share of the test predictions
 
 Keep a track module's top level light (no TensorFlow import): the config reads DEFAULTS and
 LIMITS before training starts, so that a bad value fails in a second, not after an import.

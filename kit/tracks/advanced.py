@@ -310,11 +310,14 @@ def _scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="kit-stream-"))
 
 
-def write_artifacts(staging: Path, *, comp, cfg, results, score, log, work_dir: Path, **_) -> None:
-    """`model/`: every fold in one SavedModel taking raw rows; `tensorboard/`: each fold's logs."""
+def write_artifacts(
+    staging: Path, *, comp, cfg, results, score, log, work_dir: Path, weights=None, **_
+) -> None:
+    """`model/`: every fold in one SavedModel taking raw rows, weighted as the run weighed their
+    test predictions; `tensorboard/`: each fold's logs."""
     from kit.serving import export
 
-    export([r.model for r in results], comp, staging / "model", na=list(cfg.na), score=score)
+    export([r.model for r in results], comp, staging / "model", na=list(cfg.na), score=score, weights=weights)
     log("model: model/ in the run folder (all folds, takes raw rows; `kit predict` uses it)")
     # one folder per fold (and per seed, with --seeds), named as the work folder names them
     for logs in sorted(work_dir.glob("fold_*/tensorboard")):
