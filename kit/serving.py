@@ -229,7 +229,7 @@ def export(
             graph_prediction(fm.model(fm.features(derived), training=False), fm.task, fm.scaler)
             for fm in folds
         ]
-        return tf.add_n([tf.constant(w, tf.float64) * p for w, p in zip(shares, preds, strict=True)])
+        return tf.add_n([w * p for w, p in zip(shares, preds, strict=True)])
 
     archive.add_endpoint("serve", serve, input_signature=[signature])
     staging = stage_dir(path)
