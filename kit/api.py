@@ -333,8 +333,8 @@ def blend(
         runs: run folders of one competition made on the same folds (same split and seed), or a
             competition folder: every run of it under `submissions/<competition>/`.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
-        method: "auto" (the best by CV of hill climbing, bagged hill climbing and a level-2
-            model), "hill", "bagged" or "stack".
+        method: "auto" (the best by CV of hill climbing, bagged hill climbing, a level-2
+            model and the best run alone), "hill", "bagged", "stack" or "best".
 
     Example:
         >>> base, trees = kit.baseline("data/titanic"), kit.trees("data/titanic")

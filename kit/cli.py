@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="the blend's run folder (default submissions/<competition>/<run-id>-blend/)")
     p.add_argument(
-        "--method", default="auto", help="auto, hill, bagged or stack (default auto: the best by CV)"
+        "--method", default="auto", help="auto, hill, bagged, stack or best (default auto: the best by CV)"
     )
     p = sub.add_parser("report", help="write report.html again in a run folder, a blend's or a tuning folder")
     p.add_argument("run", metavar="RUN_DIR", help="the run folder (or tuning folder) to write it in")

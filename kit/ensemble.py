@@ -2,7 +2,8 @@
 
 Runs of any tracks on the same rows and folds (same split and seed) leave out-of-fold predictions
 that a blend can be fit on without leaking: each row's prediction comes from a model that never
-saw it. Three ways to combine them, judged against each other by CV on those same folds:
+saw it. Three ways to combine them, judged against each other and against the best run alone by
+CV on those same folds:
 
 - `hill`: ensemble selection (Caruana et al., ICML 2004): start from the best run, then add, with
   replacement, whichever run improves the blend's OOF score most, until none does. The weights
@@ -11,6 +12,8 @@ saw it. Three ways to combine them, judged against each other by CV on those sam
   do not decide them.
 - `stack`: a level-2 model on the runs' predictions: logistic regression for classification,
   ridge for regression.
+- `best`: the best run alone. `auto` falls back to it when, on the held-out folds, every
+  combination scores below it: weights that only fit the OOF rows they were chosen on.
 
 Predictions are blended where the metric measures them: probabilities for classification, and
 log1p(values) for rmsle (so a blend of good log predictions stays good). The blend's own run
@@ -43,7 +46,7 @@ from kit.run_folder import new_run_id, write_run_files
 from kit.submission import check_submission, make_submission
 from kit.targets import class_probabilities
 
-METHODS = ("auto", "hill", "bagged", "stack")
+METHODS = ("auto", "hill", "bagged", "stack", "best")
 MAX_STEPS = 100  # additions of hill climbing; it stops sooner when no run helps
 BAGS = 20  # bootstrap samples of the rows for "bagged"
 
@@ -151,6 +154,13 @@ def _key(value: float, better: Callable):
     return value if better(1.0, 0.0) else -value
 
 
+def best_member(preds, y, score, better) -> np.ndarray:
+    """All the weight on the member that scores best."""
+    weights = np.zeros(len(preds))
+    weights[max(range(len(preds)), key=lambda i: _key(score(y, preds[i]), better))] = 1.0
+    return weights
+
+
 def bagged_hill_climb(preds, y, score, better, *, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     weights = []
@@ -228,6 +238,7 @@ def fit_blend(
     ways = {
         "hill": lambda p, y_: hill_climb(p, y_, score, better),
         "bagged": lambda p, y_: bagged_hill_climb(p, y_, score, better, seed=seed),
+        "best": lambda p, y_: best_member(p, y_, score, better),
     }
     # each way judged on rows it was not fit on: fit on the other folds, score the held-out one
     nested_oof = {name: np.zeros_like(oof[0]) for name in [*ways, "stack"]}
@@ -293,7 +304,7 @@ def blend(
         runs: run folders of the same competition, rows and folds; or one competition folder,
             whose runs under `submissions/<competition>/` are all blended.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
-        method: "auto" (the best by CV of the three), "hill", "bagged" or "stack".
+        method: "auto" (the best by CV of the four), "hill", "bagged", "stack" or "best".
 
     Returns:
         A `Run` whose `track` is "blend".

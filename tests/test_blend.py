@@ -81,13 +81,35 @@ def test_a_level_2_model_under_rmsle_learns_the_log_target(method):
     assert rmsle(y, blend.oof) < best and blend.nested["stack"] < best
 
 
-@pytest.mark.parametrize("method", ["auto", "hill", "bagged", "stack"])
+def test_auto_keeps_the_best_member_alone_when_combinations_lose_on_the_held_out_folds():
+    # b's errors cancel a's on four folds and add to them on the fifth: a combination fit on any
+    # four folds that include the fifth keeps a alone, but one fit on the first four does not
+    rng = np.random.default_rng(0)
+    n = 200
+    y = rng.normal(0, 1, n)
+    fold = np.arange(n) % 5
+    a = y + rng.normal(0, 0.5, n)
+    b = np.where(fold < 4, 2 * y - a, a + 3 * (a - y))
+    members = [
+        Member(run_dir=Path(name), track="t", score=0.0, info={},
+               oof=pl.DataFrame({"fold": fold, "prediction": p}), test=pl.DataFrame({"prediction": p[:20]}))
+        for name, p in (("a", a), ("b", b))
+    ]  # fmt: skip
+    rmse = metrics.get("rmse")
+    blend = fit_blend(members, y, task="regression", metric=rmse)
+    assert blend.nested["best"] < min(blend.nested[m] for m in ("hill", "bagged", "stack"))
+    assert blend.method == "best" and list(blend.weights) == [1.0, 0.0]
+    np.testing.assert_allclose(blend.oof, a)
+    np.testing.assert_allclose(blend.test, a[:20])
+
+
+@pytest.mark.parametrize("method", ["auto", "hill", "bagged", "stack", "best"])
 def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, method):
     data, comp, runs = three_runs
     run = kit.blend([r.run_dir for r in runs], out=tmp_path / "blend", method=method, log=quiet)
     metric = metrics.get(comp.metric)
     best = max((r.score for r in runs), key=lambda s: s if metric.direction == "maximize" else -s)
-    if method in ("auto", "hill"):  # hill climbing starts from the best member
+    if method in ("auto", "hill", "best"):  # hill climbing starts from the best member
         assert not metric.better(best, run.score)
     # a run folder like any other, with the weights as a table
     assert written_by_kit(run.run_dir) and run.track == "blend"
@@ -95,7 +117,7 @@ def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, meth
     assert kit.validate(run.submission_path, data).height == comp.test.height
     info = json.loads((run.run_dir / "blend.json").read_text())
     assert [m["run_dir"] for m in info["members"]] == [str(r.run_dir) for r in runs]
-    assert set(info["nested_cv"]) == {"hill", "bagged", "stack"}
+    assert set(info["nested_cv"]) == {"hill", "bagged", "stack", "best"}
     weights = pl.read_csv(run.run_dir / "weights.csv")
     if info["method"] != "stack":
         assert weights["weight"].sum() == pytest.approx(1.0)
