@@ -242,13 +242,15 @@ def _auto_members(folder: Path, h: Holdout) -> dict[str, tuple[float, float]]:
     import json
 
     found = {}
-    for run in sorted(folder.glob("auto-*")):
+    # the tuned trees' member is the best trial of their study: auto-trees-tuning/best
+    for run in sorted([*folder.glob("auto-*"), *folder.glob("auto-*-tuning/best")]):
+        name = run.parent.name.replace("-tuning", "-tuned") if run.name == "best" else run.name
         result = score(run / "submission.csv", h)
         manifest = (
             json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").is_file() else {}
         )
         if result.score is not None:
-            found[run.name] = (result.score, float(manifest.get("wall_seconds") or 0.0))
+            found[name] = (result.score, float(manifest.get("wall_seconds") or 0.0))
     return found
 
 

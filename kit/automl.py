@@ -1,7 +1,8 @@
 """`kit auto DIR --time-budget SECONDS`: the best submission a time budget allows.
 
 The plan follows what pays off first on tabular data: gradient-boosted trees (seconds), then the
-baseline network, then the advanced track when the baseline's time says it fits, then more seeds
+baseline network, then the advanced track when the baseline's time says it fits, then a slice of
+the budget for tuning the trees with Optuna (their best trial joins as a member), then more seeds
 of the baseline and then of the advanced track while time is left. Every member runs on the same folds (so they blend), as a run
 folder of its own under the competition's submissions folder (`auto-trees/`, `auto-baseline/`,
 ...), and `auto-blend/` blends those that finished. A member is started only when the time left
@@ -36,16 +37,24 @@ ADVANCED_OVER_BASELINE = 2.5
 # the share of the budget kept for the blend at the end
 BLEND_SHARE = 0.05
 MAX_SEEDS = 5
+# the share of the budget for tuning the trees, when it holds at least MIN_TRIALS of their runs
+TUNE_SHARE = 0.2
+MIN_TRIALS = 4
 
 
 @dataclass
 class Step:
     track: str
     seeds: int = 1
+    tuned: bool = False  # the best trial of an Optuna study of the track, in a slice of the budget
 
     @property
     def name(self) -> str:
-        return f"auto-{self.track}" + (f"-seeds{self.seeds}" if self.seeds > 1 else "")
+        return (
+            f"auto-{self.track}"
+            + (f"-seeds{self.seeds}" if self.seeds > 1 else "")
+            + ("-tuned" if self.tuned else "")
+        )
 
 
 @dataclass
@@ -109,6 +118,11 @@ def auto(
                 name = Step(planned.track).name
                 log(f"{name}-seeds: skipped, the time left holds fewer than two more of its runs")
                 continue
+        if step.tuned:
+            run = _tuned(step, comp, cfg, root, seconds, time_budget, deadline - time.monotonic(), log)
+            if run is not None:
+                finished.append((step, run))
+            continue
         run_dir = root / step.name
         reused = _reuse(run_dir, comp, cfg, step)
         if reused is not None:
@@ -160,14 +174,44 @@ def auto(
     return AutoResult(final=final, members=members, seconds=total)
 
 
-# trees, baseline, advanced, then more seeds of each network; what fits is decided as it goes
+# trees, baseline, advanced, tuned trees, then more seeds of each network; what fits is decided
+# as it goes
 PLAN = (
     Step("trees"),
     Step("baseline"),
     Step("advanced"),
+    Step("trees", tuned=True),
     Step("baseline", seeds=MAX_SEEDS),
     Step("advanced", seeds=MAX_SEEDS),
 )
+
+
+def _tuned(
+    step: Step, comp, cfg, root: Path, seconds: dict, time_budget: float, left: float, log
+) -> Run | None:
+    """Tune the track for a slice of the budget (the study goes on where an earlier call left it);
+    its best trial's run folder is the member. None when the slice holds too few runs of it or
+    its own parameters stay the best."""
+    from kit import tuning
+
+    single = seconds.get(Step(step.track).name)
+    budget = min(TUNE_SHARE * time_budget, left)
+    if single is None or budget < MIN_TRIALS * max(single, 1.0):
+        log(f"{step.name}: skipped, the time left holds fewer than {MIN_TRIALS} runs of it")
+        return None
+    t0 = time.monotonic()
+    result = tuning.tune(
+        comp, cfg, step.track, time_budget=budget, out=root / f"auto-{step.track}-tuning",
+        log=_indented(log), processes=False, progress=False,
+    )  # fmt: skip
+    seconds[step.name] = time.monotonic() - t0
+    if result.best_run is None or result.best_trial == 0:
+        log(f"{step.name}: its own parameters stay the best after {result.n_complete} trials")
+        return None
+    log(
+        f"{step.name}: {comp.metric} {result.best_score:.5f} (trial {result.best_trial}) in {seconds[step.name]:.0f} s"
+    )
+    return _run_of(result.best_run, step.track)
 
 
 def _seeds_step(step: Step, seconds: dict, left: float) -> Step | None:
@@ -193,7 +237,6 @@ def _estimate(step: Step, seconds: dict) -> float | None:
 def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | None:
     """An earlier call's member, if it ran the same track on the same folds with the same
     parameters; None otherwise (it is then run again, replacing it)."""
-    import polars as pl
     import tomllib
 
     if not written_by_kit(run_dir) or not (run_dir / "oof.parquet").is_file():
@@ -213,10 +256,17 @@ def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | N
         and saved.get(step.track) == tracks.get(step.track).params(cfg.tracks.get(step.track))
         and manifest.get("data") == str(comp.root.resolve())
     )
-    if not same:
-        return None
+    return _run_of(run_dir, step.track) if same else None
+
+
+def _run_of(run_dir: Path, track: str) -> Run:
+    """The `Run` of a finished run folder."""
+    import polars as pl
+
+    info = json.loads((run_dir / "metrics.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     return Run(
-        competition=comp.name, track=step.track, metric=info["metric"], score=info["score"],
+        competition=info["competition"], track=track, metric=info["metric"], score=info["score"],
         fold_scores=info["fold_scores"], run_dir=run_dir, submission_path=run_dir / "submission.csv",
         oof=pl.read_parquet(run_dir / "oof.parquet"), test_predictions=pl.read_parquet(run_dir / "test_predictions.parquet"),
         seconds=float(manifest.get("wall_seconds") or 0.0),

@@ -235,10 +235,11 @@ def fit_blend(
         return metric(y_, flat(from_space(p)))
 
     better = metric.better
+    # in order of preference where their nested scores tie: the simpler first
     ways = {
         "hill": lambda p, y_: hill_climb(p, y_, score, better),
-        "bagged": lambda p, y_: bagged_hill_climb(p, y_, score, better, seed=seed),
         "best": lambda p, y_: best_member(p, y_, score, better),
+        "bagged": lambda p, y_: bagged_hill_climb(p, y_, score, better, seed=seed),
     }
     # each way judged on rows it was not fit on: fit on the other folds, score the held-out one
     nested_oof = {name: np.zeros_like(oof[0]) for name in [*ways, "stack"]}

@@ -38,7 +38,7 @@ def test_auto_respects_a_short_budget_and_a_rerun_reuses_its_members(tmp_path, o
     names = [m["member"] for m in result.members]
     assert names[0] == "auto-trees"  # trees first: seconds on any data
     # every member is a whole run folder on the same folds, and the final submission checks
-    folds = [pl.read_parquet(tmp_path / "runs" / n / "oof.parquet")["fold"] for n in names]
+    folds = [pl.read_parquet(f"{m['run_dir']}/oof.parquet")["fold"] for m in result.members]
     assert all(f.equals(folds[0]) for f in folds)
     assert kit.validate(result.submission_path, data).height == 80
     if len(names) > 1:
@@ -51,7 +51,7 @@ def test_auto_respects_a_short_budget_and_a_rerun_reuses_its_members(tmp_path, o
     kit.auto(data, time_budget=budget, folds=3, out=tmp_path / "runs", log=again.append, progress=False)
     text = "\n".join(again)
     for name in names:
-        if "seeds" not in name:  # how many seeds fit depends on the time left
+        if "seeds" not in name and "tuned" not in name:  # seeds: as many as the time left holds
             assert f"{name}: reusing" in text, text
 
 
@@ -84,3 +84,29 @@ def test_the_plan_sizes_each_seeds_step_from_its_own_tracks_run():
     assert _seeds_step(Step("baseline", seeds=5), seconds, left=100.0) == Step("baseline", seeds=5)
     assert _seeds_step(Step("advanced", seeds=5), seconds, left=50.0) is None  # one more run only
     assert _seeds_step(Step("advanced", seeds=5), {"auto-baseline": 10.0}, left=500.0) is None  # it never ran
+
+
+def test_tuned_trees_join_only_when_their_best_trial_beats_their_own_parameters(tmp_path, off_kaggle):
+    from kit.automl import Step, _tuned
+    from kit.run import cross_validate
+
+    data = write_competition(tmp_path / "tiny", n=240)
+    comp, cfg = kit.load(data, folds=3)
+    trees = cross_validate(comp, cfg, "trees", out=tmp_path / "auto-trees", log=quiet, progress=False)
+    lines = []
+    step = Step("trees", tuned=True)
+    # a budget too short for four runs of the trees: no study at all
+    assert _tuned(step, comp, cfg, tmp_path, {"auto-trees": 10.0}, 100.0, 100.0, lines.append) is None
+    assert "fewer than 4 runs" in lines[-1] and not (tmp_path / "auto-trees-tuning").exists()
+
+    run = _tuned(step, comp, cfg, tmp_path, {"auto-trees": 1.0}, 60.0, 60.0, lines.append)
+    study = pl.read_csv(tmp_path / "auto-trees-tuning" / "trials.csv")
+    complete = study.filter(pl.col("state") == "complete")
+    assert complete.height >= 2 and complete["value"][0] == pytest.approx(trees.score)  # trial 0: its own
+    if run is None:
+        assert "own parameters stay the best" in lines[-1]
+        assert complete["value"].max() <= trees.score
+    else:  # a member like the others: the best trial's run folder, on the same folds
+        assert run.score == pytest.approx(complete["value"].max()) and run.score > trees.score
+        assert run.oof["fold"].equals(trees.oof["fold"])
+        assert (run.run_dir / "test_predictions.parquet").is_file()
