@@ -261,6 +261,7 @@ def _cross_validate(
                 flat_val = val_pred.reshape(-1) if comp.task == "regression" else val_pred
                 fold_scores.append(_finite_score(metric, y[va], flat_val, fold=k, track=track.name))
                 bars.end_fold(fold_scores[-1])
+                runtime.release_memory()  # before the next fold's copies are made
                 fold_seconds.append(time.perf_counter() - t0)
                 log(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
