@@ -133,10 +133,9 @@ def check_same_folds(members: list[Member]) -> None:
 
 def hill_climb(preds: list[np.ndarray], y: np.ndarray, score: Callable, better: Callable) -> np.ndarray:
     """Caruana's forward selection with replacement; returns the weights (picks / all picks)."""
-    scores = [score(y, p) for p in preds]
-    best = max(range(len(preds)), key=lambda i: _key(scores[i], better))
+    best = _best_index(preds, y, score, better)
     counts = np.zeros(len(preds))
-    counts[best], current, current_score = 1, preds[best], scores[best]
+    counts[best], current, current_score = 1, preds[best], score(y, preds[best])
     for _ in range(MAX_STEPS):
         n = counts.sum()
         candidates = [(current * n + p) / (n + 1) for p in preds]
@@ -154,10 +153,15 @@ def _key(value: float, better: Callable):
     return value if better(1.0, 0.0) else -value
 
 
+def _best_index(preds, y, score, better) -> int:
+    """The member whose predictions score best."""
+    return max(range(len(preds)), key=lambda i: _key(score(y, preds[i]), better))
+
+
 def best_member(preds, y, score, better) -> np.ndarray:
     """All the weight on the member that scores best."""
     weights = np.zeros(len(preds))
-    weights[max(range(len(preds)), key=lambda i: _key(score(y, preds[i]), better))] = 1.0
+    weights[_best_index(preds, y, score, better)] = 1.0
     return weights
 
 
@@ -255,7 +259,7 @@ def fit_blend(
     nested = {name: score(y[scored], p[scored]) for name, p in nested_oof.items()}
     chosen = method if method != "auto" else max(nested, key=lambda n: _key(nested[n], better))
 
-    best_single = max(range(len(members)), key=lambda i: _key(score(y[scored], oof[i][scored]), better))
+    best_single = _best_index([p[scored] for p in oof], y[scored], score, better)
     if chosen == "stack":
         stack = Stack(task, seed=seed).fit([p[scored] for p in oof], y_space[scored])
         weights = np.full(len(members), np.nan)
