@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +341,26 @@ def test_cross_validate_takes_a_custom_model(tmp_path):
     assert len(run.fold_scores) == 3
     validate_file(run.submission_path, comp)
     assert (tmp_path / "run" / "config.toml").is_file()
+
+
+def test_regression_outputs_are_not_shrunk_toward_the_mean(tmp_path):
+    """On daily sales whose log is a sum of country, store and product levels (bench/synthetic.py's
+    sales shape), the best-selling series' OOF predictions are not biased low. With the baseline's
+    former dropout of 0.2 their median log ratio to the truth was -0.10 here (the slowest series
+    were over-predicted), and the test MAPE of the 177k-row shape was 0.197 instead of 0.156."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import synthetic
+
+    folder = synthetic.make("sales", tmp_path / "sales", rows=18_000)
+    run = kit.api.baseline(
+        folder, out=tmp_path / "run", metric="mape", folds=3, split="kfold", log=lambda s: None
+    )
+    oof = pl.read_parquet(tmp_path / "run" / "oof.parquet").filter(pl.col("fold") >= 0)
+    rows = pl.read_csv(folder / "train.csv").join(oof.select("id", "prediction"), on="id")
+    series = (
+        rows.group_by("country", "store", "product")
+        .agg(bias=(pl.col("prediction") / pl.col("num_sold")).log().median(), sold=pl.col("num_sold").mean())
+        .sort("sold")
+    )
+    assert abs(series.tail(10)["bias"].mean()) < 0.05, series.tail(10)
+    assert run.score < 0.2

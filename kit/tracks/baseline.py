@@ -24,7 +24,9 @@ DESCRIPTION = "fast Keras baseline: kit's network family, a plain MLP trained wi
 
 DEFAULTS = {
     "units": [256, 256],
-    "dropout": 0.2,
+    # 0.1 from CV on the shared six and the synthetic competitions (mean rank 1.56 against 1.89
+    # for 0.2 and 2.56 for none): more noise shrinks a regression network's outputs toward the mean
+    "dropout": 0.1,
     "activation": "relu",
     "batch_norm": False,
     "learning_rate": 2e-3,
