@@ -24,7 +24,7 @@ from keras import layers
 
 from kit.derive import MISSING
 from kit.errors import InputError
-from kit.prep import robust_scale
+from kit.prep import robust_scale, skewed_columns
 
 SCALINGS = ("robust", "standard")
 
@@ -45,6 +45,8 @@ class Features(keras.layers.Layer):
     Args:
         roles: derived column -> "numeric", "categorical" or "text" (`Fold.roles`).
         scaling: "robust" or "standard", for the numeric columns.
+        log_skew: non-negative numeric columns skewed beyond this go in as log1p, before their
+            median and scale are taken (`kit.prep.skewed_columns`); 0: none.
         n_bins: quantile bins per numeric column (0: no bins).
         max_tokens: the largest vocabulary kept per string column (most frequent first).
         min_frequency: rarer values go to the out-of-vocabulary index.
@@ -53,6 +55,7 @@ class Features(keras.layers.Layer):
     Attributes (set by `analyze`):
         numeric_, categorical_, text_: the columns of each kind, in input order.
         dropped_: string columns left out because no value reached `min_frequency`.
+        logged_: per numeric column, 1 where it is taken as log1p.
         medians_, lower_, upper_, centers_, factors_: per numeric column: missing values become
             the median, values are clipped to [lower, upper] and scaled as (x - center) * factor.
         boundaries_: quantile bin boundaries per numeric column.
@@ -67,6 +70,7 @@ class Features(keras.layers.Layer):
         roles: dict[str, str],
         *,
         scaling: str = "robust",
+        log_skew: float = 0.0,
         n_bins: int = 16,
         max_tokens: int = 10_000,
         min_frequency: int = 2,
@@ -84,6 +88,7 @@ class Features(keras.layers.Layer):
             raise InputError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
         self.roles = dict(roles)
         self.scaling = scaling
+        self.log_skew = log_skew
         self.n_bins = n_bins
         self.max_tokens = max_tokens
         self.min_frequency = min_frequency
@@ -125,7 +130,7 @@ class Features(keras.layers.Layer):
                 initializer=keras.initializers.Constant(getattr(self, f"{name}_").astype(np.float32)),
                 trainable=False,
             )
-            for name in ("medians", "lower", "upper", "centers", "factors")
+            for name in ("logged", "medians", "lower", "upper", "centers", "factors")
         }
         self.discretizers = [
             layers.Discretization(bin_boundaries=list(b), name=f"bins_{i}")
@@ -158,13 +163,18 @@ class Features(keras.layers.Layer):
     def _analyze_numeric(self, frame: pl.DataFrame) -> None:
         n = len(self.numeric_)
         if not n:
-            self.medians_ = self.lower_ = self.upper_ = self.centers_ = self.factors_ = np.zeros(0)
+            self.logged_ = self.medians_ = self.lower_ = self.upper_ = self.centers_ = self.factors_ = (
+                np.zeros(0)
+            )
             self.boundaries_ = []
             return
         values = np.array(frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy())
         empty = np.isnan(values).all(axis=0)
         # an all-missing column in this fold: zeros keep the math finite (it carries no signal)
         values[:, empty] = 0.0
+        logged = skewed_columns(values, self.log_skew)
+        values[:, logged] = np.log1p(values[:, logged])
+        self.logged_ = logged.astype(np.float64)
         qs = np.concatenate([[0.5, self.clip, 1 - self.clip], np.linspace(0, 1, self.n_bins + 1)[1:-1]])
         quantiles = np.nanquantile(values, qs, axis=0)
         self.medians_ = quantiles[0]
@@ -209,6 +219,8 @@ class Features(keras.layers.Layer):
             w = {name: tf.convert_to_tensor(weight) for name, weight in self.constants.items()}
             x = tf.stack([tf.cast(columns[c], tf.float32) for c in self.numeric_], axis=1)
             missing = tf.math.is_nan(x)
+            # skewed columns on log1p (kit.prep.LogSkewed); a negative value counts as 0
+            x = tf.where(w["logged"] > 0, tf.math.log1p(tf.maximum(tf.where(missing, 0.0, x), 0.0)), x)
             x = tf.where(missing, w["medians"], x)
             x = tf.clip_by_value(x, w["lower"], w["upper"])
             scaled = (x - w["centers"]) * w["factors"]

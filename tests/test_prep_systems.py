@@ -104,3 +104,49 @@ def test_infinities_are_imputed_like_missing_values(system):
     a, _ = prep.transform(derive(missing, ROLES)[0])
     b, _ = prep.transform(derive(infinite, ROLES)[0])
     np.testing.assert_array_equal(a, b)
+
+
+def spending(n: int, *, seed: int) -> pl.DataFrame:
+    """A zero-inflated, heavy-tailed column (what a passenger spent), a symmetric one and a skewed
+    one with negative values, neither of which is logged."""
+    rng = np.random.default_rng(seed)
+    spent = np.where(rng.random(n) < 0.6, 0.0, np.round(rng.lognormal(4, 2, n)))
+    spent[::17] = np.nan
+    return pl.DataFrame(
+        {"spent": spent, "height": rng.normal(170, 10, n), "change": rng.lognormal(0, 1.5, n) - 2}
+    ).with_columns(pl.col("spent").fill_nan(None))
+
+
+def test_skewed_non_negative_columns_keep_their_large_values_apart(system):
+    roles = {"spent": "numeric", "height": "numeric", "change": "numeric"}
+    train = spending(2000, seed=0)
+    rows = pl.DataFrame({"spent": [1_000.0, 10_000.0, 100_000.0], "height": [170.0] * 3, "change": [0.0] * 3})
+    plain = PrepSystem(system, roles).fit(train)
+    logged = PrepSystem(system, roles)
+    logged.roles = roles
+    logged.fitted = (
+        Preprocessor(roles, log_skew=2.0).fit(train)
+        if system == "Preprocessor"
+        else Features(roles, log_skew=2.0, min_frequency=1).analyze(train)
+    )
+    squeezed, _ = plain.transform(rows)
+    spread, _ = logged.transform(rows)
+    # robust scaling and the smooth clip put big spenders together near 3; log1p keeps them apart
+    assert np.ptp(squeezed[:, 0]) < 0.05
+    assert np.diff(spread[:, 0]).min() > 0.15
+    # the symmetric column and the one with negative values are scaled as before
+    np.testing.assert_allclose(spread[:, 1:3], squeezed[:, 1:3], rtol=1e-5)
+    # a negative spend at prediction time counts as 0, a missing one is imputed: both finite
+    odd, _ = logged.transform(rows.with_columns(pl.Series("spent", [-5.0, 0.0, None])))
+    assert np.isfinite(odd).all() and odd[0, 0] == pytest.approx(odd[1, 0])
+
+
+def test_both_systems_log_and_scale_alike():
+    roles = {"spent": "numeric", "height": "numeric", "change": "numeric"}
+    train = spending(2000, seed=0)
+    rows = spending(50, seed=1)
+    baseline = Preprocessor(roles, log_skew=2.0).fit(train).transform(rows)["numbers"]
+    graph = Features(roles, log_skew=2.0, min_frequency=1).analyze(train)
+    advanced = graph(to_tensors(rows))["numbers"].numpy()
+    np.testing.assert_allclose(advanced[:, :3], baseline[:, :3], rtol=1e-4, atol=1e-5)
+    assert graph.logged_.tolist() == [1.0, 0.0, 0.0]
