@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import polars as pl
+from scipy import stats
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
@@ -49,13 +50,11 @@ def skewed_columns(values: np.ndarray, threshold: float) -> np.ndarray:
     """
     if threshold <= 0 or values.shape[0] == 0:
         return np.zeros(values.shape[1], bool)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: NaN, not logged
-        mean = np.nanmean(values, axis=0)
-        centred = values - mean
-        std = np.sqrt(np.nanmean(centred**2, axis=0))
-        skew = np.nanmean(centred**3, axis=0) / std**3
-    return (np.nanmin(values, axis=0) >= 0) & (np.nan_to_num(skew) > threshold)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a constant or all-missing column: NaN, not logged
+        skew = stats.skew(values, axis=0, nan_policy="omit")
+        lowest = np.nanmin(values, axis=0)
+    return (lowest >= 0) & (np.nan_to_num(np.asarray(skew)) > threshold)
 
 
 class LogSkewed(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
