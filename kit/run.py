@@ -201,7 +201,7 @@ def _cross_validate(
     check_work_dir(work, params, log)
     phases["checks_and_derive"] = time.perf_counter() - started
     t0 = time.perf_counter()
-    runtime.seed_everything(cfg.seed)  # the first call imports TensorFlow and Keras
+    runtime.seed_everything(cfg.seed, rows=train.height)  # the first call imports TensorFlow and Keras
     phases["import_tensorflow"] = time.perf_counter() - t0
     track.begin(params, log=log)
     width = max(n_classes, 1) if comp.task != "regression" else 1

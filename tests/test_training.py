@@ -265,3 +265,28 @@ def test_memory_freed_between_folds_goes_back_to_the_system():
     release_memory()
     assert rss_mib() < before - 150, "the freed blocks stayed resident"
     assert len(kept) == 3000
+
+
+def test_small_data_runs_each_op_on_one_thread_unless_the_environment_says_otherwise():
+    """TensorFlow fixes its threads when it starts, so each case is a fresh process."""
+    import os
+    import subprocess
+
+    probe = (
+        "import sys, tensorflow as tf; from kit import runtime; "
+        "runtime.seed_everything(0, rows=int(sys.argv[1])); "
+        "print(tf.config.threading.get_intra_op_parallelism_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    cases = {
+        "small": ([str(runtime.ONE_THREAD_UP_TO)], env),
+        "large": ([str(runtime.ONE_THREAD_UP_TO + 1)], env),
+        "set by the user": (["1000"], {**env, "TF_NUM_INTRAOP_THREADS": "2"}),
+    }
+    started = {
+        name: subprocess.Popen([sys.executable, "-c", probe, *args], env=e, stdout=subprocess.PIPE, text=True)
+        for name, (args, e) in cases.items()
+    }
+    threads = {name: int(p.communicate(timeout=120)[0].split()[-1]) for name, p in started.items()}
+    # 0 is TensorFlow's own choice: as many threads as cores, or what TF_NUM_INTRAOP_THREADS says
+    assert threads == {"small": 1, "large": 0, "set by the user": 0}

@@ -378,7 +378,8 @@ def _start_worker(plan: Plan, until: float | None, parent: int) -> None:
 
     if os.environ.get(boundary.QUIET_ENV):  # started by the `kit` command: its stderr stays quiet too
         boundary.quiet_tensorflow()
-    runtime.seed_everything(plan.cfg.seed)  # imports TensorFlow and Keras: the slow part of a start
+    # imports TensorFlow and Keras: the slow part of a start
+    runtime.seed_everything(plan.cfg.seed, rows=plan.comp.train.height)
     deadline = None if until is None else time.monotonic() + until - time.time()
     _worker = Worker(plan, deadline=deadline, log=_lines.append, recycle_mib=plan.recycle_mib)
 
