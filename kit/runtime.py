@@ -45,17 +45,17 @@ def seed_everything(seed: int, *, rows: int | None = None) -> None:
     """
     import gc
 
-    first, collecting = "tensorflow" not in sys.modules, gc.isenabled()
-    if first:  # the import makes millions of objects that live on and little garbage
-        gc.disable()
+    first = "tensorflow" not in sys.modules
+    collecting = gc.isenabled()
+    gc.disable()  # the first import makes millions of objects that live on, and little garbage
     try:
         import keras
         import tensorflow as tf
     finally:
         if first:
             gc.freeze()
-            if collecting:
-                gc.enable()
+        if collecting:
+            gc.enable()
     if rows is not None and rows <= ONE_THREAD_UP_TO and "TF_NUM_INTRAOP_THREADS" not in os.environ:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(1)
