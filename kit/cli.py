@@ -9,7 +9,7 @@
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
     kit validate SUBMISSION DIR     check any submission file against the competition
     kit blend RUN... [--out DIR]    blend runs by their out-of-fold predictions
-    kit auto [DIR] --time-budget S  trees, networks and seeds within a budget, then their blend
+    kit auto [DIR] --time-budget S  trees, a linear model, networks, seeds in a budget, then their blend
     kit report RUN_DIR              write the run's (or a tuning folder's) report.html again
     kit leaderboard                 runs by CV score
 
@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="study name (default <competition>-<track>)")
     p.add_argument("--pruner", help="median, hyperband or none (default median)")
 
-    p = sub.add_parser("auto", help="the best submission a time budget allows: trees, networks, their blend")
+    p = sub.add_parser(
+        "auto", help="the best submission a time budget allows: trees, linear, networks, their blend"
+    )
     p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
     _run_flags(p)

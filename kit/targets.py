@@ -74,7 +74,7 @@ def class_probabilities(model, n_classes: int):
     columns = np.asarray(model.classes_, dtype=np.int64)
 
     def predict(x) -> np.ndarray:
-        out = np.zeros((len(x), n_classes))
+        out = np.zeros((x.shape[0], n_classes))
         out[:, columns] = model.predict_proba(x)
         return out
 
