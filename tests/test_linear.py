@@ -65,3 +65,23 @@ def test_the_penalty_is_chosen_from_the_training_rows_alone(tmp_path):
     shuffled = track.fit_predict_fold(fold(np.random.default_rng(1).permutation(y[300:])), track.params({}))
     np.testing.assert_array_equal(first.val, shuffled.val)
     assert first.history["runtime"] == shuffled.history["runtime"]
+
+
+def test_a_trend_past_the_training_rows_stays_within_the_targets_seen(tmp_path):
+    # daily sales that double every 100 days; the test rows come after the training rows, where
+    # the line on log sales would go on climbing
+    rng = np.random.default_rng(0)
+    day = np.arange(600.0)
+    sold = np.exp(np.log(2) * day / 100) * rng.uniform(0.9, 1.1, size=600)
+    frame = pl.DataFrame({"id": np.arange(600), "day": day, "shop": rng.choice(["a", "b", "c"], size=600)})
+    root = tmp_path / "trend"
+    root.mkdir()
+    frame[:400].with_columns(pl.Series("sold", sold[:400])).write_csv(root / "train.csv")
+    frame[400:].write_csv(root / "test.csv")
+    frame[400:].select("id", pl.lit(0.0).alias("sold")).write_csv(root / "sample_submission.csv")
+    comp, cfg = kit.load(root, metric="rmsle", folds=3, seed=0)
+    run = cross_validate(comp, cfg, "linear", out=tmp_path / "run", log=quiet, progress=False)
+    test = run.test_predictions["prediction"].to_numpy()
+    assert test.max() <= sold[:400].max() * (1 + 1e-6) and test.min() >= sold[:400].min() * (1 - 1e-6)
+    # and the fit is a good one where it has rows
+    assert run.score < 0.15

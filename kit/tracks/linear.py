@@ -20,7 +20,7 @@ import numpy as np
 from kit import metrics
 from kit.prep import SCALINGS
 from kit.run import Fold, FoldResult
-from kit.targets import class_probabilities
+from kit.targets import TargetScaler, class_probabilities
 
 DESCRIPTION = "linear models (scikit-learn's logistic and ridge regression) on kit's prep"
 
@@ -88,18 +88,18 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         # the penalty's extremes converge slowly; the chosen one is refit to convergence below
         warnings.simplefilter("ignore", ConvergenceWarning)
         if fold.task == "regression":
-            log = metric.trains_in_log(fold.y_train)
-            y = np.log1p(np.clip(fold.y_train, 0, None)) if log else fold.y_train.astype(np.float64)
-            shift, scale = float(np.mean(y)), float(np.std(y)) or 1.0
-            y = (y - shift) / scale
+            scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
+            y = scaler.transform(fold.y_train).astype(np.float64)
+            lowest, highest = float(y.min()), float(y.max())
             model = RidgeCV(alphas=strengths).fit(x_train[rows], y[rows])
             chosen = float(model.alpha_)
             if sampled:
                 model = Ridge(alpha=chosen).fit(x_train, y)
 
             def predict(x):
-                out = model.predict(x) * scale + shift
-                return np.expm1(out) if log else out
+                # within the training targets' range: a line extrapolates without bound (a time
+                # trend past the last training date, on a log target, reached 1e9 bikes an hour)
+                return scaler.inverse_transform(np.clip(model.predict(x), lowest, highest))
         else:
             search = LogisticRegressionCV(
                 Cs=1 / strengths,
