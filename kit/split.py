@@ -102,3 +102,10 @@ def fold_weights(folds: list, strategy: str) -> np.ndarray:
         return np.full(len(folds), 1.0 / len(folds))
     rows = np.array([len(train) for train, _ in folds], dtype=np.float64)
     return rows**2 / np.sum(rows**2)
+
+
+def sample_rows(n: int, most: int, *, seed: int) -> np.ndarray | None:
+    """Sorted indices of a seeded sample of `most` of `n` rows; None when all of them fit."""
+    if n <= most:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, most, replace=False))

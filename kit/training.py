@@ -41,6 +41,7 @@ from tensorflow.core.framework import summary_pb2
 from kit.errors import InputError
 from kit.models import NO_WEIGHT_DECAY, learning_rate_schedule, loss_for
 from kit.runtime import Runtime
+from kit.split import sample_rows
 
 # "on"/"off" spell it in a config table, where a value keeps its default's type
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False, True: True, False: False}
@@ -86,9 +87,7 @@ VALIDATION_SAMPLE = 50_000
 
 def validation_sample(n_rows: int, *, seed: int) -> np.ndarray | None:
     """The rows of a validation fold scored each epoch (None: all of them)."""
-    if n_rows <= VALIDATION_SAMPLE:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n_rows, VALIDATION_SAMPLE, replace=False))
+    return sample_rows(n_rows, VALIDATION_SAMPLE, seed=seed)
 
 
 def _divide(grad, n: int):

@@ -20,6 +20,7 @@ import numpy as np
 from kit import metrics
 from kit.prep import SCALINGS
 from kit.run import Fold, FoldResult
+from kit.split import sample_rows
 from kit.targets import TargetScaler, class_probabilities
 
 DESCRIPTION = "linear models (scikit-learn's logistic and ridge regression) on kit's prep"
@@ -65,11 +66,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     prep = Preprocessor(fold.roles, scaling=params["scaling"], log_skew=params["log_skew"]).fit(
         fold.train, seed=fold.seed
     )
-    first = prep.transform(fold.train)
+    train_inputs = prep.transform(fold.train)
     # the text columns' codes (0: unseen or missing) one-hot; a code the fit never saw is all zeros
     onehot = (
-        OneHotEncoder(handle_unknown="ignore", dtype=np.float64).fit(first["codes"])
-        if first["codes"].shape[1]
+        OneHotEncoder(handle_unknown="ignore", dtype=np.float64).fit(train_inputs["codes"])
+        if train_inputs["codes"].shape[1]
         else None
     )
 
@@ -79,10 +80,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             return numbers
         return sparse.hstack([sparse.csr_matrix(numbers), onehot.transform(inputs["codes"])], "csr")
 
-    x_train = design(first)
+    x_train = design(train_inputs)
     x_val, x_test = (design(prep.transform(f)) for f in (fold.val, fold.test))
-    rows = _sample(len(fold.y_train), params["cv_rows"], seed=fold.seed)
-    sampled = not isinstance(rows, slice)  # then the chosen penalty is refit on every row
+    rows = sample_rows(len(fold.y_train), params["cv_rows"], seed=fold.seed)
+    sampled = rows is not None  # then the chosen penalty is refit on every row
+    rows = slice(None) if rows is None else rows
     strengths = np.logspace(-4, 4, params["strengths"])
     with warnings.catch_warnings():
         # the penalty's extremes converge slowly; max_iter bounds their cost (the same CV at 1000)
@@ -123,12 +125,6 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         history={"runtime": {"model": type(model).__name__, "penalty": "alpha" if fold.task == "regression" else "C",
                              "strength": float(chosen), "columns": int(x_train.shape[1])}},
     )  # fmt: skip
-
-
-def _sample(n: int, most: int, *, seed: int) -> np.ndarray | slice:
-    if n <= most:
-        return slice(None)
-    return np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
 
 
 def _smallest_class(y: np.ndarray) -> int:
