@@ -34,7 +34,7 @@ def _competition_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="TOKEN",
-        help="extra string that means missing (repeatable), e.g. --na '?'",
+        help="extra string that means missing (repeatable), e.g. --na '?'; pandas' NA, n/a, #N/A, ... are",
     )
     parser.add_argument("--group", help="group column for group k-fold (rows of a group stay together)")
     parser.add_argument("--time", help="time column for time-ordered validation")

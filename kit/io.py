@@ -27,8 +27,12 @@ import polars as pl
 from kit import boundary
 from kit.errors import InputError
 
-# Spellings of a missing value that Kaggle files use besides an empty field.
-NULL_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+# Spellings of a missing value besides an empty field: pandas' defaults for `read_csv`, which
+# Kaggle's files and the notebooks that read them assume ("n/a" in a numeric column is missing)
+NULL_TOKENS = (
+    "", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL", "None", "<NA>",
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
+)  # fmt: skip
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".tsv")
 # tables kit does not read, and what to do about them
 OTHER_TABLES = {

@@ -202,6 +202,24 @@ def test_na_override_reads_a_token_as_missing(tmp_path):
     assert comp.test["x1"].null_count() >= comp.test.height // 5
 
 
+def test_pandas_spellings_of_missing_are_missing_without_an_override(tmp_path):
+    # what pandas.read_csv reads as NaN by default, so a notebook's numeric column stays numeric here
+    root = write_competition(tmp_path / "c")
+    tokens = ["n/a", "#N/A", "<NA>", "-nan", "NULL", "1.#QNAN"]
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns(
+        pl.when(pl.int_range(pl.len()) < len(tokens))
+        .then(pl.Series(tokens + [""] * (train.height - len(tokens))))
+        .otherwise(pl.col("x1").cast(pl.String))
+        .alias("x1")
+    ).write_csv(root / "train.csv")
+    comp = discover(root)
+    assert comp.roles["x1"] == "numeric"
+    assert comp.train["x1"].head(len(tokens)).is_null().all()
+    # the other values as they were
+    assert comp.train["x1"].tail(-len(tokens)).equals(train["x1"].tail(-len(tokens)).cast(pl.Float64))
+
+
 def test_na_override_through_the_api_accepts_a_string(tmp_path):
     root = write_competition(tmp_path / "c")
     test = pl.read_csv(root / "test.csv").with_columns(pl.col("x2").cast(pl.String))
