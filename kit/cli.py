@@ -28,7 +28,10 @@ from kit import boundary, tracks
 def _competition_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="column to predict (default: inferred from the sample file)")
     parser.add_argument("--id", help="id column (default: the sample file's first column)")
-    parser.add_argument("--metric", help="competition metric, e.g. accuracy, roc_auc, log_loss, rmse, rmsle")
+    parser.add_argument(
+        "--metric",
+        help="competition metric, e.g. accuracy, roc_auc, log_loss, f1, mcc, rmse, rmsle (or AUC, RMSLE, ...)",
+    )
     parser.add_argument(
         "--na",
         action="append",

@@ -258,7 +258,7 @@ def discover(
         sample_id_text = id_text(read_table(sample_path, na=na, strings=True)[id])
     if sample is not None:
         check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
-    metric = metric or metrics.default_for(task, submission.kind)
+    metric = metrics.canonical(metric) if metric else metrics.default_for(task, submission.kind)
     metrics.check(metric, task)
     _check_metric_target(metric, train[target], train_path)
 

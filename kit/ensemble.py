@@ -218,9 +218,20 @@ class Blend:
 
 
 def fit_blend(
-    members: list[Member], y: np.ndarray, *, task: str, metric, method: str = "auto", seed: int = 0
+    members: list[Member],
+    y: np.ndarray,
+    *,
+    task: str,
+    metric,
+    method: str = "auto",
+    seed: int = 0,
+    thresholded: bool = False,
 ) -> Blend:
-    """Choose how to combine the members by CV on their folds, then combine them on all rows."""
+    """Choose how to combine the members by CV on their folds, then combine them on all rows.
+
+    `thresholded`: a binary task's labels come from a cut chosen for the blend
+    (`kit.metrics.decision_threshold`), so a combination is worth its score at its best cut.
+    """
     if method not in METHODS:
         raise InputError(
             f"Unknown blend method '{method}'. Use one of: {', '.join(METHODS)}. Received: method={method}"
@@ -236,6 +247,8 @@ def fit_blend(
     y_space = to_space(y) if task == "regression" else y
 
     def score(y_, p):
+        if thresholded:
+            return metrics.at_best_threshold(metric, y_, p)
         return metric(y_, flat(from_space(p)))
 
     better = metric.better
@@ -275,6 +288,19 @@ def fit_blend(
         weights = ways[chosen]([p[scored] for p in oof], y[scored])
         blend_oof = sum(w * p for w, p in zip(weights, oof, strict=True))
         blend_test = sum(w * p for w, p in zip(weights, test, strict=True))
+    if thresholded and method in ("auto", "hill", "best"):
+        # the climb scored each combination at its best cut on the rows it was fit on; the run's
+        # score is the honest one (each fold cut on the others): the best member where it wins there
+        def honest(p):
+            return metric(
+                y[scored], metrics.decision_threshold(metric, y[scored], p[scored], fold[scored])[1]
+            )
+
+        scores = [honest(p) for p in oof]
+        top = max(range(len(oof)), key=lambda i: _key(scores[i], better))
+        if better(scores[top], honest(blend_oof)):
+            chosen, stack, weights = "best", None, np.eye(len(oof))[top]
+            blend_oof, blend_test = oof[top], test[top]
     return Blend(
         method=chosen,
         weights=weights,
@@ -339,11 +365,21 @@ def blend(
             f"The competition folder {data} has {len(y)} training rows, the runs {members[0].oof.height}: it "
             f"changed since they ran. Run them again. Received: rows={len(y)}"
         )
-    result = fit_blend(members, y, task=comp.task, metric=metric, method=method, seed=cfg.seed)
+    thresholded = metrics.tunes_threshold(metric, comp.task, comp.submission.kind)
+    result = fit_blend(
+        members, y, task=comp.task, metric=metric, method=method, seed=cfg.seed, thresholded=thresholded
+    )
     fold = members[0].oof["fold"].to_numpy()
-    fold_scores = [metric(y[fold == k], result.oof[fold == k]) for k in sorted(set(fold[fold >= 0]))]
-    score = metric(y[fold >= 0], result.oof[fold >= 0])
-    submission = make_submission(comp, result.test)
+    scored = fold >= 0
+    threshold, decided = None, result.oof[scored]
+    if thresholded:
+        # the blend's own cut: its probabilities are not any member's
+        threshold, decided = metrics.decision_threshold(metric, y[scored], decided, fold[scored])
+    fold_scores = [
+        metric(y[scored][fold[scored] == k], decided[fold[scored] == k]) for k in np.unique(fold[scored])
+    ]
+    score = metric(y[scored], decided)
+    submission = make_submission(comp, result.test, threshold=threshold)
     check_submission(submission, comp)
 
     run_dir = Path(out) if out is not None else kaggle.submissions_root() / comp.name / new_run_id("blend")
@@ -367,7 +403,7 @@ def blend(
             staging, comp, cfg.resolved(comp), track="blend", metric=metric, score=score, fold_scores=fold_scores,
             oof=result.oof.reshape(-1, width), fold_of=fold, test_pred=result.test.reshape(-1, width),
             submission=submission, strategy=members[0].info.get("split", "?"), started=started,
-            extra_metrics={"blend": result.method},
+            extra_metrics={"blend": result.method, **({} if threshold is None else {"threshold": threshold})},
         )  # fmt: skip
         write_atomic(staging / "blend.json", summary)
         write_atomic(
@@ -381,8 +417,9 @@ def blend(
             from kit.serving import export_blend
 
             export_blend(
-                [m.run_dir / "model" for m in members], result, staging / "model", metric=metric, score=score
-            )
+                [m.run_dir / "model" for m in members], result, staging / "model", metric=metric, score=score,
+                threshold=threshold,
+            )  # fmt: skip
             log("model: model/ in the run folder (the weighted blend, takes raw rows; `kit predict` uses it)")
         publish_dir(staging, run_dir)
     except BaseException:

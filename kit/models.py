@@ -27,6 +27,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from kit import metrics
+
 EMBEDDINGS = ("per_column", "shared")
 NUMERIC_EMBEDDINGS = ("none", "periodic")
 
@@ -301,7 +303,6 @@ class EnsembleLoss(keras.losses.Loss):
 
 # metrics scored on labels: a confident wrong probability costs them nothing more, so the
 # network may train on smoothed targets; log_loss and roc_auc score the probabilities themselves
-LABEL_METRICS = ("accuracy", "f1", "f1_micro", "f1_macro", "qwk")
 
 
 def loss_for(
@@ -318,7 +319,7 @@ def loss_for(
     return EnsembleLoss(
         task,
         absolute=metric in ("mae", "mape"),
-        label_smoothing=label_smoothing if metric in LABEL_METRICS else 0.0,
+        label_smoothing=label_smoothing if metric and metrics.get(metric).labels else 0.0,
         reduction=reduction,
     )
 

@@ -272,7 +272,15 @@ def _cross_validate(
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
         score = _finite_score(metric, y[scored], flat(oof[scored]), fold=None, track=track.name)
-        submission = make_submission(comp, flat(test_pred))
+        threshold = None
+        if metrics.tunes_threshold(metric, comp.task, comp.submission.kind):
+            threshold, decided = metrics.decision_threshold(metric, y[scored], oof[scored], fold_of[scored])
+            if threshold is not None:
+                score, fold_scores = _decided_scores(metric, y[scored], decided, fold_of[scored])
+                log(
+                    f"  labels where P({comp.classes[1]}) > {threshold:.4f}, chosen on the folds (0.5 scored less)"
+                )
+        submission = make_submission(comp, flat(test_pred), threshold=threshold)
         check_submission(submission, comp)
         report_started = time.perf_counter()
         importance = (
@@ -303,6 +311,7 @@ def _cross_validate(
                 started=started,
                 importance=importance,
                 phases=_phases(phases, fold_seconds, histories, finish_started),
+                extra_metrics=None if threshold is None else {"threshold": threshold},
             )
             if chief:
                 track.write_artifacts(
@@ -413,6 +422,13 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult
                 f"Received: non_finite={int((~np.isfinite(pred)).sum())}"
             )
     return result
+
+
+def _decided_scores(metric, y, decided, fold_of) -> tuple[float, list[float]]:
+    """The CV score and each fold's for out-of-fold labels decided by a threshold."""
+    return float(metric(y, decided)), [
+        float(metric(y[fold_of == k], decided[fold_of == k])) for k in np.unique(fold_of)
+    ]
 
 
 def _finite_score(metric, y_true, pred, *, fold: int | None, track: str) -> float:

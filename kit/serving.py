@@ -176,6 +176,7 @@ def export(
     na: list[str] = (),
     score: float | None = None,
     weights: list[float] | None = None,
+    threshold: float | None = None,
 ) -> Path:
     """Write the fold models as one SavedModel that takes raw rows and averages the folds.
 
@@ -193,6 +194,8 @@ def export(
         score: the CV score, recorded in kit.json.
         weights: each fold model's share of the average, as the run weighed its test predictions
             (`kit.split.fold_weights`); None: equal.
+        threshold: the run's cut on P(class 1) for a binary task's labels, recorded in kit.json
+            for the submissions `kit predict` writes; the graph returns the probabilities.
 
     Returns:
         The path.
@@ -265,6 +268,7 @@ def export(
             "folds": len(folds),
             "fold_weights": shares,
             "cv_score": score,
+            "threshold": threshold,
             "sample_ids": SAMPLE_IDS_FILE if has_sample else None,
         }
         write_atomic(extra / INFO_FILE, info)
@@ -275,7 +279,9 @@ def export(
     return path
 
 
-def export_blend(model_dirs: list[Path], blend, path: str | Path, *, metric, score: float) -> Path:
+def export_blend(
+    model_dirs: list[Path], blend, path: str | Path, *, metric, score: float, threshold: float | None = None
+) -> Path:
     """One SavedModel of a blend of exported models: raw rows in, the blend's prediction out.
 
     Each member's `serve` runs on the same raw columns; their predictions are combined as the
@@ -316,7 +322,13 @@ def export_blend(model_dirs: list[Path], blend, path: str | Path, *, metric, sco
         tf.saved_model.save(module, str(staging), signatures={"serving_default": module.serve})
         extra = staging / EXTRA_DIR
         extra.mkdir(exist_ok=True)
-        info = {**infos[0], "folds": sum(i["folds"] for i in infos), "cv_score": score, "blend": blend.method}
+        info = {
+            **infos[0],
+            "folds": sum(i["folds"] for i in infos),
+            "cv_score": score,
+            "threshold": threshold,
+            "blend": blend.method,
+        }
         if infos[0].get("sample_ids"):
             shutil.copyfile(
                 Path(model_dirs[0]) / EXTRA_DIR / infos[0]["sample_ids"], extra / infos[0]["sample_ids"]
@@ -395,7 +407,7 @@ def predict_file(
     exported = ExportedModel(model)
     pred = exported.predict(frame)
     comp = exported.competition(frame, test_path, log=log)
-    submission = make_submission(comp, pred)
+    submission = make_submission(comp, pred, threshold=exported.info.get("threshold"))
     path = write_submission(submission, comp, out)
     log(f"submission: {path} ({submission.height} rows, from {exported.info['folds']} fold model(s))")
     return path

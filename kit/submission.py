@@ -12,15 +12,17 @@ from kit.columns import id_number, id_text, match_ids
 from kit.competition import Competition
 from kit.errors import InputError
 from kit.io import read_table, sniff_delimiter, write_atomic
-from kit.metrics import labels, round_ratings
+from kit.metrics import at_threshold, labels, round_ratings
 
 
-def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
+def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | None = None) -> pl.DataFrame:
     """The submission frame for test predictions, in the sample file's row and column order, with
     the ids as the sample spells them.
 
     Args:
         pred: (n_test, n_classes) probabilities, or (n_test,) values for regression.
+        threshold: for a binary task's labels, class 1 where its probability is above this
+            (`kit.metrics.decision_threshold`); None: the most probable class.
     """
     fmt, target = comp.submission, comp.target
     value = fmt.value_column or target
@@ -32,7 +34,7 @@ def make_submission(comp: Competition, pred: np.ndarray) -> pl.DataFrame:
             y_train = comp.train[target].to_numpy()
             values = round_ratings(pred, y_train)
         else:
-            values = np.asarray(comp.classes, dtype=object)[labels(pred)].tolist()
+            values = np.asarray(comp.classes, dtype=object)[labels(at_threshold(pred, threshold))].tolist()
         columns[value] = _spelled(pl.Series(value, values, dtype=comp.train[target].dtype))
     elif fmt.kind == "proba":
         columns[value] = pl.Series(value, pred[:, 1], dtype=pl.Float64)

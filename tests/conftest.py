@@ -20,8 +20,11 @@ def shared_competition(name: str) -> Path:
     return path
 
 
-def write_competition(root: Path, *, n: int = 240, task: str = "binary", seed: int = 0) -> Path:
-    """A tiny competition folder with missing values, categories, a datetime and a sample file."""
+def write_competition(
+    root: Path, *, n: int = 240, task: str = "binary", seed: int = 0, positives: float | None = None
+) -> Path:
+    """A tiny competition folder with missing values, categories, a datetime and a sample file.
+    `positives`: for a binary task, the share of "yes" (the rows with the highest noisy signal)."""
     rng = np.random.default_rng(seed)
     total = n + n // 3
     x1 = rng.normal(size=total)
@@ -29,7 +32,9 @@ def write_competition(root: Path, *, n: int = 240, task: str = "binary", seed: i
     stamp = [f"2024-01-{1 + i % 28:02d} {i % 24:02d}:00:00" for i in range(total)]
     signal = x1 + (color == "red") * 1.5
     if task == "binary":
-        y = np.where(signal + rng.normal(scale=0.5, size=total) > 0.5, "yes", "no")
+        noisy = signal + rng.normal(scale=0.5, size=total)
+        cut = 0.5 if positives is None else np.quantile(noisy, 1 - positives)
+        y = np.where(noisy > cut, "yes", "no")
     elif task == "multiclass":
         y = np.digitize(signal, [-0.5, 0.8]).astype(str)
         y = np.array(["low", "mid", "high"])[y.astype(int)]

@@ -104,12 +104,15 @@ def check_run_folder(out: Path, data: Path, *, folds: int, every_row: bool = Tru
     assert scored.select(columns).to_numpy().size and np.isfinite(scored.select(columns).to_numpy()).all()
     if comp.task != "regression":
         np.testing.assert_allclose(scored.select(columns).to_numpy().sum(axis=1), 1.0, atol=1e-5)
-    # the CV score is the metric on the out-of-fold predictions
+    # the CV score is the metric on the out-of-fold predictions (for labels cut elsewhere than at
+    # 0.5, each fold's rows labelled at the cut the other folds chose)
+    metric = metrics.get(comp.metric)
     y = comp.target_values()[(oof["fold"] >= 0).to_numpy()]
     pred = scored.select(columns).to_numpy()
-    assert metrics.get(comp.metric)(
-        y, pred.reshape(-1) if comp.task == "regression" else pred
-    ) == pytest.approx(info["score"])
+    if "threshold" in info:
+        cut, pred = metrics.decision_threshold(metric, y, pred, scored["fold"].to_numpy())
+        assert cut == pytest.approx(info["threshold"])
+    assert metric(y, pred.reshape(-1) if comp.task == "regression" else pred) == pytest.approx(info["score"])
 
     test = pl.read_parquet(out / "test_predictions.parquet")
     assert test.height == comp.test.height and test.select(columns).to_numpy().shape[1] == len(columns)

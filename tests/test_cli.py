@@ -108,7 +108,11 @@ BAD_INPUT = {
     "duplicate_test_ids": (_duplicate_test_ids, [], ["'row_id'", "test.csv", "duplicate ids"]),
     "empty_test_file": (_empty_test, [], ["test.csv", "no rows"]),
     "zero_byte_test_file": (_zero_byte_test, [], ["test.csv", "is empty"]),
-    "unknown_metric": (lambda r: r, ["--metric", "auc"], ["Unknown metric 'auc'", "--metric", "roc_auc"]),
+    "unknown_metric": (
+        lambda r: r,
+        ["--metric", "acuracy"],
+        ["Unknown metric 'acuracy'", "--metric", "roc_auc"],
+    ),
     "metric_for_another_task": (lambda r: r, ["--metric", "rmse"], ["'rmse'", "binary"]),
     "unknown_target": (lambda r: r, ["--target", "nope"], ["Target 'nope'", "train.csv"]),
     "unknown_group": (lambda r: r, ["--group", "nope"], ["'nope'", "train.csv"]),

@@ -314,7 +314,7 @@ BAD: dict[str, Bad] = {
         _negative_target, ("rmsle", "'label'", "negative", "--metric rmse"), task="regression"
     ),
     "class_of_one_row_under_roc_auc": Bad(_rare_class, ("'rare'", "1 row", "roc_auc", "--metric log_loss")),
-    "unknown_metric": Bad(_as_is("--metric", "auc"), ("Unknown metric 'auc'", "roc_auc")),
+    "unknown_metric": Bad(_as_is("--metric", "acuracy"), ("Unknown metric 'acuracy'", "roc_auc")),
     "metric_for_another_task": Bad(_as_is("--metric", "rmse"), ("'rmse'", "binary", "--metric")),
     # folds, groups, time
     "more_folds_than_rows": Bad(_as_is("--folds", "500"), ("--folds 500", "240 rows", "train.csv")),

@@ -55,6 +55,15 @@ P_REG = np.array([2.5, 12.0, 0.7, 6.0, 18.0, 1.5])
         ("mae", Y_REG, P_REG, skm.mean_absolute_error(Y_REG, P_REG)),
         ("mape", Y_REG, P_REG, skm.mean_absolute_percentage_error(Y_REG, P_REG)),
         ("r2", Y_REG, P_REG, skm.r2_score(Y_REG, P_REG)),
+        ("mcc", Y_BIN, PROBA_BIN, skm.matthews_corrcoef(Y_BIN, P_BIN > 0.5)),
+        ("mcc", Y_MULTI, PROBA_MULTI, skm.matthews_corrcoef(Y_MULTI, PROBA_MULTI.argmax(1))),
+        ("balanced_accuracy", Y_BIN, PROBA_BIN, skm.balanced_accuracy_score(Y_BIN, P_BIN > 0.5)),
+        (
+            "f1_weighted",
+            Y_MULTI,
+            PROBA_MULTI,
+            skm.f1_score(Y_MULTI, PROBA_MULTI.argmax(1), average="weighted"),
+        ),
     ],
 )
 def test_metric_agrees_with_scikit_learn(name, y, pred, expected):
@@ -74,6 +83,9 @@ DIRECTIONS = {
     "mae": "minimize",
     "mape": "minimize",
     "r2": "maximize",
+    "mcc": "maximize",
+    "balanced_accuracy": "maximize",
+    "f1_weighted": "maximize",
 }
 
 
@@ -139,8 +151,70 @@ def test_better_follows_the_direction():
 
 
 def test_unknown_metric_is_rejected():
-    with pytest.raises(InputError, match="Unknown metric 'auc'.*--metric.*roc_auc.*Received: metric=auc"):
-        metrics.get("auc")
+    with pytest.raises(InputError, match="Unknown metric 'aucc'.*--metric.*roc_auc.*Received: metric=aucc"):
+        metrics.get("aucc")
+
+
+@pytest.mark.parametrize(
+    ("spelled", "name"),
+    [
+        ("AUC", "roc_auc"),
+        ("RMSLE", "rmsle"),
+        ("root_mean_squared_error", "rmse"),
+        ("neg_mean_absolute_error", "mae"),
+        ("Macro F1", "f1_macro"),
+        ("matthews_corrcoef", "mcc"),
+        ("quadratic-weighted-kappa", "qwk"),
+        ("logloss", "log_loss"),
+    ],
+)
+def test_the_names_users_know_from_other_tools_are_accepted(spelled, name):
+    assert metrics.canonical(spelled) == name
+    assert metrics.get(spelled) is metrics.get(name)
+
+
+def test_a_competition_records_the_metric_by_its_own_name(tiny):
+    from kit.competition import discover
+
+    assert discover(tiny, metric="AUC").metric == "roc_auc"
+
+
+# an imbalanced binary target (8% positives) whose scores separate the classes moderately
+_rng = np.random.default_rng(0)
+Y_RARE = (_rng.random(6000) < 0.08).astype(int)
+P_RARE = 1 / (1 + np.exp(-(_rng.normal(size=6000) + 1.5 * Y_RARE - 3)))
+PROBA_RARE = np.stack([1 - P_RARE, P_RARE], axis=1)
+FOLD_RARE = np.arange(6000) % 5
+
+
+@pytest.mark.parametrize("name", ["f1", "mcc", "balanced_accuracy"])
+def test_a_label_metric_of_a_rare_class_gets_a_better_cut_than_one_half(name):
+    metric = metrics.get(name)
+    cut, decided = metrics.decision_threshold(metric, Y_RARE, PROBA_RARE, FOLD_RARE)
+    assert cut is not None and cut < 0.5  # few probabilities of the rare class reach 0.5
+    assert metric.better(metric(Y_RARE, decided), metric(Y_RARE, PROBA_RARE) + 0.1)
+    # the honest score: each fold decided by a cut chosen on the other folds, so never above
+    # the score of the best cut chosen on all rows at once
+    assert metric(Y_RARE, decided) <= metric(Y_RARE, metrics.at_threshold(PROBA_RARE, cut)) + 1e-12
+
+
+def test_a_cut_is_kept_only_where_it_beats_one_half_on_held_out_folds():
+    # calibrated, balanced and well separated: 0.5 is the best cut, and nothing else is kept
+    y = np.arange(4000) % 2
+    p = np.clip(0.5 + (y - 0.5) * 0.6 + _rng.normal(size=4000) * 0.15, 0.01, 0.99)
+    proba = np.stack([1 - p, p], axis=1)
+    cut, decided = metrics.decision_threshold(metrics.get("accuracy"), y, proba, np.arange(4000) % 5)
+    assert cut is None and decided is proba
+    # and one validation fold gives nothing to check a cut on
+    assert metrics.decision_threshold(metrics.get("f1"), Y_RARE, PROBA_RARE, np.zeros(6000))[0] is None
+
+
+def test_at_threshold_moves_the_cut_to_one_half_and_keeps_the_order():
+    moved = metrics.at_threshold(PROBA_RARE, 0.2)
+    np.testing.assert_array_equal(metrics.labels(moved), (P_RARE > 0.2).astype(int))
+    assert (np.diff(moved[np.argsort(P_RARE), 1]) >= 0).all()  # the ranking (and AUC) is unchanged
+    np.testing.assert_allclose(moved.sum(axis=1), 1.0)
+    assert metrics.at_threshold(PROBA_RARE, None) is PROBA_RARE
 
 
 def test_a_metric_for_another_task_is_rejected():
@@ -157,3 +231,24 @@ def test_default_metric_per_task():
     assert metrics.default_for("binary", "proba") == "roc_auc"
     assert metrics.default_for("multiclass", "proba_columns") == "log_loss"
     assert metrics.default_for("multiclass", "label") == "accuracy"
+
+
+@pytest.mark.parametrize("name", [m.name for m in metrics.REGISTRY.values() if m.counts is not None])
+def test_the_search_over_cuts_scores_as_scikit_learn_does(name):
+    metric = metrics.get(name)
+    cuts, scores = metrics.threshold_scores(metric, Y_RARE, PROBA_RARE)
+    assert len(cuts) > 50
+    for i in range(0, len(cuts), 7):
+        labels = np.eye(2)[(P_RARE > cuts[i]).astype(int)]
+        assert scores[i] == pytest.approx(metric(Y_RARE, labels), abs=1e-12)
+
+
+def test_epochs_of_a_rare_class_are_compared_at_their_best_cut():
+    # probabilities that rank the rare class well, all below 0.5
+    low = np.stack([1 - P_RARE * 0.4, P_RARE * 0.4], axis=1)
+    f1 = metrics.get("f1")
+    assert f1(Y_RARE, low) == 0.0
+    assert metrics.epoch_score(f1, "binary")(Y_RARE, low) > 0.3
+    assert metrics.epoch_score(metrics.get("log_loss"), "binary") is metrics.get("log_loss")
+    # accuracy's epochs compare at 0.5, the best cut for calibrated probabilities
+    assert metrics.epoch_score(metrics.get("accuracy"), "binary") is metrics.get("accuracy")

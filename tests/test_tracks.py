@@ -230,3 +230,47 @@ def test_the_test_predictions_weigh_each_fold_as_the_split_says(split, tmp_path)
     np.testing.assert_allclose(run.test_predictions["prediction"].to_numpy(), want, rtol=1e-9)
     shares = json.loads((run.run_dir / "metrics.json").read_text())["fold_weights"]
     assert shares == pytest.approx(rows**2 / (rows**2).sum(), abs=1e-6)
+
+
+def test_labels_of_a_rare_class_come_from_the_cut_that_scores_best_on_held_out_folds(tmp_path):
+    # 8% "yes" scored by f1: at 0.5 most of them would be called "no"
+    data = write_competition(tmp_path / "rare", n=900, positives=0.08)
+    comp, cfg = kit.load(data, metric="f1")
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=quiet, progress=False)
+    info = json.loads((run.run_dir / "metrics.json").read_text())
+    cut = info["threshold"]
+    assert 0 < cut < 0.5
+    oof = run.oof.filter(pl.col("fold") >= 0)
+    y = (oof["label"] == "yes").to_numpy()
+    at_half = kit.metrics.get("f1")(y, oof.select("proba_no", "proba_yes").to_numpy())
+    assert run.score > at_half  # the held-out folds' labels, each fold cut where the others chose
+    submission = pl.read_csv(run.submission_path)
+    expected = np.where(run.test_predictions["proba_yes"].to_numpy() > cut, "yes", "no")
+    assert submission["label"].to_list() == expected.tolist()
+    assert f"P &gt; {cut:.4f}" in (run.run_dir / "report.html").read_text()  # the page says so
+
+
+def test_an_exported_model_writes_the_labels_its_run_wrote(tmp_path):
+    data = write_competition(tmp_path / "rare", n=600, positives=0.06)
+    comp, cfg = kit.load(data, metric="f1", folds=3)
+    # trained long enough to rank the rare class: then its cut is far below 0.5
+    params = {**QUICK, "epochs": 30, "patience": 10, "units": [32]}
+    run = cross_validate(
+        comp, cfg, "advanced", params=params, out=tmp_path / "run", log=quiet, progress=False
+    )
+    cut = json.loads((run.run_dir / "model" / "assets.extra" / "kit.json").read_text())["threshold"]
+    assert cut is not None and cut == json.loads((run.run_dir / "metrics.json").read_text())["threshold"]
+    sub = kit.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
+    assert pl.read_csv(sub).equals(pl.read_csv(run.submission_path))
+
+
+def test_a_network_keeps_the_epoch_that_ranks_a_rare_class_best(tmp_path):
+    # 10% "yes" scored by mcc: at 0.5 every early epoch predicts "no" and scores 0, so epochs are
+    # compared at their best cut, or the first, untrained one is kept (CV mcc 0.004 when it was)
+    data = write_competition(tmp_path / "rare", n=600, positives=0.1)
+    comp, cfg = kit.load(data, metric="mcc", folds=3)
+    params = {"epochs": 8, "patience": 4, "units": [16]}
+    run = cross_validate(
+        comp, cfg, "baseline", params=params, out=tmp_path / "run", log=quiet, progress=False
+    )
+    assert run.score > 0.2

@@ -45,6 +45,13 @@ class Predictions:
     folds: np.ndarray
     target: str
     log_scale: bool = False  # rmsle: errors are read on log1p(target)
+    threshold: float | None = None  # a binary run's cut on P(class 1) for its labels (metrics.json)
+
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """The classes the run predicts: the most probable, or class 1 above the run's cut."""
+        from kit.metrics import at_threshold
+
+        return at_threshold(proba, self.threshold).argmax(axis=1)
 
     def scale(self, v: np.ndarray) -> np.ndarray:
         return np.log1p(np.clip(v, 0, None)) if self.log_scale else v
@@ -111,8 +118,9 @@ def predictions(f: Folder) -> Predictions | str:
     )
     task = "binary" if len(classes) == 2 else "multiclass"
     return Predictions(
-        task, y[keep], p[keep], tp, classes, None if ids is None else ids[keep], folds[keep], target
-    )
+        task, y[keep], p[keep], tp, classes, None if ids is None else ids[keep], folds[keep], target,
+        threshold=f.get("threshold") if task == "binary" else None,
+    )  # fmt: skip
 
 
 def _log_scale(metric: str) -> bool:
@@ -195,7 +203,7 @@ def _confusion(p: Predictions) -> str:
     k = len(p.classes)
     if k > MAX_MATRIX:
         return missing(f"{k} classes: too many for a confusion matrix here.")
-    matrix = confusion_matrix(p.y, p.oof.argmax(axis=1), labels=np.arange(k))
+    matrix = confusion_matrix(p.y, p.labels(p.oof), labels=np.arange(k))
     totals = matrix.sum(axis=1)
     share = matrix / np.maximum(totals, 1)[:, None]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in p.classes)
@@ -225,12 +233,13 @@ def _confusion(p: Predictions) -> str:
 def _surest_mistakes(p: Predictions) -> str:
     """The rows the model was surest about and got wrong: where to look first."""
     truth = p.oof[np.arange(len(p.y)), p.y]
-    wrong = np.flatnonzero(p.oof.argmax(axis=1) != p.y)
+    predicted = p.labels(p.oof)
+    wrong = np.flatnonzero(predicted != p.y)
     if wrong.size == 0:
         return ""
     rows = [
-        (p.row(i), html.escape(str(p.classes[p.y[i]])), html.escape(str(p.classes[int(p.oof[i].argmax())])),
-         f"{p.oof[i].max():.3f}", f"{truth[i]:.3f}", int(p.folds[i]) + 1)
+        (p.row(i), html.escape(str(p.classes[p.y[i]])), html.escape(str(p.classes[int(predicted[i])])),
+         f"{p.oof[i, predicted[i]]:.3f}", f"{truth[i]:.3f}", int(p.folds[i]) + 1)
         for i in wrong[np.argsort(truth[wrong])][:WORST_ROWS]
     ]  # fmt: skip
     head = ["id", "actual", "predicted", "its probability", "actual's probability", "fold"]
@@ -317,8 +326,8 @@ def drift_section(f: Folder) -> str:
     n = len(p.classes)
     groups = [
         {"name": "actual (train)", "values": np.bincount(p.y, minlength=n)[:k] / len(p.y), "color": "#9c9c9c"},
-        {"name": "predicted, out-of-fold", "values": np.bincount(p.oof.argmax(axis=1), minlength=n)[:k] / len(p.y)},
-        {"name": "predicted, test", "values": np.bincount(p.test.argmax(axis=1), minlength=n)[:k] / len(p.test)},
+        {"name": "predicted, out-of-fold", "values": np.bincount(p.labels(p.oof), minlength=n)[:k] / len(p.y)},
+        {"name": "predicted, test", "values": np.bincount(p.labels(p.test), minlength=n)[:k] / len(p.test)},
     ]  # fmt: skip
     groups[1]["color"], groups[2]["color"] = charts.PALETTE[0], charts.PALETTE[1]
     parts.append(

@@ -55,6 +55,8 @@ def _header(f: Folder, name: str, track: str) -> str:
         ("track", str(track), "a blend" if f.blend is not None else ""),
         ("validation", f"{f.get('split', '?')}, {f.get('folds', len(folds))} fold(s)", f"seed {f.get('seed', '?')}"),
     ]  # fmt: skip
+    if f.get("threshold") is not None:
+        cards.append(("labels", f"P > {f.get('threshold'):.4f}", "the cut chosen on the folds"))
     if f.oof is not None:
         test = f"{f.test.height:,} test rows" if f.test is not None else ""
         cards.append(("train rows", f"{f.oof.height:,}", test))

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 from pathlib import Path
 
@@ -213,8 +214,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
     y_check = fold.y_val if rows is None else fold.y_val[rows]
 
+    epoch_score = metrics.epoch_score(metric, fold.task)
+
     def validate() -> float:
-        return metric(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
+        return epoch_score(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
 
     try:
         history = trainer.fit(
@@ -322,7 +325,11 @@ def write_artifacts(
     test predictions; `tensorboard/`: each fold's logs."""
     from kit.serving import export
 
-    export([r.model for r in results], comp, staging / "model", na=list(cfg.na), score=score, weights=weights)
+    threshold = json.loads((staging / "metrics.json").read_text()).get("threshold")  # the run's cut, if any
+    export(
+        [r.model for r in results], comp, staging / "model", na=list(cfg.na), score=score, weights=weights,
+        threshold=threshold,
+    )  # fmt: skip
     log("model: model/ in the run folder (all folds, takes raw rows; `kit predict` uses it)")
     # one folder per fold (and per seed, with --seeds), named as the work folder names them
     for logs in sorted(work_dir.glob("fold_*/tensorboard")):
