@@ -296,15 +296,3 @@ def decision_threshold(
     if not metric.better(metric(y, decided), metric(y, proba)):
         return None, proba
     return best_threshold(metric, y, proba), decided
-
-
-def epoch_score(metric: Metric, task: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    """What a network's epochs are compared by on the validation fold: the metric; for a binary
-    task's f1, mcc or balanced accuracy, the metric at its best cut, since the run's labels come
-    from a cut too. At 0.5 a rare class is never predicted, every epoch scores alike (an f1 of 0),
-    and the first, untrained one would be kept. Accuracy's best cut for calibrated probabilities
-    is 0.5 itself, and choosing a cut on the rows that also choose the epoch cost titanic's
-    baseline CV 0.852 -> 0.841: its epochs compare at 0.5."""
-    if task == "binary" and metric.counts not in (None, _accuracy_counts):
-        return lambda y, pred: at_best_threshold(metric, y, pred)
-    return metric

@@ -241,14 +241,3 @@ def test_the_search_over_cuts_scores_as_scikit_learn_does(name):
     for i in range(0, len(cuts), 7):
         labels = np.eye(2)[(P_RARE > cuts[i]).astype(int)]
         assert scores[i] == pytest.approx(metric(Y_RARE, labels), abs=1e-12)
-
-
-def test_epochs_of_a_rare_class_are_compared_at_their_best_cut():
-    # probabilities that rank the rare class well, all below 0.5
-    low = np.stack([1 - P_RARE * 0.4, P_RARE * 0.4], axis=1)
-    f1 = metrics.get("f1")
-    assert f1(Y_RARE, low) == 0.0
-    assert metrics.epoch_score(f1, "binary")(Y_RARE, low) > 0.3
-    assert metrics.epoch_score(metrics.get("log_loss"), "binary") is metrics.get("log_loss")
-    # accuracy's epochs compare at 0.5, the best cut for calibrated probabilities
-    assert metrics.epoch_score(metrics.get("accuracy"), "binary") is metrics.get("accuracy")

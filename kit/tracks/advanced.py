@@ -214,10 +214,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
     y_check = fold.y_val if rows is None else fold.y_val[rows]
 
-    epoch_score = metrics.epoch_score(metric, fold.task)
-
     def validate() -> float:
-        return epoch_score(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
+        return metric(y_check, to_prediction(trainer.predict(check_inputs), fold.task, scaler))
 
     try:
         history = trainer.fit(

@@ -144,10 +144,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     x_check = x_val if rows is None else {k: v[rows] for k, v in x_val.items()}
     y_check = fold.y_val if rows is None else fold.y_val[rows]
 
-    epoch_score = metrics.epoch_score(metric, fold.task)
-
     def score_epoch(epoch, logs):
-        logs["val_score"] = epoch_score(y_check, _predict(model, x_check, fold.task, scaler))
+        logs["val_score"] = metric(y_check, _predict(model, x_check, fold.task, scaler))
 
     mode = "max" if metric.direction == "maximize" else "min"
     callbacks = [
