@@ -20,7 +20,8 @@ from recipe_io import parser, read_competition, write_submission
 # kit's metric names -> AutoGluon's
 METRICS = {
     "accuracy": "accuracy", "roc_auc": "roc_auc", "log_loss": "log_loss", "f1": "f1", "f1_macro": "f1_macro",
-    "f1_micro": "f1_micro", "qwk": "quadratic_kappa", "rmse": "root_mean_squared_error",
+    "f1_micro": "f1_micro", "f1_weighted": "f1_weighted", "mcc": "mcc", "balanced_accuracy": "balanced_accuracy",
+    "qwk": "quadratic_kappa", "rmse": "root_mean_squared_error",
     "rmsle": "root_mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
     "r2": "r2",
 }  # fmt: skip
