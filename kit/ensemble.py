@@ -230,7 +230,10 @@ def fit_blend(
     """Choose how to combine the members by CV on their folds, then combine them on all rows.
 
     `thresholded`: a binary task's labels come from a cut chosen for the blend
-    (`kit.metrics.decision_threshold`), so a combination is worth its score at its best cut.
+    (`kit.metrics.decision_threshold`), so a combination is worth its score at its best cut (f1,
+    mcc, ...; accuracy's is 0.5 for calibrated probabilities: climbing at the best cut of the rows
+    it climbs on is optimistic). The blend falls back to its best member where that scores better
+    with the cut chosen honestly, as each member's run chose its own.
     """
     if method not in METHODS:
         raise InputError(
@@ -247,7 +250,7 @@ def fit_blend(
     y_space = to_space(y) if task == "regression" else y
 
     def score(y_, p):
-        if thresholded:
+        if thresholded and not metrics.best_cut_is_half(metric):
             return metrics.at_best_threshold(metric, y_, p)
         return metric(y_, flat(from_space(p)))
 
@@ -289,8 +292,8 @@ def fit_blend(
         blend_oof = sum(w * p for w, p in zip(weights, oof, strict=True))
         blend_test = sum(w * p for w, p in zip(weights, test, strict=True))
     if thresholded and method in ("auto", "hill", "best"):
-        # the climb scored each combination at its best cut on the rows it was fit on; the run's
-        # score is the honest one (each fold cut on the others): the best member where it wins there
+        # the members' scores and the blend's are honest ones (each fold cut where the others chose,
+        # where that beats 0.5), which the climb did not see: the best member where it wins there
         def honest(p):
             return metric(
                 y[scored], metrics.decision_threshold(metric, y[scored], p[scored], fold[scored])[1]

@@ -268,6 +268,13 @@ def best_threshold(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float:
     return float(ties[np.argmin(np.abs(ties - 0.5))])
 
 
+def best_cut_is_half(metric: Metric) -> bool:
+    """Accuracy (and binary micro f1, the same number): for calibrated probabilities its best cut is
+    0.5 itself, so a cut chosen elsewhere only corrects a model's calibration; f1, mcc and balanced
+    accuracy have their best cut below 0.5 for a rare class however well calibrated the model."""
+    return metric.counts is _accuracy_counts
+
+
 def at_best_threshold(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float:
     """The metric at the best cut for these rows: what a blend of a binary run's probabilities is
     worth once its own cut is chosen (`kit.ensemble` climbs on it)."""

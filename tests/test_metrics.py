@@ -241,3 +241,15 @@ def test_the_search_over_cuts_scores_as_scikit_learn_does(name):
     for i in range(0, len(cuts), 7):
         labels = np.eye(2)[(P_RARE > cuts[i]).astype(int)]
         assert scores[i] == pytest.approx(metric(Y_RARE, labels), abs=1e-12)
+
+
+def test_only_accuracy_has_its_best_cut_at_one_half_for_calibrated_probabilities():
+    # calibrated (P(yes) is the chance of "yes") and rare (10% on average): "yes above 0.5" is
+    # right most often, while f1, mcc and balanced accuracy want many more "yes"
+    p = _rng.beta(1, 9, 20000)
+    y = (_rng.random(20000) < p).astype(int)
+    proba = np.stack([1 - p, p], axis=1)
+    for name in ("accuracy", "f1_micro", "f1", "mcc", "balanced_accuracy"):
+        metric = metrics.get(name)
+        near_half = abs(metrics.best_threshold(metric, y, proba) - 0.5) < 0.03
+        assert near_half == metrics.best_cut_is_half(metric), name
