@@ -84,11 +84,46 @@ def infinities_as_missing(train, test, *, exclude, paths, notes):
     return frames[0], frames[1]
 
 
+# a date written with its day and month first, as "31/12/2024", "12/31/2024", "31.12.2024" or
+# "31-12-2024", with an optional time "23:59[:59]"
+NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"
+
+
+def parse_time_column(s: pl.Series) -> pl.Series:
+    """A time column's values as datetimes: ISO dates (`kit.derive.parse_datetime`), or dates whose
+    day and month come first. Those are month first ("12/31/2024", as pandas reads them) unless a
+    first field above 12 shows the day is ("31/12/2024"). What does not parse becomes null.
+
+    Only for ordering rows in time; as features such dates stay text split into their fields.
+    """
+    if s.dtype in (pl.Date, pl.Datetime):
+        return s.cast(pl.Datetime)
+    text = s.cast(pl.String)
+    values = text.drop_nulls()
+    if values.len() == 0 or not values.str.contains(NUMERIC_DATE).all():
+        return parse_datetime(text)
+    fields = text.str.extract_groups(NUMERIC_DATE).struct.unnest()
+    first, second = (fields[str(i)].cast(pl.Int64) for i in (1, 2))
+    day_first = bool((first > 12).any())
+    day, month = (first, second) if day_first else (second, first)
+    clock = [fields[str(i)].cast(pl.Int64).fill_null(0) for i in (4, 5, 6)]
+    iso = pl.select(
+        pl.format(
+            "{}-{}-{} {}:{}:{}",
+            fields["3"],
+            month.cast(pl.String).str.zfill(2),
+            day.cast(pl.String).str.zfill(2),
+            *(c.cast(pl.String).str.zfill(2) for c in clock),
+        )
+    ).to_series()
+    return iso.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).alias(s.name)
+
+
 def check_time_column(s: pl.Series, train_path: Path) -> None:
     if s.dtype.is_numeric() or s.dtype in (pl.Date, pl.Datetime):
         return
     values = s.drop_nulls()
-    parsed = parse_datetime(values.cast(pl.String)) if values.len() else values
+    parsed = parse_time_column(values.cast(pl.String)) if values.len() else values
     if values.len() == 0 or parsed.null_count():
         bad = values.filter(parsed.is_null())[0] if values.len() else None
         raise InputError(

@@ -102,12 +102,12 @@ def _groups(comp: Competition) -> np.ndarray:
 
 def time_order(comp: Competition) -> np.ndarray:
     """The sort key of the train rows for a time split (missing times first)."""
-    from kit.derive import parse_datetime
+    from kit.columns import parse_time_column
 
     s = comp.train[comp.time]
     if s.dtype.is_numeric():
         return s.to_numpy()
-    return parse_datetime(s).dt.epoch("s").fill_null(0).to_numpy()
+    return parse_time_column(s).dt.epoch("s").fill_null(0).to_numpy()
 
 
 def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:

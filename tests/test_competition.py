@@ -231,6 +231,27 @@ def test_na_override_through_the_api_accepts_a_string(tmp_path):
     assert comp.test["x2"].dtype.is_numeric()
 
 
+@pytest.mark.parametrize("spelling", ["%m/%d/%Y", "%d.%m.%Y %H:%M"])
+def test_a_time_column_of_dates_written_month_or_day_first_orders_the_rows(tmp_path, spelling):
+    import datetime
+
+    import numpy as np
+
+    from kit.preflight import time_order
+
+    root = write_competition(tmp_path / "c", task="regression", n=200)
+    first = datetime.datetime(2023, 1, 1, 6, 30)
+    train_days = np.random.default_rng(0).permutation(200)  # rows not in time order
+    for name, days in (("train", train_days), ("test", np.arange(200, 266))):
+        frame = pl.read_csv(root / f"{name}.csv")
+        spelled = [(first + datetime.timedelta(days=int(d))).strftime(spelling) for d in days]
+        frame.with_columns(pl.Series("day", spelled)).write_csv(root / f"{name}.csv")
+    comp = discover(root, time="day")
+    # the rows in the order of their dates, whether the month ("12/31/2023") or the day
+    # ("31.12.2023", told by a first field above 12) comes first
+    np.testing.assert_array_equal(np.argsort(time_order(comp)), np.argsort(train_days))
+
+
 def test_group_and_time_must_be_train_columns(tiny):
     with pytest.raises(InputError, match="Column 'nope' is not in 'train.csv'"):
         discover(tiny, group="nope")
