@@ -41,7 +41,7 @@ import polars as pl
 from kit import kaggle, metrics
 from kit.errors import InputError
 from kit.io import check_out_dir, publish_dir, stage_dir, write_atomic, written_by_kit
-from kit.run import Run
+from kit.run import Run, scores_by_fold
 from kit.run_folder import new_run_id, write_run_files
 from kit.submission import check_submission, make_submission
 from kit.targets import class_probabilities
@@ -378,10 +378,7 @@ def blend(
     if thresholded:
         # the blend's own cut: its probabilities are not any member's
         threshold, decided = metrics.decision_threshold(metric, y[scored], decided, fold[scored])
-    fold_scores = [
-        metric(y[scored][fold[scored] == k], decided[fold[scored] == k]) for k in np.unique(fold[scored])
-    ]
-    score = metric(y[scored], decided)
+    score, fold_scores = scores_by_fold(metric, y[scored], decided, fold[scored])
     submission = make_submission(comp, result.test, threshold=threshold)
     check_submission(submission, comp)
 

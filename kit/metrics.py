@@ -260,11 +260,14 @@ def threshold_scores(metric: Metric, y: np.ndarray, proba: np.ndarray) -> tuple[
     return cuts, metric.counts(len(positives) - fn, len(negatives) - tn, fn, tn)
 
 
+def _best(metric: Metric, scores: np.ndarray) -> float:
+    return float(scores.max() if metric.direction == "maximize" else scores.min())
+
+
 def best_threshold(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float:
     """The cut on P(class 1) whose labels `metric` scores best on these rows (ties: nearest 0.5)."""
     cuts, scores = threshold_scores(metric, y, proba)
-    best = scores.max() if metric.direction == "maximize" else scores.min()
-    ties = cuts[scores == best]
+    ties = cuts[scores == _best(metric, scores)]
     return float(ties[np.argmin(np.abs(ties - 0.5))])
 
 
@@ -278,8 +281,7 @@ def best_cut_is_half(metric: Metric) -> bool:
 def at_best_threshold(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float:
     """The metric at the best cut for these rows: what a blend of a binary run's probabilities is
     worth once its own cut is chosen (`kit.ensemble` climbs on it)."""
-    _, scores = threshold_scores(metric, y, proba)
-    return float(scores.max() if metric.direction == "maximize" else scores.min())
+    return _best(metric, threshold_scores(metric, y, proba)[1])
 
 
 def decision_threshold(

@@ -301,10 +301,6 @@ class EnsembleLoss(keras.losses.Loss):
         }
 
 
-# metrics scored on labels: a confident wrong probability costs them nothing more, so the
-# network may train on smoothed targets; log_loss and roc_auc score the probabilities themselves
-
-
 def loss_for(
     task: str,
     metric: str = "",
@@ -319,6 +315,8 @@ def loss_for(
     return EnsembleLoss(
         task,
         absolute=metric in ("mae", "mape"),
+        # a metric scored on labels charges a confident wrong probability nothing more, so the
+        # network may train on smoothed targets; log_loss and roc_auc score the probabilities
         label_smoothing=label_smoothing if metric and metrics.get(metric).labels else 0.0,
         reduction=reduction,
     )

@@ -276,7 +276,7 @@ def _cross_validate(
         if metrics.tunes_threshold(metric, comp.task, comp.submission.kind):
             threshold, decided = metrics.decision_threshold(metric, y[scored], oof[scored], fold_of[scored])
             if threshold is not None:
-                score, fold_scores = _decided_scores(metric, y[scored], decided, fold_of[scored])
+                score, fold_scores = scores_by_fold(metric, y[scored], decided, fold_of[scored])
                 log(
                     f"  labels where P({comp.classes[1]}) > {threshold:.4f}, chosen on the folds (0.5 scored less)"
                 )
@@ -424,10 +424,10 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult
     return result
 
 
-def _decided_scores(metric, y, decided, fold_of) -> tuple[float, list[float]]:
-    """The CV score and each fold's for out-of-fold labels decided by a threshold."""
-    return float(metric(y, decided)), [
-        float(metric(y[fold_of == k], decided[fold_of == k])) for k in np.unique(fold_of)
+def scores_by_fold(metric, y, pred, fold_of) -> tuple[float, list[float]]:
+    """The CV score of out-of-fold predictions and each fold's (`fold_of`: the validated rows' folds)."""
+    return float(metric(y, pred)), [
+        float(metric(y[fold_of == k], pred[fold_of == k])) for k in np.unique(fold_of)
     ]
 
 
