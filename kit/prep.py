@@ -246,6 +246,24 @@ class Preprocessor:
             for c, values in self.values_.items()
         )
 
+    def _dense(self, frame: pl.DataFrame) -> np.ndarray:
+        """The fitted ColumnTransformer's columns as float32, each part's copied into its place.
+        (Its own transform stacks the parts' float64 and bool arrays first: 1.0 s of a 262k-row
+        chunk of the 1M-row bench, against 0.2 s this way.)"""
+        if self.dense_ is None:
+            return np.zeros((frame.height, 0), np.float32)
+        parts = [
+            transformer.transform(frame.select(columns))
+            for name, transformer, columns in self.dense_.transformers_
+            if name != "remainder" and transformer != "drop"
+        ]
+        out = np.empty((frame.height, sum(p.shape[1] for p in parts)), np.float32)
+        at = 0
+        for part in parts:
+            out[:, at : at + part.shape[1]] = part
+            at += part.shape[1]
+        return out
+
     def transform(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         if frame.height > TRANSFORM_ROWS:
             # each chunk into its rows of the output: no list of parts beside the whole
@@ -259,11 +277,7 @@ class Preprocessor:
             return out
         frame = self._coded(frame)
         n = frame.height
-        dense = (
-            self.dense_.transform(frame).astype(np.float32)
-            if self.dense_ is not None
-            else np.zeros((n, 0), np.float32)
-        )
+        dense = self._dense(frame)
         embed = (
             (self.text_.transform(frame.select(self._columns("text"))) + 1).astype(np.int32)
             if self.text_ is not None
