@@ -90,6 +90,17 @@ def validation_sample(n_rows: int, *, seed: int) -> np.ndarray | None:
     return sample_rows(n_rows, VALIDATION_SAMPLE, seed=seed)
 
 
+class SwapEMAWeights(keras.callbacks.SwapEMAWeights):
+    """Keras's callback, with each swap of the weights and their moving averages one call into a
+    graph instead of three eager assignments per variable (10 ms an epoch of a small network,
+    a fifth of an epoch on titanic)."""
+
+    def _swap_variables(self):
+        if getattr(self, "_swap", None) is None:
+            self._swap = tf.function(super()._swap_variables)
+        self._swap()
+
+
 def _divide(grad, n: int):
     if isinstance(grad, tf.IndexedSlices):  # embedding gradients: only the rows looked up
         return tf.IndexedSlices(grad.values / n, grad.indices, grad.dense_shape)

@@ -271,6 +271,27 @@ def test_a_reused_model_trains_as_a_new_one(workdir, fast_config, monkeypatch):
     np.testing.assert_array_equal(_oof_predictions(fresh), _oof_predictions(reused))
 
 
+def test_classification_scores_and_keeps_each_epoch_with_averaged_weights(workdir):
+    """Where the moving average of the weights is on (classification), each epoch is scored with it
+    and the best epoch's average is the model: the same training (same seed, so the same raw
+    weights) scores its first epoch otherwise than without the average, and the fold's predictions
+    score what its best epoch scored."""
+    data = write_competition(workdir / "data" / "ema", task="binary")
+
+    def run(ema):
+        out = workdir / "ema" / str(ema)
+        kit.api.baseline(
+            data, split="holdout", metric="log_loss", seed=1, out=out, log=lambda line: None,
+            params={"epochs": 12, "patience": 4, "units": [32, 16], "ema": ema},
+        )  # fmt: skip
+        fold = json.loads((out / "history.json").read_text())["folds"][0]
+        return fold, json.loads((out / "metrics.json").read_text())["fold_scores"][0]
+
+    (plain, _), (averaged, score) = run(0.0), run(0.9)
+    assert averaged["val_score"][0] != pytest.approx(plain["val_score"][0], abs=1e-9)
+    assert averaged["val_score"][averaged["best_epoch"]] == pytest.approx(score)
+
+
 def _fake_run(root: Path, competition: str, run: str, metric: str, score: float) -> None:
     folder = root / competition / run
     folder.mkdir(parents=True)
