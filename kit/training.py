@@ -91,21 +91,6 @@ def validation_sample(n_rows: int, *, seed: int) -> np.ndarray | None:
     return sample_rows(n_rows, VALIDATION_SAMPLE, seed=seed)
 
 
-class AdamW(keras.optimizers.AdamW):
-    """Keras's AdamW, with its moving average of the weights updated in 3 ops a variable instead
-    of 8 (Keras works the momentum out again for each variable). At titanic's 23 steps an epoch
-    the ops are what an average costs: 13 ms an epoch, of 25, before; about half that after."""
-
-    def _update_model_variables_moving_average(self, trainable_variables):
-        if not self.use_ema:
-            return
-        # 1 - momentum; 1 at the first step, where the average starts at the weights
-        rate = 1.0 - tf.cast(self.iterations > 0, tf.float32) * self.ema_momentum
-        for var, average in zip(trainable_variables, self._model_variables_moving_average, strict=True):
-            if average is not None:
-                average.assign_add((var - average) * tf.cast(rate, var.dtype))
-
-
 class SwapEMAWeights(keras.callbacks.SwapEMAWeights):
     """Keras's callback, with each swap of the weights and their moving averages one call into a
     graph, traced once per optimizer (a model reused by the next fold keeps it), instead of three

@@ -271,9 +271,9 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
     and the optimizer's state (its step count, so its schedule, too) is zeroed, so the fold trains
     exactly as a new model would.
     """
+    import keras
 
     from kit.models import NO_WEIGHT_DECAY, build_network, learning_rate_schedule, loss_for
-    from kit.training import AdamW
 
     global _last
     fresh = build_network(**spec, embeddings="per_column", seed=seed)
@@ -288,13 +288,13 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
     schedule = learning_rate_schedule(
         training["learning_rate"], total_steps=training["epochs"] * steps, warmup=training["warmup"]
     )
-    optimizer = AdamW(
+    optimizer = keras.optimizers.AdamW(
         schedule,
         weight_decay=training["weight_decay"],
         beta_2=training["beta_2"],
         # the average restarts from the weights at a fold's first step, so zeroing it below is safe
         use_ema=training["ema"] > 0,
-        ema_momentum=training["ema"] or 0.99,
+        ema_momentum=training["ema"],
     )
     optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
     fresh.compile(
