@@ -27,6 +27,7 @@ from kit.errors import InputError
 from kit.prep import robust_scale, skewed_columns
 
 SCALINGS = ("robust", "standard")
+BIN_ENCODINGS = ("linear", "embedding")
 
 
 class Features(keras.layers.Layer):
@@ -36,8 +37,12 @@ class Features(keras.layers.Layer):
     the median, divides by the interquartile range and clips smoothly (RealMLP's, as
     `kit.prep.RobustScaleSmoothClip` does it for the baseline); "standard" clips to the `clip`
     and `1 - clip` quantiles and standardises. A missing indicator where the training fold had
-    missing values, and a quantile bin (`Discretization`) whose embedding lets the network bend
-    each feature on its own. The constants are the layer's (non-trainable) weights. Categorical columns: one-hot over their
+    missing values, and quantile bins that let the network bend each feature on its own:
+    "embedding", the bin's index (`Discretization`) for an embedding (piecewise constant);
+    "linear", the piecewise-linear encoding of Gorishniy et al. (NeurIPS 2022), one value per bin
+    in [0, 1]: 1 for the bins below the value, 0 above, its place within its own bin (continuous,
+    so a smooth function stays smooth). The constants are the layer's (non-trainable) weights.
+    Categorical columns: one-hot over their
     vocabulary (`StringLookup`), missing as a value of its own. Text columns (many values): an
     integer index for an embedding. Values below `min_frequency` and unseen ones share the
     out-of-vocabulary index.
@@ -48,6 +53,8 @@ class Features(keras.layers.Layer):
         log_skew: non-negative numeric columns skewed beyond this go in as log1p, before their
             median and scale are taken (`kit.prep.skewed_columns`); 0: none.
         n_bins: quantile bins per numeric column (0: no bins).
+        bin_encoding: "linear" (piecewise-linear values among "numbers") or "embedding" (bin
+            indices among "codes").
         max_tokens: the largest vocabulary kept per string column (most frequent first).
         min_frequency: rarer values go to the out-of-vocabulary index.
         clip: quantile at which numeric outliers are clipped before standardising.
@@ -58,7 +65,8 @@ class Features(keras.layers.Layer):
         logged_: per numeric column, 1 where it is taken as log1p.
         medians_, lower_, upper_, centers_, factors_: per numeric column: missing values become
             the median, values are clipped to [lower, upper] and scaled as (x - center) * factor.
-        boundaries_: quantile bin boundaries per numeric column.
+        boundaries_: quantile bin boundaries per numeric column (inner ones; "linear" adds the
+            training fold's minimum and maximum as the outer edges, in `edges_`).
         vocabularies_: per string column, most frequent first.
         missing_rates_: per column, in the training fold.
         n_dense_: width of the "numbers" output, whose first n_numeric_ columns are the scaled
@@ -72,6 +80,7 @@ class Features(keras.layers.Layer):
         scaling: str = "robust",
         log_skew: float = 0.0,
         n_bins: int = 16,
+        bin_encoding: str = "linear",
         max_tokens: int = 10_000,
         min_frequency: int = 2,
         clip: float = 0.001,
@@ -86,7 +95,10 @@ class Features(keras.layers.Layer):
             )
         if scaling not in SCALINGS:
             raise InputError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
+        if bin_encoding not in BIN_ENCODINGS:
+            raise InputError(f"bin_encoding must be one of {BIN_ENCODINGS}. Received: bin_encoding={bin_encoding!r}")
         self.roles = dict(roles)
+        self.bin_encoding = bin_encoding
         self.scaling = scaling
         self.log_skew = log_skew
         self.n_bins = n_bins
@@ -132,11 +144,31 @@ class Features(keras.layers.Layer):
             )
             for name in ("logged", "medians", "lower", "upper", "centers", "factors")
         }
+        linear = self.bin_encoding == "linear"
         self.discretizers = [
             layers.Discretization(bin_boundaries=list(b), name=f"bins_{i}")
             for i, b in enumerate(self.boundaries_)
-            if len(b)
+            if len(b) and not linear
         ]
+        # piecewise-linear: each bin's left edge and width, for every binned column side by side
+        self.edges_ = [np.unique(np.concatenate([[lo], b, [hi]])) if linear and len(b) else np.zeros(0)
+                       for b, lo, hi in zip(self.boundaries_, self.lows_, self.highs_, strict=True)]  # fmt: skip
+        self.bin_starts = self.add_weight(
+            name="bin_starts",
+            shape=(sum(max(len(e) - 1, 0) for e in self.edges_),),
+            initializer=keras.initializers.Constant(
+                np.concatenate([e[:-1] for e in self.edges_ if len(e)] or [np.zeros(0)]).astype(np.float32)
+            ),
+            trainable=False,
+        )
+        self.bin_widths = self.add_weight(
+            name="bin_widths",
+            shape=self.bin_starts.shape,
+            initializer=keras.initializers.Constant(
+                np.concatenate([np.diff(e) for e in self.edges_ if len(e)] or [np.zeros(0)]).astype(np.float32)
+            ),
+            trainable=False,
+        )
         self.lookups = [
             layers.StringLookup(
                 vocabulary=self.vocabularies_[c],
@@ -153,8 +185,9 @@ class Features(keras.layers.Layer):
             len(self.numeric_)
             + len(self.indicated_)
             + sum(len(self.vocabularies_[c]) + 1 for c in self.categorical_)
+            + int(self.bin_starts.shape[0])
         )
-        self.cardinalities_ = [len(b) + 1 for b in self.boundaries_ if len(b)] + [
+        self.cardinalities_ = [len(b) + 1 for b in self.boundaries_ if len(b) and not linear] + [
             len(self.vocabularies_[c]) + 1 for c in self.text_
         ]
         self.built = True
@@ -167,6 +200,7 @@ class Features(keras.layers.Layer):
                 np.zeros(0)
             )
             self.boundaries_ = []
+            self.lows_ = self.highs_ = np.zeros(0)
             return
         values = np.array(frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy())
         empty = np.isnan(values).all(axis=0)
@@ -194,6 +228,7 @@ class Features(keras.layers.Layer):
             )
         self.boundaries_ = [np.unique(quantiles[3:, j]) for j in range(n)]
         # bins only help columns with spread: fewer than 3 distinct values add nothing over the value
+        self.lows_, self.highs_ = filled.min(axis=0), filled.max(axis=0)
         self.boundaries_ = [
             b if len(b) >= 2 and len(np.unique(filled[:, j])) > 2 else np.zeros(0)
             for j, b in enumerate(self.boundaries_)
@@ -214,7 +249,7 @@ class Features(keras.layers.Layer):
     # -- map: row-wise, with the analyzed constants ---------------------------------------------
     def call(self, columns: dict) -> dict:
         """Map a batch of derived columns to {"numbers": float32 (n, n_dense_), "codes": int32 (n, k)}."""
-        dense, codes = [], []
+        dense, codes, ple = [], [], []
         if self.numeric_:
             w = {name: tf.convert_to_tensor(weight) for name, weight in self.constants.items()}
             x = tf.stack([tf.cast(columns[c], tf.float32) for c in self.numeric_], axis=1)
@@ -231,15 +266,22 @@ class Features(keras.layers.Layer):
             if self.indicated_:
                 index = [self.numeric_.index(c) for c in self.indicated_]
                 dense.append(tf.cast(tf.gather(missing, index, axis=1), tf.float32))
-            binned = [j for j, b in enumerate(self.boundaries_) if len(b)]
+            binned = [j for j, b in enumerate(self.boundaries_) if len(b) and self.discretizers]
             for j, layer in zip(binned, self.discretizers, strict=True):
                 codes.append(tf.cast(layer(x[:, j]), tf.int32))
+            if self.bin_starts.shape[0]:
+                # each binned column repeated once per bin, then its place in each bin, clipped
+                repeat = [j for j, e in enumerate(self.edges_) for _ in range(len(e) - 1)]
+                x_bins = tf.gather(x, repeat, axis=1)
+                starts, widths = tf.convert_to_tensor(self.bin_starts), tf.convert_to_tensor(self.bin_widths)
+                ple.append(tf.clip_by_value((x_bins - starts) / widths, 0.0, 1.0))
         for c, layer in zip(self.categorical_ + self.text_, self.lookups, strict=True):
             out = layer(_as_string(columns[c]))
             if c in self.categorical_:
                 dense.append(tf.cast(out, tf.float32))
             else:
                 codes.append(tf.cast(out, tf.int32))
+        dense += ple  # after the one-hot columns: the numeric embedding reads the first n_numeric_
         n = tf.shape(next(iter(columns.values())))[0]
         numbers = tf.concat(dense, axis=1) if dense else tf.zeros((n, 0), tf.float32)
         codes = tf.stack(codes, axis=1) if codes else tf.zeros((n, 0), tf.int32)

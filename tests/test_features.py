@@ -76,6 +76,30 @@ def test_robust_scaling_centres_on_the_median_divides_by_the_iqr_and_clips_smoot
     assert np.isfinite(far).all() and np.abs(far[:, 0]).max() <= 3 and np.abs(far[present, 0]).min() > 2.9
 
 
+def test_piecewise_linear_bins_are_continuous_in_the_value_and_bounded():
+    train = frame(seed=0)
+    features = Features(ROLES, n_bins=4, bin_encoding="linear").analyze(train)
+    edges = features.edges_[0]
+    x = train["x"].drop_nulls().to_numpy()
+    np.testing.assert_allclose(edges[[0, -1]], [x.min(), x.max()])
+    # in "numbers" after the scaled value, the indicator and the one-hot colors; no bin index among "codes"
+    assert features.cardinalities_ == [len(features.vocabularies_["city"]) + 1]
+    sweep = np.linspace(edges[0] - 1, edges[-1] + 1, 401)
+    rows = pl.DataFrame({"x": sweep, "color": ["red"] * len(sweep), "city": ["c1"] * len(sweep)})
+    numbers, codes = encode(features, rows)
+    bins = numbers[:, -(len(edges) - 1) :]
+    assert numbers.shape[1] == features.n_dense_ and codes.shape[1] == 1
+    assert bins.min() == 0 and bins.max() == 1
+    # a value inside bin t: 1 for the bins below it, its place in its own bin, 0 above
+    inside = (sweep > edges[1]) & (sweep < edges[2])
+    np.testing.assert_allclose(bins[inside, 0], 1)
+    np.testing.assert_allclose(bins[inside, 1], (sweep[inside] - edges[1]) / (edges[2] - edges[1]), atol=1e-5)
+    np.testing.assert_allclose(bins[inside, 2:], 0)
+    # continuous: a small step in the value moves the encoding by a small amount (no jump at an edge)
+    step = np.abs(np.diff(bins, axis=0)).sum(axis=1)
+    assert step.max() < 2 * (sweep[1] - sweep[0]) / np.diff(edges).min()
+
+
 def test_vocabularies_keep_frequent_values_and_send_the_rest_out_of_vocabulary():
     train = frame()
     features = Features(ROLES, min_frequency=2, max_tokens=3).analyze(train)
@@ -84,10 +108,10 @@ def test_vocabularies_keep_frequent_values_and_send_the_rest_out_of_vocabulary()
     assert all(v.startswith("c") for v in features.vocabularies_["city"])
     rows = pl.DataFrame({"x": [1.0, None], "color": ["purple", None], "city": ["rare3", "c1"]})
     numbers, codes = encode(features, rows)
-    one_hot = numbers[:, 2:]  # x value, x missing indicator, then color's one-hot (OOV first)
-    assert one_hot.shape[1] == 4
+    one_hot = numbers[:, 2:6]  # x value, x missing indicator, then color's one-hot (OOV first), then x's bins
     assert one_hot[0].tolist() == [1, 0, 0, 0]  # unseen colour: the out-of-vocabulary slot
     assert one_hot[1].tolist() == [0, 0, 0, 1]  # missing colour: its own slot
+    assert numbers.shape[1] == 6 + len(features.edges_[0]) - 1
     assert codes[0, -1] == 0  # an unseen city is index 0 of its embedding
 
 
@@ -108,8 +132,9 @@ def test_string_column_with_only_rare_values_is_left_out():
     features = Features({"x": "numeric", "name": "text"}).analyze(train)
     assert features.dropped_ == ["name"]
     assert features.text_ == []
-    _, codes = encode(features, train)
-    assert codes.shape == (20, 1)  # x's bin only
+    numbers, codes = encode(features, train)
+    assert codes.shape == (20, 0)  # no embedding left: x's bins are among the numbers
+    assert numbers.shape == (20, features.n_dense_)
 
 
 def test_features_reject_raw_roles():
