@@ -96,7 +96,9 @@ class Features(keras.layers.Layer):
         if scaling not in SCALINGS:
             raise InputError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
         if bin_encoding not in BIN_ENCODINGS:
-            raise InputError(f"bin_encoding must be one of {BIN_ENCODINGS}. Received: bin_encoding={bin_encoding!r}")
+            raise InputError(
+                f"bin_encoding must be one of {BIN_ENCODINGS}. Received: bin_encoding={bin_encoding!r}"
+            )
         self.roles = dict(roles)
         self.bin_encoding = bin_encoding
         self.scaling = scaling
@@ -153,21 +155,17 @@ class Features(keras.layers.Layer):
         # piecewise-linear: each bin's left edge and width, for every binned column side by side
         self.edges_ = [np.unique(np.concatenate([[lo], b, [hi]])) if linear and len(b) else np.zeros(0)
                        for b, lo, hi in zip(self.boundaries_, self.lows_, self.highs_, strict=True)]  # fmt: skip
-        self.bin_starts = self.add_weight(
-            name="bin_starts",
-            shape=(sum(max(len(e) - 1, 0) for e in self.edges_),),
-            initializer=keras.initializers.Constant(
-                np.concatenate([e[:-1] for e in self.edges_ if len(e)] or [np.zeros(0)]).astype(np.float32)
-            ),
-            trainable=False,
-        )
-        self.bin_widths = self.add_weight(
-            name="bin_widths",
-            shape=self.bin_starts.shape,
-            initializer=keras.initializers.Constant(
-                np.concatenate([np.diff(e) for e in self.edges_ if len(e)] or [np.zeros(0)]).astype(np.float32)
-            ),
-            trainable=False,
+        edges = [e for e in self.edges_ if len(e)]
+        starts = np.concatenate([e[:-1] for e in edges]) if edges else np.zeros(0)
+        widths = np.concatenate([np.diff(e) for e in edges]) if edges else np.zeros(0)
+        self.bin_starts, self.bin_widths = (
+            self.add_weight(
+                name=name,
+                shape=values.shape,
+                initializer=keras.initializers.Constant(values.astype(np.float32)),
+                trainable=False,
+            )
+            for name, values in (("bin_starts", starts), ("bin_widths", widths))
         )
         self.lookups = [
             layers.StringLookup(
