@@ -22,7 +22,7 @@ import polars as pl
 import tensorflow as tf
 from keras import layers
 
-from kit.derive import MISSING
+from kit.derive import MISSING, is_datetime_part
 from kit.errors import InputError
 from kit.prep import robust_scale, skewed_columns
 
@@ -225,11 +225,14 @@ class Features(keras.layers.Layer):
                 np.divide(1.0, std, out=np.zeros(n), where=std > 1e-6),
             )
         self.boundaries_ = [np.unique(quantiles[3:, j]) for j in range(n)]
-        # bins only help columns with spread: fewer than 3 distinct values add nothing over the value
+        # bins only help columns with spread (fewer than 3 distinct values add nothing over the
+        # value) and that are not a date's parts (kit.derive.is_datetime_part)
         self.lows_, self.highs_ = filled.min(axis=0), filled.max(axis=0)
         self.boundaries_ = [
-            b if len(b) >= 2 and len(np.unique(filled[:, j])) > 2 else np.zeros(0)
-            for j, b in enumerate(self.boundaries_)
+            b
+            if len(b) >= 2 and len(np.unique(filled[:, j])) > 2 and not is_datetime_part(column)
+            else np.zeros(0)
+            for j, (b, column) in enumerate(zip(self.boundaries_, self.numeric_, strict=True))
         ]
 
     def _vocabulary(self, s: pl.Series) -> list[str]:

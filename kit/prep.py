@@ -23,6 +23,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from kit.derive import is_datetime_part
 from kit.errors import InputError
 
 SCALINGS = ("robust", "standard", "quantile", "power")
@@ -97,6 +98,36 @@ class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimato
         return smooth_clip((np.asarray(X, dtype=np.float64) - self.median_) * self.factor_)
 
 
+class PiecewiseLinear(TransformerMixin, BaseEstimator):
+    """Each numeric column as its piecewise-linear encoding over its quantile bins (Gorishniy et
+    al., NeurIPS 2022): one value per bin, 1 for the bins below the value, 0 above, its place
+    within its own bin. Continuous in the value, and bounded: beyond the training range it stays
+    at the outer bins' ends. Columns of fewer than 3 distinct values get no bins.
+
+    Input without missing values (impute first). The same encoding as `kit.features.Features`
+    gives the advanced track, in numpy.
+    """
+
+    def __init__(self, n_bins: int = 16):
+        self.n_bins = n_bins
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        quantiles = np.quantile(X, np.linspace(0, 1, self.n_bins + 1), axis=0)
+        self.edges_ = [
+            np.unique(quantiles[:, j]) if len(np.unique(X[:, j])) > 2 else np.zeros(0)
+            for j in range(X.shape[1])
+        ]
+        self.columns_ = np.array([j for j, e in enumerate(self.edges_) for _ in range(len(e) - 1)], int)
+        self.starts_ = np.concatenate([e[:-1] for e in self.edges_ if len(e)] or [np.zeros(0)])
+        self.widths_ = np.concatenate([np.diff(e) for e in self.edges_ if len(e)] or [np.zeros(0)])
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        return np.clip((X[:, self.columns_] - self.starts_) / self.widths_, 0.0, 1.0)
+
+
 def robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(median, factor) per column of a 2-d array without missing values, as RealMLP scales.
 
@@ -119,7 +150,8 @@ class Preprocessor:
     """Impute, encode and scale the derived columns; fit on a training fold only.
 
     Numeric columns: median imputation with missing indicators, then robust scaling with smooth
-    clipping (`RobustScaleSmoothClip`), standard, quantile or Yeo-Johnson ("power") scaling.
+    clipping (`RobustScaleSmoothClip`), standard, quantile or Yeo-Johnson ("power") scaling; with
+    `n_bins`, also their piecewise-linear encoding over that many quantile bins (`PiecewiseLinear`).
     Categorical columns: most-frequent imputation with missing indicators, then one-hot (unseen and
     rare values fall into an "infrequent" column). Text columns (high cardinality): an integer index
     per value for an embedding; values seen once share one index, unseen and missing values get 0.
@@ -135,6 +167,7 @@ class Preprocessor:
         *,
         scaling: str = "robust",
         log_skew: float = 0.0,
+        n_bins: int = 0,
         min_frequency: int = 3,
         text_min_frequency: int = 10,
     ):
@@ -145,6 +178,7 @@ class Preprocessor:
         self.roles = roles
         self.scaling = scaling
         self.log_skew = log_skew
+        self.n_bins = n_bins
         self.min_frequency = min_frequency
         self.text_min_frequency = text_min_frequency
 
@@ -187,6 +221,19 @@ class Preprocessor:
                 ),
                 ("numeric_missing", MissingIndicator(features="missing-only", error_on_new=False), numeric),
             ]
+            binned = [c for c in numeric if not is_datetime_part(c)]  # see is_datetime_part
+            if self.n_bins and binned:
+                parts.append(
+                    (
+                        "numeric_bins",
+                        make_pipeline(
+                            LogSkewed(self.log_skew),
+                            SimpleImputer(strategy="median", keep_empty_features=True),
+                            PiecewiseLinear(self.n_bins),
+                        ),
+                        binned,
+                    )
+                )
         if categorical:
             parts += [
                 (

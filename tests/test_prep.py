@@ -180,3 +180,36 @@ def test_a_big_fold_is_fit_on_a_sample_and_transformed_in_chunks_as_a_whole_woul
     one_pass = sampled.transform(frame)
     for key in ("numbers", "codes"):
         np.testing.assert_array_equal(chunked[key], one_pass[key])
+
+
+def test_piecewise_linear_bins_are_the_advanced_tracks_and_skip_a_dates_parts():
+    from kit.data import to_tensors
+    from kit.features import Features
+
+    rng = np.random.default_rng(0)
+    roles = {"x": "numeric", "flag": "numeric", "sold__dayofyear": "numeric"}
+    train = pl.DataFrame(
+        {
+            "x": rng.lognormal(0, 1, 300),
+            "flag": rng.integers(0, 2, 300) * 1.0,
+            "sold__dayofyear": rng.integers(1, 366, 300) * 1.0,
+        }
+    )
+    rows = pl.DataFrame(
+        {"x": [-5.0, 0.5, 1.0, 2.5, 100.0], "flag": [0.0] * 5, "sold__dayofyear": [1.0, 50, 100, 200, 400]}
+    )
+    prep = Preprocessor(roles, n_bins=8).fit(train)
+    numbers = _dense(prep, rows)
+    # 3 scaled numbers, then x's 8 bins: none for a flag of two values, none for the date's part
+    assert numbers.shape == (5, 3 + 8)
+    bins = numbers[:, 3:]
+    assert bins.min() == 0 and bins.max() == 1
+    assert bins[0].tolist() == [0] * 8 and bins[-1].tolist() == [1] * 8  # beyond the range: the ends
+    # each bin filled in turn: nondecreasing in the value, at most one bin strictly between 0 and 1
+    assert (np.diff(bins, axis=0) >= 0).all()
+    assert (((bins > 0) & (bins < 1)).sum(axis=1) <= 1).all()
+    # the same encoding the advanced track's layers compute in the graph
+    features = Features(roles, n_bins=8, bin_encoding="linear").analyze(train)
+    graph = features(to_tensors(rows))["numbers"].numpy()
+    np.testing.assert_allclose(graph[:, -8:], bins, atol=1e-5)
+    assert features.n_dense_ == 3 + 8
