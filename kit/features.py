@@ -41,11 +41,11 @@ class Features(keras.layers.Layer):
     "embedding", the bin's index (`Discretization`) for an embedding (piecewise constant);
     "linear", the piecewise-linear encoding of Gorishniy et al. (NeurIPS 2022), one value per bin
     in [0, 1]: 1 for the bins below the value, 0 above, its place within its own bin (continuous,
-    so a smooth function stays smooth). The constants are the layer's (non-trainable) weights.
-    Categorical columns: one-hot over their
-    vocabulary (`StringLookup`), missing as a value of its own. Text columns (many values): an
-    integer index for an embedding. Values below `min_frequency` and unseen ones share the
-    out-of-vocabulary index.
+    so a smooth function stays smooth; the same as `kit.prep.PiecewiseLinear`). A date's parts get
+    no bins (`kit.derive.is_datetime_part`). The constants are the layer's (non-trainable) weights.
+    Categorical columns: one-hot over their vocabulary (`StringLookup`), missing as a value of its
+    own. Text columns (many values): an integer index for an embedding. Values below
+    `min_frequency` and unseen ones share the out-of-vocabulary index.
 
     Args:
         roles: derived column -> "numeric", "categorical" or "text" (`Fold.roles`).
@@ -267,9 +267,10 @@ class Features(keras.layers.Layer):
             if self.indicated_:
                 index = [self.numeric_.index(c) for c in self.indicated_]
                 dense.append(tf.cast(tf.gather(missing, index, axis=1), tf.float32))
-            binned = [j for j, b in enumerate(self.boundaries_) if len(b) and self.discretizers]
-            for j, layer in zip(binned, self.discretizers, strict=True):
-                codes.append(tf.cast(layer(x[:, j]), tf.int32))
+            if self.discretizers:
+                binned = [j for j, b in enumerate(self.boundaries_) if len(b)]
+                for j, layer in zip(binned, self.discretizers, strict=True):
+                    codes.append(tf.cast(layer(x[:, j]), tf.int32))
             if self.bin_starts.shape[0]:
                 # each binned column repeated once per bin, then its place in each bin, clipped
                 repeat = [j for j, e in enumerate(self.edges_) for _ in range(len(e) - 1)]

@@ -100,6 +100,17 @@ def test_piecewise_linear_bins_are_continuous_in_the_value_and_bounded():
     assert step.max() < 2 * (sweep[1] - sweep[0]) / np.diff(edges).min()
 
 
+def test_embedded_bins_give_each_value_its_bin_index_among_the_codes():
+    train = frame(seed=0)
+    features = Features(ROLES, n_bins=4, bin_encoding="embedding").analyze(train)
+    assert features.cardinalities_[0] == len(features.boundaries_[0]) + 1
+    sweep = np.linspace(0, 20, 101)
+    rows = pl.DataFrame({"x": sweep, "color": ["red"] * len(sweep), "city": ["c1"] * len(sweep)})
+    numbers, codes = encode(features, rows)
+    assert numbers.shape[1] == features.n_dense_ == 1 + 1 + len(features.vocabularies_["color"]) + 1
+    np.testing.assert_array_equal(codes[:, 0], np.searchsorted(features.boundaries_[0], sweep, side="right"))
+
+
 def test_vocabularies_keep_frequent_values_and_send_the_rest_out_of_vocabulary():
     train = frame()
     features = Features(ROLES, min_frequency=2, max_tokens=3).analyze(train)
