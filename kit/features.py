@@ -24,7 +24,7 @@ from keras import layers
 
 from kit.derive import MISSING, is_datetime_part
 from kit.errors import InputError
-from kit.prep import robust_scale, skewed_columns
+from kit.prep import bin_layout, robust_scale, skewed_columns
 
 SCALINGS = ("robust", "standard")
 BIN_ENCODINGS = ("linear", "embedding")
@@ -152,12 +152,7 @@ class Features(keras.layers.Layer):
             for i, b in enumerate(self.boundaries_)
             if len(b) and not linear
         ]
-        # piecewise-linear: each bin's left edge and width, for every binned column side by side
-        self.edges_ = [np.unique(np.concatenate([[lo], b, [hi]])) if linear and len(b) else np.zeros(0)
-                       for b, lo, hi in zip(self.boundaries_, self.lows_, self.highs_, strict=True)]  # fmt: skip
-        edges = [e for e in self.edges_ if len(e)]
-        starts = np.concatenate([e[:-1] for e in edges]) if edges else np.zeros(0)
-        widths = np.concatenate([np.diff(e) for e in edges]) if edges else np.zeros(0)
+        self.bin_columns_, starts, widths = bin_layout(self.edges_)
         self.bin_starts, self.bin_widths = (
             self.add_weight(
                 name=name,
@@ -197,8 +192,7 @@ class Features(keras.layers.Layer):
             self.logged_ = self.medians_ = self.lower_ = self.upper_ = self.centers_ = self.factors_ = (
                 np.zeros(0)
             )
-            self.boundaries_ = []
-            self.lows_ = self.highs_ = np.zeros(0)
+            self.boundaries_ = self.edges_ = []
             return
         values = np.array(frame.select(self.numeric_).cast(pl.Float64).fill_null(np.nan).to_numpy())
         empty = np.isnan(values).all(axis=0)
@@ -227,12 +221,17 @@ class Features(keras.layers.Layer):
         self.boundaries_ = [np.unique(quantiles[3:, j]) for j in range(n)]
         # bins only help columns with spread (fewer than 3 distinct values add nothing over the
         # value) and that are not a date's parts (kit.derive.is_datetime_part)
-        self.lows_, self.highs_ = filled.min(axis=0), filled.max(axis=0)
         self.boundaries_ = [
             b
             if len(b) >= 2 and len(np.unique(filled[:, j])) > 2 and not is_datetime_part(column)
             else np.zeros(0)
             for j, (b, column) in enumerate(zip(self.boundaries_, self.numeric_, strict=True))
+        ]
+        # piecewise-linear: the fold's minimum and maximum are the outer edges
+        linear = self.bin_encoding == "linear"
+        self.edges_ = [
+            np.unique(np.concatenate([[low], b, [high]])) if linear and len(b) else np.zeros(0)
+            for b, low, high in zip(self.boundaries_, filled.min(axis=0), filled.max(axis=0), strict=True)
         ]
 
     def _vocabulary(self, s: pl.Series) -> list[str]:
@@ -273,8 +272,7 @@ class Features(keras.layers.Layer):
                     codes.append(tf.cast(layer(x[:, j]), tf.int32))
             if self.bin_starts.shape[0]:
                 # each binned column repeated once per bin, then its place in each bin, clipped
-                repeat = [j for j, e in enumerate(self.edges_) for _ in range(len(e) - 1)]
-                x_bins = tf.gather(x, repeat, axis=1)
+                x_bins = tf.gather(x, self.bin_columns_, axis=1)
                 starts, widths = tf.convert_to_tensor(self.bin_starts), tf.convert_to_tensor(self.bin_widths)
                 ple.append(tf.clip_by_value((x_bins - starts) / widths, 0.0, 1.0))
         for c, layer in zip(self.categorical_ + self.text_, self.lookups, strict=True):

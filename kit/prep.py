@@ -98,14 +98,25 @@ class RobustScaleSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimato
         return smooth_clip((np.asarray(X, dtype=np.float64) - self.median_) * self.factor_)
 
 
+def bin_layout(edges: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every column's bins side by side, from each column's bin edges (empty: no bins): per bin,
+    its column's index, its left edge and its width. A piecewise-linear encoding is then
+    clip((x[:, columns] - starts) / widths, 0, 1)."""
+    columns = np.array([j for j, e in enumerate(edges) for _ in range(len(e) - 1)], int)
+    starts = np.concatenate([e[:-1] for e in edges if len(e)] or [np.zeros(0)])
+    widths = np.concatenate([np.diff(e) for e in edges if len(e)] or [np.zeros(0)])
+    return columns, starts, widths
+
+
 class PiecewiseLinear(TransformerMixin, BaseEstimator):
     """Each numeric column as its piecewise-linear encoding over its quantile bins (Gorishniy et
     al., NeurIPS 2022): one value per bin, 1 for the bins below the value, 0 above, its place
     within its own bin. Continuous in the value, and bounded: beyond the training range it stays
     at the outer bins' ends. Columns of fewer than 3 distinct values get no bins.
 
-    Input without missing values (impute first). The same encoding as `kit.features.Features`
-    gives the advanced track, in numpy.
+    Input without missing values (impute first). The encoding `kit.features.Features` gives the
+    advanced track, in numpy (the layer takes its quantiles over the present values only, this
+    over the imputed ones).
     """
 
     def __init__(self, n_bins: int = 16):
@@ -118,9 +129,7 @@ class PiecewiseLinear(TransformerMixin, BaseEstimator):
             np.unique(quantiles[:, j]) if len(np.unique(X[:, j])) > 2 else np.zeros(0)
             for j in range(X.shape[1])
         ]
-        self.columns_ = np.array([j for j, e in enumerate(self.edges_) for _ in range(len(e) - 1)], int)
-        self.starts_ = np.concatenate([e[:-1] for e in self.edges_ if len(e)] or [np.zeros(0)])
-        self.widths_ = np.concatenate([np.diff(e) for e in self.edges_ if len(e)] or [np.zeros(0)])
+        self.columns_, self.starts_, self.widths_ = bin_layout(self.edges_)
         return self
 
     def transform(self, X):
