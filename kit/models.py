@@ -95,6 +95,33 @@ class PeriodicEmbedding(layers.Layer):
         }
 
 
+class FrontScale(layers.Layer):
+    """(n, d) -> (n, d): each input feature times a learned scale that starts at 1 (RealMLP's
+    scaling layer), a soft feature selection ahead of the first hidden layer.
+
+    It learns `lr_factor` times as fast as the other weights (6 in RealMLP): the weight is the scale
+    divided by the factor, multiplied back in the call, and Adam's steps are the same size whatever
+    a weight's gradient, so the scale moves `lr_factor` times as far per step.
+    """
+
+    def __init__(self, lr_factor: float = 6.0, **kwargs):
+        super().__init__(**kwargs)
+        self.lr_factor = lr_factor
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            name="scale",
+            shape=(input_shape[-1],),
+            initializer=keras.initializers.Constant(1.0 / self.lr_factor),
+        )
+
+    def call(self, x):
+        return x * (self.scale * self.lr_factor)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_factor": self.lr_factor}
+
+
 class ScaleEnsemble(layers.Layer):
     """(n, d) -> (n, k, d): k copies of the input, each scaled by a member's own vector.
 
@@ -161,6 +188,7 @@ def build_network(
     frequency_scale: float = 0.05,
     numeric_width: int = 8,
     k: int = 1,
+    front_scale: float = 0.0,
     seed: int = 0,
 ) -> keras.Model:
     """An MLP over dense features and embedded code columns, optionally an ensemble of k members.
@@ -181,6 +209,7 @@ def build_network(
         numeric_embedding: "none" or "periodic" (`PeriodicEmbedding` of the numeric features).
         n_frequencies, frequency_scale, numeric_width: the periodic embedding's.
         k: ensemble members (1: a plain MLP); TabM-mini above 1.
+        front_scale: a `FrontScale` of the whole input with this learning-rate factor (0: none).
         seed: weight initialisation, the members' scalings and dropout.
 
     Returns:
@@ -228,6 +257,8 @@ def build_network(
                 )
             )
     x = layers.Concatenate()(pieces) if len(pieces) > 1 else pieces[0]
+    if front_scale:
+        x = FrontScale(front_scale, name="front_scale")(x)
     # (n, d) -> (n, k, d): the members' own scalings; a plain MLP is an ensemble of one
     x = ScaleEnsemble(k, seed=seed + 7, name="members")(x) if k > 1 else ops.expand_dims(x, 1)
     for i, width in enumerate(units):
@@ -325,7 +356,7 @@ def loss_for(
 # a track's parameters that shape its network (passed to `build_network` as they are)
 NETWORK_PARAMS = (
     "units", "dropout", "activation", "batch_norm", "embedding_size", "numeric_embedding",
-    "n_frequencies", "frequency_scale", "numeric_width", "k",
+    "n_frequencies", "frequency_scale", "numeric_width", "k", "front_scale",
 )  # fmt: skip
 # decoupled weight decay pulls weights toward 0; biases, norm scales, embeddings, the members'
 # scalings and the frequencies have no reason to shrink

@@ -1,0 +1,43 @@
+"""The network family's own layers (kit.models), apart from any track."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kit.models import FrontScale, build_network
+
+
+def test_front_scale_starts_as_the_identity_and_learns_its_factor_times_as_fast():
+    x = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]], np.float32)
+    layer = FrontScale(6.0)
+    np.testing.assert_allclose(np.asarray(layer(x)), x, rtol=1e-6)
+
+    # Adam's first step moves every weight with a gradient by the learning rate (the gradient's sign
+    # times lr): the scale, stored divided by its factor, moves 6 times as far
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = keras.ops.sum(layer(x))
+    optimizer.apply(tape.gradient(loss, layer.trainable_variables), layer.trainable_variables)
+    scale = np.asarray(layer.scale) * 6.0
+    # d loss / d scale_j = sum of column j: 4, -2, -0.5 -> each scale steps down, up, up by 0.06
+    np.testing.assert_allclose(scale, [1 - 0.06, 1 + 0.06, 1 + 0.06], atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_a_network_with_a_front_scale_has_one_scale_per_input_column(k):
+    plain = build_network(12, [50], task="binary", n_numeric=5, numeric_embedding="periodic", k=k)
+    scaled = build_network(
+        12, [50], task="binary", n_numeric=5, numeric_embedding="periodic", k=k, front_scale=6.0
+    )
+    layer = scaled.get_layer("front_scale")
+    # 5 numeric columns at 8 wide after their periodic embedding, 7 dense ones as they are, and the
+    # code column's embedding
+    width = 5 * 8 + 7 + plain.get_layer("embedding_0").output_dim
+    assert layer.scale.shape == (width,)
+    assert len(scaled.trainable_weights) == len(plain.trainable_weights) + 1
+    inputs = {"numbers": np.zeros((3, 12), np.float32), "codes": np.zeros((3, 1), np.int32)}
+    assert scaled.predict_on_batch(inputs).shape == (3, k, 1)
