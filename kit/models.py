@@ -9,6 +9,8 @@ MLP.
   give the network a feature's value at several frequencies, so a single layer can bend it.
 - Code columns (high-cardinality strings, and the advanced track's quantile bins) are embedded,
   one `Embedding` per column or one table for all of them.
+- A learned scale per input column (`FrontScale`, RealMLP's scaling layer) can come first, learning
+  several times as fast as the other weights: a soft choice of the columns that matter.
 - An efficient ensemble inside one network (TabM-mini, Gorishniy et al. 2025): `k` members share
   every weight but the first, a per-member scaling of the input (`ScaleEnsemble`), and their own
   output heads (`EnsembleHeads`). They train on the mean of their losses and predict the mean of
@@ -358,8 +360,8 @@ NETWORK_PARAMS = (
     "units", "dropout", "activation", "batch_norm", "embedding_size", "numeric_embedding",
     "n_frequencies", "frequency_scale", "numeric_width", "k", "front_scale",
 )  # fmt: skip
-# decoupled weight decay pulls weights toward 0; biases, norm scales, embeddings, the members'
-# scalings and the frequencies have no reason to shrink
+# decoupled weight decay pulls weights toward 0; biases, norm scales, embeddings, the scalings of
+# the input (the front one and the members') and the frequencies have no reason to shrink
 NO_WEIGHT_DECAY = ["bias", "gamma", "beta", "embeddings", "scale", "frequencies"]
 
 
