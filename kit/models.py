@@ -7,8 +7,8 @@ MLP.
 - Numeric features come in robust-scaled and smoothly clipped (RealMLP; done by the prep) and can
   be embedded: periodic embeddings (`PeriodicEmbedding`, the "PLR lite" of Gorishniy et al. 2022)
   give the network a feature's value at several frequencies, so a single layer can bend it.
-- Code columns (high-cardinality strings, and the advanced track's quantile bins) are embedded,
-  one `Embedding` per column or one table for all of them.
+- Code columns (high-cardinality strings, and the advanced track's quantile bins under
+  `bin_encoding = "embedding"`) are embedded, one `Embedding` per column or one table for all.
 - A learned scale per input column (`FrontScale`, RealMLP's scaling layer) can come first, learning
   several times as fast as the other weights: a soft choice of the columns that matter.
 - An efficient ensemble inside one network (TabM-mini, Gorishniy et al. 2025): `k` members share

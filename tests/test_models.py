@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kit.models import FrontScale, build_network
 
@@ -17,8 +18,6 @@ def test_front_scale_starts_as_the_identity_and_learns_its_factor_times_as_fast(
     # Adam's first step moves every weight with a gradient by the learning rate (the gradient's sign
     # times lr): the scale, stored divided by its factor, moves 6 times as far
     optimizer = keras.optimizers.Adam(learning_rate=0.01)
-    import tensorflow as tf
-
     with tf.GradientTape() as tape:
         loss = keras.ops.sum(layer(x))
     optimizer.apply(tape.gradient(loss, layer.trainable_variables), layer.trainable_variables)
