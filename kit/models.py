@@ -6,7 +6,8 @@ MLP.
 
 - Numeric features come in robust-scaled and smoothly clipped (RealMLP; done by the prep) and can
   be embedded: periodic embeddings (`PeriodicEmbedding`, the "PLR lite" of Gorishniy et al. 2022)
-  give the network a feature's value at several frequencies, so a single layer can bend it.
+  give the network a feature's value at several frequencies, so a single layer can bend it; the
+  value itself can go in beside them (`numeric_value`, as RealMLP's embeddings keep it).
 - Code columns (high-cardinality strings, and the advanced track's quantile bins under
   `bin_encoding = "embedding"`) are embedded, one `Embedding` per column or one table for all.
 - A learned scale per input column (`FrontScale`, RealMLP's scaling layer) can come first, learning
@@ -189,6 +190,7 @@ def build_network(
     n_frequencies: int = 16,
     frequency_scale: float = 0.05,
     numeric_width: int = 8,
+    numeric_value: bool = False,
     k: int = 1,
     front_scale: float = 0.0,
     seed: int = 0,
@@ -210,6 +212,8 @@ def build_network(
             code columns there are).
         numeric_embedding: "none" or "periodic" (`PeriodicEmbedding` of the numeric features).
         n_frequencies, frequency_scale, numeric_width: the periodic embedding's.
+        numeric_value: with a periodic embedding, each scaled value also goes in as it is, beside
+            its embedding (RealMLP's DenseNet-style connection, `plr_use_densenet`).
         k: ensemble members (1: a plain MLP); TabM-mini above 1.
         front_scale: a `FrontScale` of the whole input with this learning-rate factor (0: none).
         seed: weight initialisation, the members' scalings and dropout.
@@ -236,7 +240,11 @@ def build_network(
                 name="numeric_embedding",
             )(numbers[:, :n_numeric])
         )  # fmt: skip
-        if n_dense > n_numeric:
+        # with numeric_value, the scaled values go in too (and the columns after them): beyond the
+        # training range a sine wraps round, while the value itself still carries a trend on
+        if numeric_value:
+            pieces.append(numbers)
+        elif n_dense > n_numeric:
             pieces.append(numbers[:, n_numeric:])
     else:
         pieces.append(numbers)
@@ -358,7 +366,7 @@ def loss_for(
 # a track's parameters that shape its network (passed to `build_network` as they are)
 NETWORK_PARAMS = (
     "units", "dropout", "activation", "batch_norm", "embedding_size", "numeric_embedding",
-    "n_frequencies", "frequency_scale", "numeric_width", "k", "front_scale",
+    "n_frequencies", "frequency_scale", "numeric_width", "numeric_value", "k", "front_scale",
 )  # fmt: skip
 # decoupled weight decay pulls weights toward 0; biases, norm scales, embeddings, the scalings of
 # the input (the front one and the members') and the frequencies have no reason to shrink

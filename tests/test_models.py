@@ -40,3 +40,22 @@ def test_a_network_with_a_front_scale_has_one_scale_per_input_column(k):
     assert len(scaled.trainable_weights) == len(plain.trainable_weights) + 1
     inputs = {"numbers": np.zeros((3, 12), np.float32), "codes": np.zeros((3, 1), np.int32)}
     assert scaled.predict_on_batch(inputs).shape == (3, k, 1)
+
+
+def test_numeric_value_puts_each_scaled_value_beside_its_periodic_embedding():
+    rng = np.random.default_rng(0)
+    inputs = {
+        "numbers": rng.normal(size=(4, 12)).astype(np.float32),
+        "codes": rng.integers(0, 50, size=(4, 1)).astype(np.int32),
+    }
+    options = dict(task="regression", n_numeric=5, numeric_embedding="periodic", front_scale=6.0)
+    plain, valued = (build_network(12, [50], **options, numeric_value=v) for v in (False, True))
+    first = {m: m.get_layer("front_scale") for m in (plain, valued)}
+    widths = {m: layer.scale.shape[0] for m, layer in first.items()}
+    # the 5 numeric columns go in a second time, as they are
+    assert widths[valued] == widths[plain] + 5
+
+    # what the first layer reads: the embeddings, then every dense column unchanged (the numbers first)
+    seen = keras.Model(valued.inputs, first[valued].input)(inputs)
+    embedded = 5 * 8
+    np.testing.assert_allclose(np.asarray(seen)[:, embedded : embedded + 12], inputs["numbers"], rtol=1e-6)
