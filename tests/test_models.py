@@ -50,12 +50,11 @@ def test_numeric_value_puts_each_scaled_value_beside_its_periodic_embedding():
     }
     options = dict(task="regression", n_numeric=5, numeric_embedding="periodic", front_scale=6.0)
     plain, valued = (build_network(12, [50], **options, numeric_value=v) for v in (False, True))
-    first = {m: m.get_layer("front_scale") for m in (plain, valued)}
-    widths = {m: layer.scale.shape[0] for m, layer in first.items()}
+    front = valued.get_layer("front_scale")
     # the 5 numeric columns go in a second time, as they are
-    assert widths[valued] == widths[plain] + 5
+    assert front.scale.shape[0] == plain.get_layer("front_scale").scale.shape[0] + 5
 
     # what the first layer reads: the embeddings, then every dense column unchanged (the numbers first)
-    seen = keras.Model(valued.inputs, first[valued].input)(inputs)
+    seen = keras.Model(valued.inputs, front.input)(inputs)
     embedded = 5 * 8
     np.testing.assert_allclose(np.asarray(seen)[:, embedded : embedded + 12], inputs["numbers"], rtol=1e-6)
