@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -206,9 +207,11 @@ def _tuned(
         log(f"{step.name}: skipped, the time left holds fewer than {MIN_TRIALS} runs of it")
         return None
     t0 = time.monotonic()
+    # a study per set of settings: a call with another metric or split starts its own, beside it
+    key = hashlib.sha1(json.dumps(tuning.study_settings(comp, cfg), sort_keys=True).encode()).hexdigest()[:8]
     result = tuning.tune(
         comp, cfg, step.track, time_budget=budget, out=root / f"auto-{step.track}-tuning",
-        log=_indented(log), processes=False, progress=False,
+        study_name=f"{comp.name}-{step.track}-{key}", log=_indented(log), processes=False, progress=False,
     )  # fmt: skip
     seconds[step.name] = time.monotonic() - t0
     if result.best_run is None or result.best_trial == 0:
@@ -253,12 +256,18 @@ def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | N
         manifest = json.loads((run_dir / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
+    # what the competition's settings resolve to now (target, id, metric, group, time), as the
+    # member's config.toml recorded them: a member scored by another metric or split on another
+    # column is run again, never blended under the new settings' names
+    now = cfg.resolved(comp).to_dict()
+    settings = ("target", "id", "metric", "group", "time", "na")
     same = (
         info.get("track") == step.track
         and info.get("seed") == cfg.seed
         and info.get("seeds", 1) == step.seeds
         and saved.get("folds") == cfg.folds
         and saved.get("split") == cfg.split
+        and all(saved.get(k) == now.get(k) for k in settings)
         and saved.get(step.track) == tracks.get(step.track).params(cfg.tracks.get(step.track))
         and manifest.get("data") == str(comp.root.resolve())
     )

@@ -123,7 +123,7 @@ def check_same_folds(members: list[Member]) -> None:
         if problem:
             raise InputError(
                 f"Run '{m.run_dir}' cannot be blended with '{first.run_dir}': {problem}. Blend runs made with "
-                f"the same --split, --folds and --seed on the same data. Received: run={m.run_dir}"
+                f"the same --metric, --split, --folds and --seed on the same data. Received: run={m.run_dir}"
             )
 
 

@@ -110,3 +110,18 @@ def test_tuned_trees_join_only_when_their_best_trial_beats_their_own_parameters(
         assert run.score == pytest.approx(complete["value"].max()) and run.score > trees.score
         assert run.oof["fold"].equals(trees.oof["fold"])
         assert (run.run_dir / "test_predictions.parquet").is_file()
+
+
+def test_a_member_made_under_other_settings_is_run_again_not_reused(tmp_path, off_kaggle):
+    from kit.automl import Step, _reuse
+    from kit.run import cross_validate
+
+    data = write_competition(tmp_path / "tiny", n=240)
+    comp, cfg = kit.load(data, folds=3, metric="roc_auc")
+    cross_validate(comp, cfg, "trees", out=tmp_path / "auto-trees", log=quiet, progress=False)
+    assert _reuse(tmp_path / "auto-trees", comp, cfg, Step("trees")).score > 0.5
+    # the same folds and parameters, scored by another metric: its AUC must not pass as a log loss
+    other, other_cfg = kit.load(data, folds=3, metric="log_loss")
+    assert _reuse(tmp_path / "auto-trees", other, other_cfg, Step("trees")) is None
+    timed, timed_cfg = kit.load(data, folds=3, metric="roc_auc", time="when")
+    assert _reuse(tmp_path / "auto-trees", timed, timed_cfg, Step("trees")) is None

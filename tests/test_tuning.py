@@ -531,3 +531,22 @@ def test_bad_tune_flags_exit_2_with_one_line(competition, tmp_path, capsys, flag
     err = capsys.readouterr().err
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):
+    from conftest import write_competition
+
+    root = write_competition(tmp_path / "tiny", n=120)
+    out = tmp_path / "study"
+    kit.tune(
+        root, track="trees", trials=1, metric="accuracy", folds=3, out=out, log=lambda _: None, progress=False
+    )
+    # f1 also maximizes, so only the recorded settings tell the trials' scores apart
+    with pytest.raises(InputError, match=r"made with metric='accuracy'.*--study with a new name"):
+        kit.tune(
+            root, track="trees", trials=2, metric="f1", folds=3, out=out, log=lambda _: None, progress=False
+        )
+    again = kit.tune(
+        root, track="trees", trials=2, metric="accuracy", folds=3, out=out, log=lambda _: None, progress=False
+    )
+    assert again.n_complete == 2

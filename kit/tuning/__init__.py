@@ -158,6 +158,7 @@ def tune(
     deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
     with _optuna_quiet():
         study = plan.study(opened)
+        _check_settings(study, study_settings(comp, cfg), storage)
         if study.direction.name.lower() != metric.direction:
             raise InputError(
                 f"Study '{plan.study_name}' in {storage} was made to {study.direction.name.lower()}, but "
@@ -234,3 +235,28 @@ def _limits(n_trials, time_budget) -> str:
     if time_budget:
         parts.append(f"time budget {time_budget:g} s")
     return ", ".join(parts)
+
+
+def study_settings(comp: Competition, cfg: Config) -> dict:
+    """What a study's trials are scored under: the same target, metric and folds make their scores
+    comparable, and a study goes on only under the settings it was made with."""
+    return {
+        "target": comp.target, "metric": comp.metric, "group": comp.group, "time": comp.time,
+        "na": list(cfg.na), "split": cfg.split, "folds": cfg.folds, "seed": cfg.seed, "seeds": cfg.seeds,
+    }  # fmt: skip
+
+
+def _check_settings(study: optuna.Study, settings: dict, storage: str) -> None:
+    """Record the settings in a new study; refuse to go on with a study made under others."""
+    recorded = study.user_attrs.get("kit_settings")
+    if recorded is None:
+        study.set_user_attr("kit_settings", settings)
+        return
+    changed = [k for k in settings if recorded.get(k) != settings[k]]
+    if changed:
+        was = ", ".join(f"{k}={recorded.get(k)!r}" for k in changed)
+        now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+        raise InputError(
+            f"Study '{study.study_name}' in {safe_url(storage)} was made with {was}; its trials' scores do "
+            f"not compare with this run's. Pass --study with a new name (or another --out). Received: {now}"
+        )
