@@ -243,8 +243,16 @@ def discover(
     check_ids(train, test, id, train_path, test_path, na)
     train, test = infinities_as_missing(train, test, exclude={id}, paths=(train_path, test_path), notes=notes)
     train = _checked_target(train, target, train_path, na, notes)
+    if train[target].dtype == pl.Boolean:
+        train = _booleans_as_spelled(train, target, sample, sample_path, train_path, na)
 
     task, classes = _infer_task(train[target])
+    if metric and train[target].dtype.is_numeric() and task != "regression":
+        # a few integer values (counts, 0/1) scored by a regression metric: the user says it is one
+        scorer = metrics.get(metrics.canonical(metric))
+        if task not in scorer.tasks and "regression" in scorer.tasks:
+            task, classes = "regression", []
+            notes.append(f"target '{target}' has few integer values; {scorer.name} scores it as a regression")
     if task != "regression" and len(classes) > max(20, train.height // 2):
         raise InputError(
             f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
@@ -294,6 +302,12 @@ def discover(
     for column, role in roles.items():
         if role in ("constant", "missing"):
             notes.append(f"dropped '{column}': {'all missing' if role == 'missing' else 'constant'}")
+        elif test[column].null_count() == test.height:
+            # learned from train, it would meet only imputed values in test: predictions off by its effect
+            roles[column] = "missing"
+            notes.append(
+                f"dropped '{column}': all missing in '{test_path.name}', so no test row could use it"
+            )
     if group is not None and group in roles:
         notes.append(f"group column '{group}' splits the folds and is also a feature")
     parts = infer_parts(train, roles)
@@ -399,6 +413,23 @@ def _infer_target(train, test, sample, id, target, train_path):
             else "every column is also in test"
         )
         + ". Pass --target COLUMN."
+    )
+
+
+def _booleans_as_spelled(train, target, sample, sample_path, train_path, na) -> pl.DataFrame:
+    """A true/false target as text, spelled as the competition's files spell it ("true", "True",
+    "TRUE"): the labels a submission writes and a check accepts. The sample file's spelling first,
+    as Kaggle scores it; else the train file's; "True"/"False" for a file without one (Parquet)."""
+    raw = None
+    if sample is not None and target in sample.columns and sample_path.suffix != ".parquet":
+        raw = read_table(sample_path, na=na, strings=True)[target]
+    elif train_path.suffix != ".parquet":
+        raw = read_table(train_path, na=na, strings=True)[target]
+    seen = raw.drop_nulls() if raw is not None else None
+    word = seen[0] if seen is not None and seen.len() else "True"
+    case = str.lower if word.islower() else str.upper if word.isupper() else str.title
+    return train.with_columns(
+        pl.col(target).replace_strict({True: case("true"), False: case("false")}, return_dtype=pl.String)
     )
 
 
@@ -536,6 +567,8 @@ def _infer_submission(
         return SubmissionFormat("value", columns, value_column=value_column)
     spelled = {str(v) for v in train[target].drop_nulls().unique().to_list()}
     shown = {str(v) for v in sample[value_column].drop_nulls().unique().to_list()}
+    if sample[value_column].dtype == pl.Boolean:  # read as true/false, whichever case the file has
+        spelled, shown = {v.lower() for v in spelled}, {v.lower() for v in shown}
     if shown and shown <= spelled:
         return SubmissionFormat("label", columns, value_column=value_column)
     numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)

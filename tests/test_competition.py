@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import shared_competition, write_competition
@@ -11,6 +12,7 @@ from kit.columns import infer_parts
 from kit.competition import discover, find_files
 from kit.demo import make_demo
 from kit.errors import InputError
+from kit.submission import check_submission, make_submission
 
 # name -> (id, target, task, submission kind, metric after the competition's TOML)
 REAL = {
@@ -66,8 +68,32 @@ def test_tps_aug_2022_asks_for_a_probability():
 def test_spaceship_labels_are_true_false():
     comp = discover(shared_competition("spaceship-titanic"))
     assert comp.submission.kind == "label"
-    assert comp.classes == [False, True]
-    assert comp.train[comp.target].dtype == pl.Boolean
+    # as its files spell them, which the submission writes
+    assert comp.classes == ["False", "True"]
+
+
+@pytest.mark.parametrize(
+    ("sample", "classes"),
+    [("false", ["false", "true"]), ("False", ["False", "True"]), (None, ["false", "true"])],
+)
+def test_true_false_labels_are_written_as_the_files_spell_them(tmp_path, sample, classes):
+    root = write_competition(tmp_path / "c")
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns((pl.col("label") == "yes").alias("label")).write_csv(root / "train.csv")  # true/false
+    if sample is None:
+        (root / "sample_submission.csv").unlink()
+    else:
+        pl.read_csv(root / "sample_submission.csv").with_columns(pl.lit(sample).alias("label")).write_csv(
+            root / "sample_submission.csv"
+        )
+    comp = discover(root)
+    # the sample's spelling (Kaggle scores against it), else train's
+    assert comp.submission.kind == "label" and comp.classes == classes
+    written = make_submission(comp, np.tile([0.2, 0.8], (comp.test.height, 1)))
+    assert set(written["label"].to_list()) == {classes[1]}
+    check_submission(written, comp)  # the check accepts what the files spell
+    if sample is not None:
+        check_submission(pl.read_csv(root / "sample_submission.csv", infer_schema=False), comp)
 
 
 def test_spaceship_cabin_is_split_into_deck_number_and_side():
@@ -151,6 +177,34 @@ def test_rows_with_missing_target_are_dropped_with_a_note(tmp_path):
     assert comp.train.height == n - 7
     assert comp.train["label"].null_count() == 0
     assert any("7" in note and "missing target" in note for note in comp.notes)
+
+
+def test_a_column_all_missing_in_test_is_dropped_with_a_note(tmp_path):
+    root = write_competition(tmp_path / "c")
+    test = pl.read_csv(root / "test.csv")
+    test.with_columns(pl.lit(None, dtype=pl.Float64).alias("x1")).write_csv(root / "test.csv")
+    comp = discover(root)
+    # learned from train, x1 would meet only imputed values in test
+    assert comp.roles["x1"] == "missing" and "x1" not in comp.features
+    assert any("'x1'" in n and "all missing in 'test.csv'" in n for n in comp.notes)
+    assert discover(write_competition(tmp_path / "full")).roles["x1"] == "numeric"
+
+
+def test_a_count_target_scored_by_a_regression_metric_is_a_regression(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "counts"
+    root.mkdir()
+    x = rng.normal(size=400)
+    pl.DataFrame({"id": range(300), "x": x[:300], "sold": rng.poisson(np.exp(0.5 * x[:300]))}).write_csv(
+        root / "train.csv"
+    )
+    pl.DataFrame({"id": range(300, 400), "x": x[300:]}).write_csv(root / "test.csv")
+    pl.DataFrame({"id": range(300, 400), "sold": [0] * 100}).write_csv(root / "sample_submission.csv")
+    assert discover(root).task == "multiclass"  # a few integer values: classes, unless told
+    comp = discover(root, metric="rmse")
+    assert (comp.task, comp.classes, comp.submission.kind) == ("regression", [], "value")
+    assert any("rmse scores it as a regression" in n for n in comp.notes)
+    assert discover(root, metric="f1_macro").task == "multiclass"  # a label metric keeps the classes
 
 
 def _no_sample(root):
