@@ -6,6 +6,9 @@ message; a full disk or a folder that cannot be written (exit 2) as what happene
 other exception (a bug: exit 1) as its type and first line, with the full traceback saved to a
 file under the system's temporary folder (`KIT_TRACEBACK=1` prints it instead).
 
+`reader_may_leave()` lets a run go on when whoever reads its output stops reading (`kit ... |
+head`): what it prints then goes to the null device instead of failing the run.
+
 `quiet_tensorflow()` keeps TensorFlow's C++ start-up lines (absl's "WARNING: All log messages
 before absl::InitializeLog()", oneDNN and CUDA probes) out of the terminal. They are written to
 file descriptor 2 while `import tensorflow` runs, before TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so
@@ -19,6 +22,7 @@ import contextlib
 import errno
 import importlib.abc
 import importlib.util
+import io
 import os
 import re
 import sys
@@ -202,3 +206,48 @@ def save_traceback(text: str) -> Path:
     path = folder / f"kit-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.txt"
     path.write_text(f"kit {' '.join(sys.argv[1:])}\n\n{text}")
     return path
+
+
+class _ReaderMayLeave:
+    """A text stream whose reader may stop reading: a closed pipe sends the rest to the null device."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_null()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_null()
+
+    def _to_null(self) -> None:
+        # on the file descriptor itself, so that what is still buffered (and Python's own flush at
+        # exit) goes there too instead of failing again
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._stream.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            self._stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        finally:
+            os.close(null)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def reader_may_leave():
+    """stdout and stderr that survive a reader who leaves (a closed pipe), restored on exit."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

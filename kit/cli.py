@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
         return done.code if isinstance(done.code, int) else 2
     try:
-        return COMMANDS[args.command](args)
+        with boundary.reader_may_leave():
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130

@@ -210,3 +210,15 @@ def test_inspect_flags_override_the_inference(tmp_path, capsys):
 def test_leaderboard_with_no_runs(tmp_path, capsys):
     assert cli.main(["leaderboard", "--root", str(tmp_path / "none")]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def test_a_reader_who_stops_reading_does_not_stop_the_run(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=120)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "kit.cli", "trees", str(data), "--out", str(out), "--folds", "2"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.stdout.readline()  # the first line, printed before any training; then go, as `| head -1` does
+    run.stdout.close()
+    err = run.communicate(timeout=300)[1]
+    assert run.returncode == 0, err
+    assert "Error" not in err and (out / "submission.csv").is_file()
