@@ -82,6 +82,11 @@ def preflight(
     y = comp.target_values()
     groups = _groups(comp) if strategy == "group" else None
     notes: list[str] = []
+    if strategy == "group" and comp.time is not None:
+        notes.append(
+            f"the folds split on groups of '{comp.group}', not in the order of '{comp.time}' (the group "
+            f"comes first); pass --split time for time-ordered folds"
+        )
     n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, notes)
     folds = make_folds(
         comp.train.height,

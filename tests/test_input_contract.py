@@ -643,6 +643,17 @@ def test_tps_with_a_product_held_out_uses_fewer_folds_and_says_so(tmp_path):
     ]
 
 
+def test_a_time_column_beside_a_group_column_is_said_to_be_unused_by_the_folds(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=240)
+    comp, cfg = api.load(data, group="color", time="when")
+    plan = preflight(comp, cfg)
+    assert plan.strategy == "group"
+    assert any("not in the order of 'when'" in n and "--split time" in n for n in plan.notes)
+    timed, timed_cfg = api.load(data, group="color", time="when", split="time")
+    assert preflight(timed, timed_cfg).strategy == "time"
+    assert not any("--split time" in n for n in preflight(*api.load(data, group="color")).notes)
+
+
 # ---------------------------------------------------------------------------------------------
 # kit validate: what Kaggle would reject, in every kind of submission
 
