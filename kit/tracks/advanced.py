@@ -46,7 +46,11 @@ DEFAULTS = {
     "dropout": 0.1,
     "activation": "relu",
     "batch_norm": False,
-    "learning_rate": 2e-3,
+    # 1e-3 from CV on the shared six and the synthetic competitions: better than 2e-3 on 6 of 9
+    # (titanic accuracy 0.843 -> 0.846, bike-sharing rmsle 0.380 -> 0.377, house-prices 0.1214 ->
+    # 0.1201, interaction AUC 0.660 -> 0.662), worse on 3 by 0.0003 or less; 5e-4 ranked alike but
+    # lost bike-sharing (0.383) and took more epochs
+    "learning_rate": 1e-3,
     "weight_decay": 1e-4,
     "beta_2": 0.999,
     "label_smoothing": 0.1,  # for metrics scored on labels (accuracy, f1, qwk); none for log_loss, AUC
