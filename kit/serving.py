@@ -358,8 +358,8 @@ def _stack_graph(stack, preds):
     else:
         proba = tf.nn.softmax(logits, axis=1)
     # the classes the level-2 model saw, in their places among all the classes
-    placement = np.zeros((len(stack.classes_), n_classes))
-    placement[np.arange(len(stack.classes_)), stack.classes_] = 1.0
+    placement = np.zeros((len(model.classes_), n_classes))
+    placement[np.arange(len(model.classes_)), model.classes_] = 1.0
     return tf.matmul(proba, tf.constant(placement, tf.float64))
 
 

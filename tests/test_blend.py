@@ -182,16 +182,18 @@ def test_a_blend_of_networks_exports_one_model_that_reproduces_it_in_a_fresh_pro
         cross_validate(comp, cfg, "advanced", params={**QUICK, "k": k}, out=tmp_path / f"adv{k}", log=quiet, progress=False)
         for k in (1, 2)
     ]  # fmt: skip
-    run = kit.blend([r.run_dir for r in runs], out=tmp_path / "blend", method="bagged", log=quiet)
-    assert (run.run_dir / "model" / "saved_model.pb").is_file()
-    out = tmp_path / "pred.npy"
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, str(run.run_dir / "model"), str(data / "test.csv"), str(out)],
-        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    columns = [c for c in run.test_predictions.columns if c.startswith("proba_") or c == "prediction"]
-    expected = run.test_predictions.select(columns).to_numpy()
-    np.testing.assert_allclose(np.load(out).reshape(expected.shape), expected, rtol=1e-5, atol=1e-7)
-    sub = kit.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
-    assert kit.validate(sub, data).height == comp.test.height
+    # weights, and a level-2 model: each its own graph
+    for method in ("bagged", "stack"):
+        run = kit.blend([r.run_dir for r in runs], out=tmp_path / method, method=method, log=quiet)
+        assert (run.run_dir / "model" / "saved_model.pb").is_file()
+        out = tmp_path / f"{method}.npy"
+        done = subprocess.run(
+            [sys.executable, "-c", FRESH, str(run.run_dir / "model"), str(data / "test.csv"), str(out)],
+            cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        columns = [c for c in run.test_predictions.columns if c.startswith("proba_") or c == "prediction"]
+        expected = run.test_predictions.select(columns).to_numpy()
+        np.testing.assert_allclose(np.load(out).reshape(expected.shape), expected, rtol=1e-5, atol=1e-7)
+        sub = kit.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / f"{method}.csv", log=quiet)
+        assert kit.validate(sub, data).height == comp.test.height
