@@ -160,10 +160,13 @@ def auto(
             f"Received: time_budget={time_budget:g}"
         )
     runs = [run for _, run in finished]
-    if len(runs) > 1:
+    folds = runs[0].oof["fold"].to_numpy()
+    if len(runs) > 1 and len(set(folds[folds >= 0].tolist())) > 1:
         final = blend([r.run_dir for r in runs], out=root / "auto-blend", log=_indented(log))
     else:
-        final = runs[0]
+        if len(runs) > 1:  # a holdout: no other fold to judge a blend's weights on
+            log("auto-blend: skipped, one validation fold (a holdout); the best member's submission stands")
+        final = max(runs, key=lambda r: r.score if metric.better(1.0, 0.0) else -r.score)
     weights = _weights(final)
     members = [
         {"member": step.name, "track": step.track, "score": run.score, "seconds": round(seconds.get(step.name, 0.0), 1),

@@ -127,6 +127,23 @@ def check_same_folds(members: list[Member]) -> None:
             )
 
 
+def validation_folds(member: Member) -> int:
+    """How many folds validated a run's rows (a holdout: one)."""
+    folds = member.oof["fold"].to_numpy()
+    return len(np.unique(folds[folds >= 0]))
+
+
+def check_folds_to_judge(members: list[Member]) -> None:
+    """Refuse runs with one validation fold: a blend's weights are judged on folds they were not
+    chosen on, and a holdout leaves no other fold."""
+    if validation_folds(members[0]) < 2:
+        raise InputError(
+            f"Run '{members[0].run_dir}' validated on one fold (a holdout), so a blend's weights would be "
+            f"chosen and scored on the same rows. Blend runs made with --folds 2 or more (--split kfold, "
+            f"stratified, group or time). Received: folds=1"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # the three ways to combine predictions
 
@@ -353,6 +370,7 @@ def blend(
         raise InputError(f"Blending needs at least two run folders. Received: runs={[str(p) for p in paths]}")
     members = [read_member(p) for p in paths]
     check_same_folds(members)
+    check_folds_to_judge(members)
     manifest = json.loads((members[0].run_dir / "manifest.json").read_text())
     data = manifest.get("data")
     if not data or not Path(data).is_dir():

@@ -125,3 +125,15 @@ def test_a_member_made_under_other_settings_is_run_again_not_reused(tmp_path, of
     assert _reuse(tmp_path / "auto-trees", other, other_cfg, Step("trees")) is None
     timed, timed_cfg = kit.load(data, folds=3, metric="roc_auc", time="when")
     assert _reuse(tmp_path / "auto-trees", timed, timed_cfg, Step("trees")) is None
+
+
+def test_on_a_holdout_auto_submits_its_best_member_unblended(tmp_path, off_kaggle):
+    data = write_competition(tmp_path / "tiny", n=160)
+    lines = []
+    result = kit.auto(
+        data, time_budget=20, split="holdout", out=tmp_path / "runs", log=lines.append, progress=False
+    )
+    assert len(result.members) > 1 and result.final.track != "blend", "\n".join(lines)
+    assert result.score == max(m["score"] for m in result.members)  # accuracy: higher is better
+    assert any("one validation fold" in line for line in lines)
+    assert kit.validate(result.submission_path, data).height == 53

@@ -147,6 +147,20 @@ def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
     assert not (tmp_path / "blend").exists()
 
 
+def test_holdout_runs_are_refused_before_anything_is_written(three_runs, tmp_path, capsys):
+    data, _, _ = three_runs
+    comp, holdout = kit.load(data, split="holdout")
+    runs = [
+        cross_validate(comp, holdout, track, out=tmp_path / name, log=quiet, progress=False)
+        for name, track in (("trees", "trees"), ("linear", str(TEAM_TRACK)))
+    ]
+    # one validation fold: weights chosen on it could only be scored on it too
+    code = cli.main(["blend", *(str(r.run_dir) for r in runs), "--out", str(tmp_path / "blend")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--folds 2 or more" in err
+    assert not (tmp_path / "blend").exists()
+
+
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path, three_runs):
     (tmp_path / "mine").mkdir()
     with pytest.raises(InputError, match="not a run folder"):
