@@ -95,7 +95,7 @@ def auto(
         out: the folder the members' and the blend's run folders go in (default
             `submissions/<competition>/`).
     """
-    from kit.ensemble import blend
+    from kit.ensemble import blend, validation_folds
     from kit.tuning.callbacks import OutOfTime, _classes
 
     if not time_budget or time_budget <= 0:
@@ -160,13 +160,13 @@ def auto(
             f"Received: time_budget={time_budget:g}"
         )
     runs = [run for _, run in finished]
-    folds = runs[0].oof["fold"].to_numpy()
-    if len(runs) > 1 and len(set(folds[folds >= 0].tolist())) > 1:
+    if len(runs) > 1 and validation_folds(runs[0].oof) > 1:
         final = blend([r.run_dir for r in runs], out=root / "auto-blend", log=_indented(log))
     else:
         if len(runs) > 1:  # a holdout: no other fold to judge a blend's weights on
             log("auto-blend: skipped, one validation fold (a holdout); the best member's submission stands")
-        final = max(runs, key=lambda r: r.score if metric.better(1.0, 0.0) else -r.score)
+        sign = 1 if metric.direction == "maximize" else -1
+        final = max(runs, key=lambda r: sign * r.score)
     weights = _weights(final)
     members = [
         {"member": step.name, "track": step.track, "score": run.score, "seconds": round(seconds.get(step.name, 0.0), 1),
@@ -259,17 +259,14 @@ def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | N
         manifest = json.loads((run_dir / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
-    # what the competition's settings resolve to now (target, id, metric, group, time), as the
-    # member's config.toml recorded them: a member scored by another metric or split on another
-    # column is run again, never blended under the new settings' names
+    # the settings as they resolve now, against the member's config.toml: a member scored by another
+    # metric or split on another column is run again, never blended under the new settings' names
     now = cfg.resolved(comp).to_dict()
-    settings = ("target", "id", "metric", "group", "time", "na")
+    settings = ("target", "id", "metric", "group", "time", "na", "folds", "split")
     same = (
         info.get("track") == step.track
         and info.get("seed") == cfg.seed
         and info.get("seeds", 1) == step.seeds
-        and saved.get("folds") == cfg.folds
-        and saved.get("split") == cfg.split
         and all(saved.get(k) == now.get(k) for k in settings)
         and saved.get(step.track) == tracks.get(step.track).params(cfg.tracks.get(step.track))
         and manifest.get("data") == str(comp.root.resolve())

@@ -243,13 +243,15 @@ def discover(
     check_ids(train, test, id, train_path, test_path, na)
     train, test = infinities_as_missing(train, test, exclude={id}, paths=(train_path, test_path), notes=notes)
     train = _checked_target(train, target, train_path, na, notes)
+    # the sample as its file spells it: the ids and labels a submission writes
+    sample_text = read_table(sample_path, na=na, strings=True) if sample is not None else None
     if train[target].dtype == pl.Boolean:
-        train = _booleans_as_spelled(train, target, sample, sample_path, train_path, na)
+        train = _booleans_as_spelled(train, target, sample_text, sample_path, train_path, na)
 
     task, classes = _infer_task(train[target])
     if metric and train[target].dtype.is_numeric() and task != "regression":
         # a few integer values (counts, 0/1) scored by a regression metric: the user says it is one
-        scorer = metrics.get(metrics.canonical(metric))
+        scorer = metrics.get(metric)
         if task not in scorer.tasks and "regression" in scorer.tasks:
             task, classes = "regression", []
             notes.append(f"target '{target}' has few integer values; {scorer.name} scores it as a regression")
@@ -263,7 +265,7 @@ def discover(
     sample_id_text = None
     if sample is not None and id is not None:
         # as text too: the submission writes the ids as the sample spells them ("001", "1.0")
-        sample_id_text = id_text(read_table(sample_path, na=na, strings=True)[id])
+        sample_id_text = id_text(sample_text[id])
     if sample is not None:
         check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
     metric = metrics.canonical(metric) if metric else metrics.default_for(task, submission.kind)
@@ -416,13 +418,14 @@ def _infer_target(train, test, sample, id, target, train_path):
     )
 
 
-def _booleans_as_spelled(train, target, sample, sample_path, train_path, na) -> pl.DataFrame:
+def _booleans_as_spelled(train, target, sample_text, sample_path, train_path, na) -> pl.DataFrame:
     """A true/false target as text, spelled as the competition's files spell it ("true", "True",
-    "TRUE"): the labels a submission writes and a check accepts. The sample file's spelling first,
-    as Kaggle scores it; else the train file's; "True"/"False" for a file without one (Parquet)."""
+    "TRUE"): the labels a submission writes and a check accepts. The sample file's spelling first
+    (`sample_text`: the sample read as text), as Kaggle scores it; else the train file's;
+    "True"/"False" for a file without one (Parquet)."""
     raw = None
-    if sample is not None and target in sample.columns and sample_path.suffix != ".parquet":
-        raw = read_table(sample_path, na=na, strings=True)[target]
+    if sample_text is not None and target in sample_text.columns and sample_path.suffix != ".parquet":
+        raw = sample_text[target]
     elif train_path.suffix != ".parquet":
         raw = read_table(train_path, na=na, strings=True)[target]
     seen = raw.drop_nulls() if raw is not None else None

@@ -127,16 +127,16 @@ def check_same_folds(members: list[Member]) -> None:
             )
 
 
-def validation_folds(member: Member) -> int:
-    """How many folds validated a run's rows (a holdout: one)."""
-    folds = member.oof["fold"].to_numpy()
+def validation_folds(oof: pl.DataFrame) -> int:
+    """How many folds validated a run's rows (a holdout: one), from its out-of-fold frame."""
+    folds = oof["fold"].to_numpy()
     return len(np.unique(folds[folds >= 0]))
 
 
 def check_folds_to_judge(members: list[Member]) -> None:
     """Refuse runs with one validation fold: a blend's weights are judged on folds they were not
     chosen on, and a holdout leaves no other fold."""
-    if validation_folds(members[0]) < 2:
+    if validation_folds(members[0].oof) < 2:
         raise InputError(
             f"Run '{members[0].run_dir}' validated on one fold (a holdout), so a blend's weights would be "
             f"chosen and scored on the same rows. Blend runs made with --folds 2 or more (--split kfold, "
