@@ -21,7 +21,7 @@ import inspect as _inspect
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 import polars as pl
 
@@ -203,7 +203,7 @@ for _name in TRACK_VERBS:
 
 def predict(
     model: str | Path,
-    test: str | Path,
+    test: str | Path | Any,
     *,
     out: str | Path | None = None,
     log: Callable[[str], None] = print,
@@ -215,7 +215,8 @@ def predict(
 
     Args:
         model: the exported model, `<run_dir>/model`.
-        test: the test file, CSV or Parquet, as the competition gives it.
+        test: the test file, CSV or Parquet, as the competition gives it, or its rows (a polars or
+            pandas DataFrame).
         out: the submission to write (default `submission.csv`, under /kaggle/working on Kaggle).
 
     Returns:

@@ -371,14 +371,36 @@ def _dtype(name: str):
     return dtype
 
 
+def _test_rows(test, *, na: tuple[str, ...]) -> tuple[Path, pl.DataFrame]:
+    """The test rows and the name messages give them: a file read as training read its files, or a
+    DataFrame taken as it is (a pandas one converted)."""
+    if isinstance(test, str | Path):
+        return Path(test), read_table(test, na=na)
+    if isinstance(test, pl.DataFrame):
+        return Path("<DataFrame>"), test
+    if type(test).__module__.startswith("pandas"):
+        try:
+            return Path("<DataFrame>"), pl.from_pandas(test)
+        except Exception as err:  # noqa: BLE001 (pandas' and pyarrow's errors vary)
+            raise InputError(
+                f"The pandas DataFrame could not be converted to polars ({boundary.one_line(err)}). "
+                f"Pass the test file's path instead. Received: type={type(test).__name__}"
+            ) from None
+    raise InputError(
+        f"test must be a CSV or Parquet file's path or a DataFrame. Pass the competition's test file. "
+        f"Received: type={type(test).__name__}"
+    )
+
+
 def predict_file(
-    model: str | Path, test: str | Path, *, out: str | Path = "submission.csv", log=print
+    model: str | Path, test: str | Path | Any, *, out: str | Path = "submission.csv", log=print
 ) -> Path:
     """Write a validated submission for a raw test file with an exported model.
 
     Args:
         model: the exported model folder (`<run_dir>/model`).
-        test: the test file (CSV or Parquet), raw as the competition gives it.
+        test: the test file (CSV or Parquet), raw as the competition gives it, or its rows already
+            read (a polars or pandas DataFrame).
         out: the submission file to write: a file there is replaced (naming it is the request),
             a folder there is refused. Checked first; nothing is written when a check fails.
 
@@ -391,8 +413,7 @@ def predict_file(
     # everything that can be checked without TensorFlow first: its import takes seconds
     out = check_out_file(out)
     info = read_info(Path(model))
-    test_path = Path(test)
-    frame = read_table(test_path, na=tuple(info.get("na", ())))
+    test_path, frame = _test_rows(test, na=tuple(info.get("na", ())))
     if info["id"] and info["id"] not in frame.columns:
         raise InputError(
             f"Test file '{test_path}' has no id column '{info['id']}', which the "

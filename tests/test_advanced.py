@@ -105,6 +105,17 @@ def test_export_reloaded_in_a_fresh_process_predicts_like_the_fold_models_and_wr
     api.validate(out, data)
 
 
+def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
+    data, run = binary_run
+    out = api.predict(
+        run.run_dir / "model", pl.read_csv(data / "test.csv"), out=tmp_path / "sub.csv", log=quiet
+    )
+    assert out.read_text() == run.submission_path.read_text()
+    with pytest.raises(InputError, match="path or a DataFrame"):
+        api.predict(run.run_dir / "model", [1, 2, 3], out=tmp_path / "other.csv", log=quiet)
+    assert not (tmp_path / "other.csv").exists()
+
+
 def test_exported_model_takes_raw_rows_with_unseen_values_and_gaps(binary_run):
     data, run = binary_run
     model = ExportedModel(run.run_dir / "model")
