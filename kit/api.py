@@ -383,9 +383,14 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
 
 
 def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
-    """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first."""
+    """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first,
+    with the split its score is from (a holdout's and a k-fold's scores are not alike)."""
     from kit.run_folder import leaderboard as rows
 
     found = rows(root)
-    columns = ["competition", "track", "metric", "direction", "score", "run_dir"]
-    return pl.DataFrame([{k: r[k] for k in columns} for r in found], schema=columns, orient="row")
+    columns = ["competition", "track", "metric", "direction", "score", "split", "folds", "run_dir"]
+    return pl.DataFrame(
+        [{k: r.get(k) for k in columns} for r in found],
+        schema={**dict.fromkeys(columns, pl.String), "score": pl.Float64, "folds": pl.Int64},
+        orient="row",
+    )

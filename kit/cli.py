@@ -222,9 +222,14 @@ def cmd_leaderboard(args) -> int:
     if board.is_empty():
         print(f"no runs under {root}/ yet: run `kit baseline DIR` first")
         return 0
-    print(f"{'competition':<28} {'track':<9} {'metric':<9} {'cv':>10}  run")
+    print(f"{'competition':<28} {'track':<9} {'metric':<9} {'cv':>10}  {'split':<14} run")
     for r in board.iter_rows(named=True):
-        print(f"{r['competition']:<28} {r['track']:<9} {r['metric']:<9} {r['score']:>10.5f}  {r['run_dir']}")
+        split = r["split"] or "?"
+        if r["folds"] and split != "holdout":
+            split = f"{split} x{r['folds']}"
+        print(
+            f"{r['competition']:<28} {r['track']:<9} {r['metric']:<9} {r['score']:>10.5f}  {split:<14} {r['run_dir']}"
+        )
     return 0
 
 

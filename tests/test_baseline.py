@@ -292,7 +292,9 @@ def test_classification_scores_and_keeps_each_epoch_with_averaged_weights(workdi
     assert averaged["val_score"][averaged["best_epoch"]] == pytest.approx(score)
 
 
-def _fake_run(root: Path, competition: str, run: str, metric: str, score: float) -> None:
+def _fake_run(
+    root: Path, competition: str, run: str, metric: str, score: float, split: str = "kfold", folds: int = 5
+) -> None:
     folder = root / competition / run
     folder.mkdir(parents=True)
     info = {
@@ -301,16 +303,16 @@ def _fake_run(root: Path, competition: str, run: str, metric: str, score: float)
         "metric": metric,
         "direction": metrics.get(metric).direction,
         "score": score,
-        "fold_scores": [score],
-        "split": "kfold",
-        "folds": 1,
+        "fold_scores": [score] * folds,
+        "split": split,
+        "folds": folds,
     }
     (folder / "metrics.json").write_text(json.dumps(info))
 
 
 def test_leaderboard_orders_runs_by_cv_in_the_metrics_direction(tmp_path, capsys):
     for run, score in (("a", 0.80), ("b", 0.85), ("c", 0.70)):
-        _fake_run(tmp_path, "acc-comp", run, "accuracy", score)
+        _fake_run(tmp_path, "acc-comp", run, "accuracy", score, *(("holdout", 1) if run == "a" else ()))
     for run, score in (("a", 0.30), ("b", 0.20), ("c", 0.40)):
         _fake_run(tmp_path, "rmse-comp", run, "rmse", score)
     rows = leaderboard(tmp_path)
@@ -327,6 +329,9 @@ def test_leaderboard_orders_runs_by_cv_in_the_metrics_direction(tmp_path, capsys
     assert cli.main(["leaderboard", "--root", str(tmp_path)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "comp" in line and "/" in line]
     assert [line.split()[-1] for line in lines] == [r["run_dir"] for r in rows]
+    # a holdout's score is not a k-fold one's: each row says which it is
+    assert " holdout " in lines[1] and " kfold x5 " in lines[0]
+    assert kit.api.leaderboard(tmp_path)["split"].to_list()[:2] == ["kfold", "holdout"]
 
 
 def test_leaderboard_lists_real_runs(synthetic_runs, workdir):
