@@ -7,6 +7,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
+from kit import boundary as _boundary  # noqa: E402
+
+# and the lines it writes before reading that setting, when a script or notebook imports it after kit
+_boundary.quiet_tensorflow()
+
 from kit import api as _api  # noqa: E402
 from kit.api import auto, blend, inspect, leaderboard, load, predict, report, run_track, tune, validate  # noqa: E402
 

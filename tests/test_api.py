@@ -172,3 +172,21 @@ def test_verbs_survive_importing_every_module():
     for command in subcommands():
         name = API_NAME.get(command, command)
         assert callable(getattr(kit, name)), f"kit.{name} is no longer the API verb"
+
+
+def test_a_script_that_imports_kit_imports_tensorflow_without_its_start_up_lines():
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", "KIT_QUIET_TF", "KIT_TF_LOGS")
+    }
+    script = "import kit, tensorflow, sys; print('ok'); print('mine', file=sys.stderr)"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout == "ok\n"
+    assert result.stderr == "mine\n"  # the script's own line, and none of TensorFlow's oneDNN or CUDA lines
