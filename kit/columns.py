@@ -84,6 +84,46 @@ def infinities_as_missing(train, test, *, exclude, paths, notes):
     return frames[0], frames[1]
 
 
+# a numeric column's placeholders for "no value" (Telco's " " in TotalCharges, "?", "-"): at most
+# this many distinct ones, in at most this share of the values, among at least this many numbers
+PLACEHOLDERS, PLACEHOLDER_SHARE, PLACEHOLDER_NUMBERS = 3, 0.05, 20
+
+
+def placeholders_as_missing(train, test, *, exclude, notes):
+    """A text column that is numbers but for a few placeholder values (in train, test or both)
+    becomes a numeric column with those values missing, with a note naming them. Read as text, each
+    number would be a category of its own. Too many numbers are needed for codes ("1", "2", "XL")
+    to qualify, and too few placeholders for a text column to."""
+    frames = [train, test]
+    said = []
+    for column in train.columns:
+        if column in exclude or column not in test.columns:
+            continue
+        if train[column].dtype != pl.String and test[column].dtype != pl.String:
+            continue
+        values = pl.concat([f[column].cast(pl.String).drop_nulls() for f in frames])
+        number = values.str.strip_chars().cast(pl.Float64, strict=False)
+        tokens = values.filter(number.is_null())
+        if not (
+            0 < tokens.len() <= PLACEHOLDER_SHARE * values.len()
+            and tokens.n_unique() <= PLACEHOLDERS
+            and number.drop_nulls().n_unique() >= PLACEHOLDER_NUMBERS
+        ):
+            continue
+        for i, frame in enumerate(frames):
+            frames[i] = frame.with_columns(
+                pl.col(column).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+            )
+        shown = ", ".join(repr(t) for t in sorted(tokens.unique().to_list()))
+        said.append(f"'{column}' ({shown} in {tokens.len()} row(s))")
+    if said:
+        notes.append(
+            f"read as numbers, with placeholders as missing values: {'; '.join(said)} "
+            f"(--na names such values for every column)"
+        )
+    return frames[0], frames[1]
+
+
 # a date written with its day and month first, as "31/12/2024", "12/31/2024", "31.12.2024" or
 # "31-12-2024", with an optional time "23:59[:59]"
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"

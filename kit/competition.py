@@ -6,6 +6,7 @@ overridden is kept in `Competition.notes` so that `kit inspect` can show it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from kit.columns import (
     infinities_as_missing,
     is_datetime,
     na_hint,
+    placeholders_as_missing,
 )
 from kit.errors import InputError
 from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
@@ -32,6 +34,7 @@ from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
 TASKS = ("binary", "multiclass", "regression")
 # An integer target with at most this many distinct values is a class label, above it a quantity.
 MAX_INT_CLASSES = 10
+SAVED_INDEX = re.compile(r"^Unnamed: \d+$")
 SAMPLE_HINTS = ("sample", "submission")
 
 
@@ -233,6 +236,21 @@ def discover(
         notes.append(
             f"dropped {len(unnamed)} column(s) without a name in '{train_path.name}' (a saved index?)"
         )
+    # the name pandas gives such a column when it reads the file back, and then saves it again
+    saved_index = [
+        c
+        for c in train.columns
+        if SAVED_INDEX.match(c)
+        and c != id
+        and c in test.columns
+        and (sample is None or c not in sample.columns)
+    ]
+    if saved_index:
+        train, test = train.drop(saved_index), test.drop(saved_index)
+        notes.append(
+            f"dropped {', '.join(repr(c) for c in saved_index)}: pandas' name for a saved row index "
+            f"(pass --id to keep it as the id)"
+        )
     id = _infer_id(train, test, sample, id, test_path, sample_path)
     target, per_class = _infer_target(train, test, sample, id, target, train_path)
     if target == id:
@@ -241,12 +259,14 @@ def discover(
             f"predict, or --id with the id column. Received: target={target}, id={id}"
         )
     check_ids(train, test, id, train_path, test_path, na)
+    train, test = placeholders_as_missing(train, test, exclude={id, target}, notes=notes)
     train, test = infinities_as_missing(train, test, exclude={id}, paths=(train_path, test_path), notes=notes)
     train = _checked_target(train, target, train_path, na, notes)
     # the sample as its file spells it: the ids and labels a submission writes
     sample_text = read_table(sample_path, na=na, strings=True) if sample is not None else None
     if train[target].dtype == pl.Boolean:
         train = _booleans_as_spelled(train, target, sample_text, sample_path, train_path, na)
+    train = _whole_numbers_as_integers(train, target, notes)
 
     task, classes = _infer_task(train[target])
     if metric and train[target].dtype.is_numeric() and task != "regression":
@@ -255,13 +275,27 @@ def discover(
         if task not in scorer.tasks and "regression" in scorer.tasks:
             task, classes = "regression", []
             notes.append(f"target '{target}' has few integer values; {scorer.name} scores it as a regression")
+    if (
+        task == "multiclass"
+        and train[target].dtype.is_numeric()
+        and not per_class
+        and (not metric or "regression" in metrics.get(metric).tasks)
+        and (fraction := _sample_fraction(sample, id)) is not None
+    ):
+        # a class is never 1.5: the sample file shows a quantity
+        task, classes = "regression", []
+        notes.append(
+            f"target '{target}' has few integer values, but the sample file holds {fraction:g}: a regression"
+        )
     if task != "regression" and len(classes) > max(20, train.height // 2):
         raise InputError(
             f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
             f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
             f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
         )
-    submission = _infer_submission(sample, id, target, task, classes, per_class, train, sample_path, notes)
+    submission = _infer_submission(
+        sample, id, target, task, classes, per_class, train, sample_path, notes, metric=metric
+    )
     sample_id_text = None
     if sample is not None and id is not None:
         # as text too: the submission writes the ids as the sample spells them ("001", "1.0")
@@ -436,6 +470,19 @@ def _booleans_as_spelled(train, target, sample_text, sample_path, train_path, na
     )
 
 
+def _whole_numbers_as_integers(train, target, notes) -> pl.DataFrame:
+    """A float target of a few whole numbers (0.0 and 1.0, as pandas writes a 0/1 column that had a
+    missing value) as the integers they are, so that it is classes, as an integer target is."""
+    y = train[target]
+    if not y.dtype.is_float():
+        return train
+    values = y.drop_nulls()
+    if values.n_unique() > MAX_INT_CLASSES or not (values == values.round(0)).all():
+        return train
+    notes.append(f"target '{target}' holds whole numbers written as decimals ({values.min()}, ...): classes")
+    return train.with_columns(pl.col(target).cast(pl.Int64))
+
+
 def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
     """The train rows with a target; raises when the target cannot be learned."""
     y = train[target]
@@ -460,6 +507,14 @@ def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
                 f"as {text[0]!r}, so it was read as text. Pass --na {text[0]!r} if that means missing, "
                 f"or fix the file. Received: dtype=String"
             )
+    if y.dtype == pl.String:
+        stripped = y.str.strip_chars()
+        changed = int((stripped != y).sum())
+        if changed:
+            # " no" and "no" are one class; the submission spells it as the sample does, or stripped
+            train = train.with_columns(stripped.replace("", None).alias(target))
+            notes.append(f"stripped spaces around {changed} value(s) of target '{target}'")
+            y = train[target]
     missing = y.null_count()
     if missing:
         train = train.filter(pl.col(target).is_not_null())
@@ -474,6 +529,14 @@ def _checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
 
 
 def _check_metric_target(metric: str, y: pl.Series, train_path: Path) -> None:
+    if metric == "mape" and y.dtype.is_numeric():
+        zeros = int((y == 0).sum())
+        if zeros:
+            raise InputError(
+                f"Metric 'mape' divides each error by the target, but '{y.name}' in '{train_path.name}' is 0 "
+                f"in {zeros} row(s), whose errors would be without bound. Pass --metric mae (or rmsle), "
+                f"or check the target column. Received: zeros={zeros}"
+            )
     if not metrics.get(metric).log_target:
         return
     negative = y.cast(pl.Float64, strict=False) < 0
@@ -490,11 +553,21 @@ def _has_class_columns(sample, id, target, train) -> bool:
     if sample is None:
         return False
     wanted = [c for c in sample.columns if c != id]
-    values = {str(v) for v in train[target].drop_nulls().unique().to_list()}
+    values = _spellings(train[target])
     if len(wanted) < 2 or len(values) > 1000:
         return False
     names = {c.removeprefix(f"{target}_") for c in wanted}
     return names <= values
+
+
+def _spellings(y: pl.Series) -> set[str]:
+    """A target's values as a sample file's column names may spell them: 1.0 also as "1" (a float
+    target of whole numbers is read as the integers it holds)."""
+    values = y.drop_nulls().unique()
+    out = {str(v) for v in values.to_list()}
+    if values.dtype.is_float():
+        out |= {str(int(v)) for v in values.to_list() if v == v // 1}
+    return out
 
 
 def _infer_task(y: pl.Series) -> tuple[str, list]:
@@ -514,8 +587,20 @@ def _infer_task(y: pl.Series) -> tuple[str, list]:
     return "regression", []
 
 
+def _sample_fraction(sample, id) -> float | None:
+    """A value of the sample's one prediction column that is not a whole number, if it has one."""
+    if sample is None:
+        return None
+    others = [c for c in sample.columns if c != id]
+    if len(others) != 1 or not sample[others[0]].dtype.is_float():
+        return None
+    values = sample[others[0]].drop_nulls()
+    fractions = values.filter(values != values.round(0))
+    return float(fractions[0]) if fractions.len() else None
+
+
 def _infer_submission(
-    sample, id, target, task, classes, per_class, train, sample_path=None, notes=None
+    sample, id, target, task, classes, per_class, train, sample_path=None, notes=None, *, metric=None
 ) -> SubmissionFormat:
     if sample is None:
         columns = [c for c in (id, target) if c is not None]
@@ -548,6 +633,17 @@ def _infer_submission(
         )
     if len(others) > 1:
         extra = [c for c in others if c != target]
+        named = {c.removeprefix(f"{target}_") for c in others}
+        seen = _spellings(train[target])
+        if task != "regression" and named - seen and len(named & seen) >= max(1, len(named) // 2):
+            # a probability column per class, one of them for a class train never has
+            absent = sorted(named - seen)
+            raise InputError(
+                f"The sample file '{name}' has a probability column per class of '{target}', but "
+                f"class(es) {absent} never occur in '{target}' of the train file, so kit cannot learn "
+                f"them. Check that the train file is the competition's whole train file. "
+                f"Received: columns={columns}"
+            )
         raise InputError(
             f"The sample file '{name}' has column(s) {extra} besides the id and the target '{target}'; "
             f"kit writes one prediction column. Remove them from the sample file, or pass --target "
@@ -573,6 +669,21 @@ def _infer_submission(
     if sample[value_column].dtype == pl.Boolean:  # read as true/false, whichever case the file has
         spelled, shown = {v.lower() for v in spelled}, {v.lower() for v in shown}
     if shown and shown <= spelled:
+        if (
+            task == "binary"
+            and len(shown) == 1
+            and sample[value_column].dtype.is_numeric()
+            and metric
+            and not metrics.get(metric).labels
+        ):
+            # one value for every row (Santander's 0s) says nothing of labels; the metric scores
+            # probabilities, so they are what the submission holds
+            if notes is not None:
+                notes.append(
+                    f"the sample file's '{value_column}' is {next(iter(shown))} in every row; "
+                    f"{metrics.canonical(metric)} scores probabilities, so the submission holds them"
+                )
+            return SubmissionFormat("proba", columns, value_column=value_column)
         return SubmissionFormat("label", columns, value_column=value_column)
     numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)
     if task == "multiclass" or numbers.null_count():

@@ -362,3 +362,118 @@ def test_column_types_are_those_a_scan_of_every_row_infers(tmp_path, monkeypatch
     short = tmp_path / "short.csv"
     frame.select("ints").write_csv(short)
     assert kit.io.read_table(short)["ints"].dtype == pl.Int64
+
+
+def _rewrite(path, **columns):
+    """A file of the competition with some columns replaced (expressions over the file's own)."""
+    pl.read_csv(path).with_columns(**columns).write_csv(path)
+
+
+def test_a_target_of_whole_numbers_written_as_decimals_is_classes(tmp_path):
+    root = write_competition(tmp_path / "c")
+    # 0.0 and 1.0, as pandas writes a 0/1 column that had a missing value
+    _rewrite(root / "train.csv", label=(pl.col("label") == "yes").cast(pl.Float64))
+    _rewrite(root / "sample_submission.csv", label=pl.lit(0))
+    comp = discover(root)
+    assert (comp.task, comp.classes, comp.submission.kind, comp.metric) == (
+        "binary",
+        [0, 1],
+        "label",
+        "accuracy",
+    )
+    assert any("whole numbers" in note for note in comp.notes)
+    written = make_submission(comp, np.tile([0.2, 0.8], (comp.test.height, 1)))
+    assert written["label"].cast(pl.String).to_list() == ["1"] * comp.test.height
+    # three of them: classes too, not a regression
+    _rewrite(root / "train.csv", label=(pl.col("x2") % 3).cast(pl.Float64))
+    assert discover(root).task == "multiclass"
+    # and a sample with a probability column per class names them as integers
+    pl.read_csv(root / "test.csv").select(
+        "row_id", *[pl.lit(1 / 3).alias(f"label_{c}") for c in range(3)]
+    ).write_csv(root / "sample_submission.csv")
+    comp = discover(root)
+    assert (comp.submission.kind, comp.classes) == ("proba_columns", [0, 1, 2])
+
+
+def test_a_sample_of_zeros_holds_probabilities_when_the_metric_scores_them(tmp_path):
+    root = write_competition(tmp_path / "c")
+    _rewrite(root / "train.csv", label=(pl.col("label") == "yes").cast(pl.Int64))
+    _rewrite(root / "sample_submission.csv", label=pl.lit(0))  # Santander's: 0 in every row
+    assert discover(root).submission.kind == "label"  # no metric said: labels, as the sample shows
+    comp = discover(root, metric="roc_auc")
+    assert comp.submission.kind == "proba" and any("probabilities" in note for note in comp.notes)
+    assert discover(root, metric="f1").submission.kind == "label"
+    # a sample that shows both labels is a label sample whatever the metric
+    _rewrite(root / "sample_submission.csv", label=pl.col("row_id") % 2)
+    assert discover(root, metric="roc_auc").submission.kind == "label"
+
+
+def test_a_count_target_with_a_fraction_in_the_sample_is_a_regression(tmp_path):
+    root = write_competition(tmp_path / "c", task="regression")
+    _rewrite(root / "train.csv", label=(pl.col("x2") % 5))
+    _rewrite(root / "sample_submission.csv", label=pl.lit(1.5))
+    comp = discover(root)
+    assert (comp.task, comp.submission.kind) == ("regression", "value")
+    assert any("1.5" in note for note in comp.notes)
+    _rewrite(root / "sample_submission.csv", label=pl.lit(1))
+    assert discover(root).task == "multiclass"
+    _rewrite(root / "sample_submission.csv", label=pl.lit(1.5))
+    assert discover(root, metric="accuracy").task == "multiclass"  # the metric says classes
+
+
+def test_spaces_around_text_labels_are_stripped(tmp_path):
+    root = write_competition(tmp_path / "c")
+    spaced = pl.when(pl.col("row_id") % 3 == 0).then(pl.col("label")).otherwise(pl.col("label") + " ")
+    _rewrite(root / "train.csv", label=spaced)
+    comp = discover(root)
+    assert comp.classes == ["no", "yes"] and any("stripped spaces" in note for note in comp.notes)
+
+
+def test_a_numeric_column_with_placeholders_for_missing_is_read_as_numbers(tmp_path):
+    root = write_competition(tmp_path / "c")
+    # Telco's TotalCharges: " " for a customer with nothing charged yet, in both files
+    charges = pl.when(pl.col("row_id") % 40 == 0).then(pl.lit(" ")).otherwise(pl.col("x2").cast(pl.String))
+    _rewrite(root / "train.csv", x2=charges)
+    _rewrite(root / "test.csv", x2=charges)
+    comp = discover(root)
+    assert comp.roles["x2"] == "numeric" and comp.train["x2"].dtype == pl.Float64
+    assert comp.train["x2"].null_count() == comp.train.filter(pl.col("row_id") % 40 == 0).height > 0
+    assert any("'x2' (' ' in" in note for note in comp.notes)
+    # codes with a letter among them stay categories: too few numbers to be a quantity
+    _rewrite(
+        root / "train.csv",
+        x2=pl.when(pl.col("row_id") % 40 == 0).then(pl.lit("XL")).otherwise(pl.col("row_id") % 4),
+    )
+    _rewrite(root / "test.csv", x2=pl.col("row_id") % 4)
+    with pytest.raises(InputError, match="numeric in test but text"):
+        discover(root)
+
+
+def test_pandas_saved_index_column_is_dropped(tmp_path):
+    root = write_competition(tmp_path / "c")
+    for name in ("train.csv", "test.csv"):
+        frame = pl.read_csv(root / name)
+        frame.with_row_index("Unnamed: 0").write_csv(root / name)
+    comp = discover(root)
+    assert "Unnamed: 0" not in comp.roles and any("saved row index" in note for note in comp.notes)
+    # kept where the sample file names it: then it is the id
+    test = pl.read_csv(root / "test.csv")
+    test.select("Unnamed: 0", pl.lit("no").alias("label")).write_csv(root / "sample_submission.csv")
+    assert discover(root).id == "Unnamed: 0"
+
+
+def test_mape_is_refused_for_a_target_with_zeros(tmp_path):
+    root = write_competition(tmp_path / "c", task="regression")
+    _rewrite(root / "train.csv", label=pl.col("x2"))  # 0 to 49
+    with pytest.raises(InputError, match="'mape' divides .* is 0 in"):
+        discover(root, metric="mape")
+
+
+def test_a_class_column_of_the_sample_that_train_never_has_is_named(tmp_path):
+    root = write_competition(tmp_path / "c", task="multiclass")
+    _rewrite(
+        root / "train.csv",
+        label=pl.when(pl.col("label") == "mid").then(pl.lit("low")).otherwise(pl.col("label")),
+    )
+    with pytest.raises(InputError, match=r"class\(es\) \['mid'\] never occur"):
+        discover(root)
