@@ -395,12 +395,12 @@ def _infer_id(train, test, sample, id, test_path, sample_path):
         shared = [c for c in sample.columns if c in test.columns]
         if shared:
             return shared[0]
-        spelled = {c.lower(): c for c in test.columns}
+        spelled = {c.strip().lower(): c for c in test.columns}
         first = sample.columns[0]
-        if first.lower() in spelled:
+        if first.strip().lower() in spelled:
             raise InputError(
-                f"The sample file '{sample_path.name}' names its id column '{first}', "
-                f"'{test_path.name}' spells it '{spelled[first.lower()]}'. Rename one so they match "
+                f"The sample file '{sample_path.name}' names its id column {first!r}, "
+                f"'{test_path.name}' spells it {spelled[first.strip().lower()]!r}. Rename one so they match "
                 f"(the submission uses the sample's spelling). Received: sample_id={first}"
             )
         raise InputError(

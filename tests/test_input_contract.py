@@ -280,6 +280,9 @@ BAD: dict[str, Bad] = {
     "sample_id_other_capitals": Bad(
         _sample(lambda f: f.rename({"row_id": "ROW_ID"})), ("'ROW_ID'", "'row_id'", "Rename")
     ),
+    "sample_id_without_the_space_after_it": Bad(
+        _sample(lambda f: f.rename({"row_id": "row_id "})), ("'row_id '", "'row_id'", "Rename")
+    ),
     "wrong_id_flag": Bad(_as_is("--id", "x2"), ("'x2'", "sample_submission.csv", "--id row_id")),
     "id_flag_not_in_test": Bad(_as_is("--id", "nope"), ("'nope'", "test.csv", "--id")),
     "target_flag_is_the_id": Bad(
