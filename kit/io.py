@@ -342,6 +342,7 @@ def publish_dir(
     """
     staging, dest = Path(staging), Path(dest)
     may_replace = may_replace or written_by_kit
+    _list_files(staging)
     if not dest.exists() and not dest.is_symlink():
         try:
             staging.rename(dest)
@@ -381,16 +382,39 @@ MANIFEST = "manifest.json"
 WRITTEN_BY = "kit"
 
 
-def written_by_kit(folder: str | os.PathLike) -> bool:
-    """Whether `folder` is one kit wrote: its manifest.json says so."""
+def _kit_manifest(folder: Path) -> dict | None:
     try:
-        info = json.loads((Path(folder) / MANIFEST).read_text())
+        info = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
-        return False
+        return None
     if not isinstance(info, dict):
-        return False
+        return None
     # run folders before the marker existed carried kit's version among the package versions
-    return info.get("written_by") == WRITTEN_BY or "kit" in (info.get("versions") or {})
+    return info if info.get("written_by") == WRITTEN_BY or "kit" in (info.get("versions") or {}) else None
+
+
+def added_files(folder: str | os.PathLike) -> list[str]:
+    """What is in a folder kit wrote beside what it wrote there (the names its manifest lists)."""
+    info = _kit_manifest(Path(folder)) or {}
+    if "files" not in info:
+        return []
+    # `kit report` writes the page again, where the run's own attempt may have failed
+    ours = {*info["files"], "report.html"}
+    return sorted(p.name for p in Path(folder).iterdir() if p.name not in ours)
+
+
+def written_by_kit(folder: str | os.PathLike) -> bool:
+    """Whether `folder` is one kit wrote, and holds nothing else: its manifest.json says so, and
+    lists every file in it."""
+    return _kit_manifest(Path(folder)) is not None and not added_files(folder)
+
+
+def _list_files(staging: Path) -> None:
+    """The names in a staged run folder, in its manifest: a file added later is the user's."""
+    info = _kit_manifest(staging)
+    if info is not None:
+        names = sorted({p.name for p in staging.iterdir()} | {MANIFEST})
+        write_atomic(staging / MANIFEST, {**info, "files": names})
 
 
 def check_out_dir(
@@ -414,6 +438,11 @@ def check_out_dir(
         raise InputError(
             f"{flag} '{path}' is a file, not a folder; kit writes a run folder there. Pass a new folder "
             f"path. Received: out={path}"
+        )
+    if path.is_dir() and any(path.iterdir()) and not may_replace(path) and (added := added_files(path)):
+        raise InputError(
+            f"{flag} '{path}' is a run folder kit wrote, but {', '.join(added[:5])} in it is not kit's; "
+            f"kit replaces a run folder whole. Move that out, or pass a new folder. Received: out={path}"
         )
     if path.is_dir() and any(path.iterdir()) and not may_replace(path):
         raise InputError(

@@ -222,3 +222,26 @@ def test_a_reader_who_stops_reading_does_not_stop_the_run(tmp_path):
     err = run.communicate(timeout=300)[1]
     assert run.returncode == 0, err
     assert "Error" not in err and (out / "submission.csv").is_file()
+
+
+def test_a_run_folder_with_a_users_file_added_is_not_replaced(tmp_path, capsys):
+    data = write_competition(tmp_path / "c")
+    out = tmp_path / "run"
+    assert cli.main(["trees", str(data), "--folds", "2", "--out", str(out)]) == 0
+    (out / "my_notes.txt").write_text("why fold 2 is worse\n")
+    (out / "plots").mkdir()
+    (out / "plots" / "p.txt").write_text("x\n")
+    submission = (out / "submission.csv").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["trees", str(data), "--folds", "2", "--seed", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "my_notes.txt, plots" in err and len(err.strip().splitlines()) == 1
+    assert (out / "my_notes.txt").read_text() == "why fold 2 is worse\n" and (
+        out / "plots" / "p.txt"
+    ).is_file()
+    assert (out / "submission.csv").read_bytes() == submission  # the run folder as it was
+    # once the user's files are moved out, the run folder is kit's to replace again
+    (out / "my_notes.txt").unlink()
+    (out / "plots" / "p.txt").unlink()
+    (out / "plots").rmdir()
+    assert cli.main(["trees", str(data), "--folds", "2", "--seed", "1", "--out", str(out)]) == 0
