@@ -143,7 +143,35 @@ class Competition:
         return rows
 
 
-def find_files(root: Path) -> tuple[Path, Path, Path | None]:
+def _pick_sample(tables: list[Path], notes: list[str] | None) -> Path | None:
+    """The sample submission among the folder's tables: a name with "sample" in it, then one with
+    "submission" in it (Titanic's gender_submission.csv), then submission.csv itself (the name a
+    submission of the user's saved beside the data has most often); a CSV before Parquet. When
+    several are alike, a note names the one taken."""
+    names = [p.name.lower() for p in tables]
+    ranked = [
+        [p for p, n in zip(tables, names, strict=True) if "sample" in n],
+        [
+            p
+            for p, n in zip(tables, names, strict=True)
+            if "submission" in n and n.split(".")[0] != "submission"
+        ],
+        [p for p, n in zip(tables, names, strict=True) if n.split(".")[0] == "submission"],
+    ]
+    alike = next((group for group in ranked if group), [])
+    if not alike:
+        return None
+    alike = sorted(alike, key=lambda p: (not p.name.lower().endswith(".csv"), p.name))
+    others = [p.name for p in alike[1:] if p.stem.lower() != alike[0].stem.lower()]
+    if others and notes is not None:
+        notes.append(
+            f"took '{alike[0].name}' as the sample submission, not {', '.join(repr(n) for n in others)}; "
+            f"move the other file(s) out of the folder if that is wrong"
+        )
+    return alike[0]
+
+
+def find_files(root: Path, notes: list[str] | None = None) -> tuple[Path, Path, Path | None]:
     """Find the train, test and sample-submission files in a competition folder."""
     if root.is_file():
         raise InputError(
@@ -173,9 +201,18 @@ def find_files(root: Path) -> tuple[Path, Path, Path | None]:
             found = sorted(found, key=lambda p: (not p.name.lower().endswith(".csv"), p.name))
         return found[0] if found else None
 
-    sample = next((p for p in tables if any(h in p.name.lower() for h in SAMPLE_HINTS)), None)
+    sample = _pick_sample(tables, notes)
     rest = [p for p in tables if p != sample]
     train, test = pick("train", rest), pick("test", rest)
+    if (
+        (train is None or test is None)
+        and (root / "metrics.json").is_file()
+        and (root / "oof.parquet").is_file()
+    ):
+        raise InputError(
+            f"'{root}' is a run folder kit wrote, not a competition folder. Pass the folder with the "
+            f"competition's train and test files. Received: path={root}"
+        )
     if train is None or test is None:
         missing = "train" if train is None else "test"
         fix = ""
@@ -218,8 +255,8 @@ def discover(
         ('Survived', 'binary', 'accuracy')
     """
     root = Path(path)
-    train_path, test_path, sample_path = find_files(root)
     notes: list[str] = []
+    train_path, test_path, sample_path = find_files(root, notes)
     train = read_table(train_path, na=na, notes=notes)
     test = read_table(test_path, na=na, notes=notes)
     sample = read_table(sample_path, na=na, notes=notes) if sample_path else None

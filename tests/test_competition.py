@@ -477,3 +477,31 @@ def test_a_class_column_of_the_sample_that_train_never_has_is_named(tmp_path):
     )
     with pytest.raises(InputError, match=r"class\(es\) \['mid'\] never occur"):
         discover(root)
+
+
+def test_a_submission_of_the_users_beside_the_sample_is_not_taken_for_it(tmp_path):
+    root = write_competition(tmp_path / "c")
+    sample = pl.read_csv(root / "sample_submission.csv")
+    # the user's own files with probabilities in them, saved into the data folder
+    for name in ("my_submission.csv", "baseline_submission.csv"):
+        sample.with_columns(pl.lit(0.3).alias("label")).write_csv(root / name)
+    comp = discover(root)
+    assert comp.sample_path.name == "sample_submission.csv" and comp.submission.kind == "label"
+    # Titanic's sample beside the user's: submission.csv is the last choice; two alike, a note
+    (root / "sample_submission.csv").rename(root / "gender_submission.csv")
+    (root / "baseline_submission.csv").unlink()
+    (root / "submission.csv").write_text((root / "my_submission.csv").read_text())
+    notes = []
+    assert find_files(root, notes)[2].name == "gender_submission.csv"
+    assert "'gender_submission.csv' as the sample" in notes[0] and "'my_submission.csv'" in notes[0]
+    (root / "my_submission.csv").unlink()
+    notes = []
+    assert find_files(root, notes)[2].name == "gender_submission.csv" and not notes
+
+
+def test_a_run_folder_passed_as_the_competition_is_named_as_such(tmp_path):
+    run = api.trees(
+        write_competition(tmp_path / "c"), folds=2, out=tmp_path / "run", progress=False, log=print
+    )
+    with pytest.raises(InputError, match="is a run folder kit wrote, not a competition folder"):
+        discover(run.run_dir)
