@@ -7,6 +7,7 @@ submission checks and the run folder are the same for all of them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 import tempfile
@@ -198,7 +199,10 @@ def _cross_validate(
         f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
     )
     work = run_dir.parent / f".{run_dir.name}.work"
-    check_work_dir(work, params, log)
+    # checkpoints resume only where the same rows train the same network: the folds (so the seed,
+    # the split and the data's rows) and the columns' roles and missing tokens count as much as
+    # the parameters
+    check_work_dir(work, {**params, "_run": _resume_key(comp, cfg, folds, roles)}, log)
     phases["checks_and_derive"] = time.perf_counter() - started
     t0 = time.perf_counter()
     runtime.seed_everything(cfg.seed, rows=train.height)  # the first call imports TensorFlow and Keras
@@ -347,6 +351,23 @@ def _cross_validate(
         params=params,
         report_seconds=report_seconds if chief else None,
     )
+
+
+def _resume_key(comp, cfg, folds, roles) -> dict:
+    digest = hashlib.sha1()
+    for train_rows, val_rows in folds:
+        digest.update(np.asarray(train_rows, dtype=np.int64).tobytes())
+        digest.update(np.asarray(val_rows, dtype=np.int64).tobytes())
+    return {
+        "folds": digest.hexdigest(),
+        "seed": cfg.seed,
+        "seeds": cfg.seeds,
+        "target": comp.target,
+        "metric": comp.metric,
+        "na": list(cfg.na),
+        "roles": roles,
+        "test_rows": comp.test.height,
+    }
 
 
 def _phases(phases: dict, fold_seconds: list[float], histories: list, finish_started: float) -> dict:

@@ -180,6 +180,34 @@ def test_a_killed_run_resumes_each_fold_from_its_checkpoints(tmp_path, fast_conf
     assert (run.run_dir / "model" / "saved_model.pb").exists() and not work.exists()
 
 
+def test_a_killed_run_started_again_with_another_seed_starts_over(tmp_path, fast_config):
+    data = write_competition(tmp_path / "tiny")
+    comp, cfg = api.load(data, folds=2, config=fast_config)
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate(
+            comp, cfg, "advanced", out=out, progress=False, log=quiet, fold_callbacks=lambda k: [Kill()]
+        )
+    assert (tmp_path / ".run.work" / "fold_0" / "checkpoints").is_dir()
+    # other folds (the seed shuffles the rows), so other rows behind every checkpoint
+    comp, cfg = api.load(data, folds=2, config=fast_config, seed=1)
+    lines = []
+    run = cross_validate(comp, cfg, "advanced", out=out, progress=False, log=lines.append)
+    assert any("starting over" in line for line in lines) and not any("resuming" in line for line in lines)
+    assert (
+        run.score
+        == api.advanced(
+            data, folds=2, config=fast_config, seed=1, out=tmp_path / "fresh", progress=False, log=quiet
+        ).score
+    )
+
+
 def test_checkpoints_of_other_parameters_are_not_resumed(tmp_path):
     work = tmp_path / ".run.work"
     messages = []
