@@ -550,3 +550,25 @@ def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):
         root, track="trees", trials=2, metric="accuracy", folds=3, out=out, log=lambda _: None, progress=False
     )
     assert again.n_complete == 2
+
+
+SCRIPT = """
+import kit
+with open({marks!r}, "a") as f:
+    f.write("ran\\n")  # what a script does before it tunes: run once
+kit.tune({data!r}, track="trees", trials=1, folds=2, out={out!r}, progress=False)
+"""
+
+
+def test_a_script_without_a_main_guard_runs_once_while_a_worker_process_tunes(competition, tmp_path):
+    data, _ = competition
+    marks, out = tmp_path / "marks.txt", tmp_path / "tuning"
+    script = tmp_path / "tune_it.py"
+    script.write_text(SCRIPT.format(marks=str(marks), data=str(data), out=str(out)))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert marks.read_text() == "ran\n"
+    assert "no worker process could start" not in result.stdout + result.stderr  # trials ran in a worker
+    assert len(pl.read_csv(out / "trials.csv")) == 1

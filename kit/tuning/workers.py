@@ -14,6 +14,7 @@ wide network), so the worker measures its growth and the pool is replaced when i
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -281,10 +282,7 @@ def run(
             return
         reason = _run_in_process(plan, study, deadline=deadline, log=log, on_trial=on_trial)
         if reason == "unstartable":
-            log(
-                "note: no worker process could start (a script that calls kit.tune needs "
-                "`if __name__ == '__main__':`); trials run in this process"
-            )
+            log("note: no worker process could start (its error is above); trials run in this process")
             break
         if reason == "died":
             # killed from outside (out of memory, ...): its trial is queued again; a worker
@@ -310,6 +308,25 @@ def run(
             return
 
 
+@contextlib.contextmanager
+def _main_script_left_out():
+    """A spawned process runs the parent's main script again before anything else (as
+    `__mp_main__`), so that what was defined there unpickles; a script that calls `kit.tune` without
+    `if __name__ == '__main__':` would train all it trains before the call a second time. Nothing
+    of a worker's comes from that script (its track travels as a module name or a file path), so
+    the script is left out of what the process is told to prepare while it starts."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        yield  # `python -m ...` and notebooks: nothing to leave out, or not by path
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def _run_in_process(plan: Plan, study: optuna.Study, *, deadline, log, on_trial) -> str:
     """One worker process, trial after trial; returns why it stopped (see `Worker.run_one`), or
     "died" / "unstartable"."""
@@ -326,7 +343,9 @@ def _run_in_process(plan: Plan, study: optuna.Study, *, deadline, log, on_trial)
     pid = None
     try:
         try:
-            pid = pool.submit(os.getpid).result()
+            with _main_script_left_out():
+                started = pool.submit(os.getpid)  # the process starts here
+            pid = started.result()
         except BrokenProcessPool:
             return "unstartable"
         study.set_user_attr("worker_start_seconds", round(time.monotonic() - spawned, 2))
