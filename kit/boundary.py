@@ -31,7 +31,7 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from kit.errors import InputError
+from kit.errors import InputError, TrackError
 
 # set for the processes the `kit` command starts (tuning workers), so they import TensorFlow quietly too
 QUIET_ENV = "KIT_QUIET_TF"
@@ -181,6 +181,15 @@ def report(err: BaseException) -> tuple[str, int]:
     """
     if isinstance(err, InputError):
         return f"kit: error: {one_line(err)}", 2
+    if isinstance(err, TrackError):
+        text = "".join(traceback.format_exception(err.cause))
+        if os.environ.get(TRACEBACK_ENV):
+            return f"{text.rstrip()}\nkit: error: {one_line(err)}", 2
+        try:
+            where = f"the full traceback is in {save_traceback(text)}"
+        except OSError:
+            return f"{text.rstrip()}\nkit: error: {one_line(err)}", 2
+        return f"kit: error: {one_line(err)}. Fix the track; {where}", 2
     disk = disk_error(err) if isinstance(err, OSError) else None
     if disk is not None:
         return f"kit: error: {disk}", 2

@@ -24,7 +24,7 @@ from kit import kaggle, metrics, runtime, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.derive import derive
-from kit.errors import InputError
+from kit.errors import InputError, TrackError
 from kit.io import publish_dir, stage_dir
 from kit.preflight import preflight
 from kit.reporting import timed_report
@@ -250,7 +250,7 @@ def _cross_validate(
                         work_dir=work / (f"fold_{k}" if s == 0 else f"fold_{k}_seed_{s}"),
                         log=log,
                     )
-                    result = _as_result(track.fit_predict_fold(fold, params), fold, comp, track.name)
+                    result = _as_result(_fit_fold(track, fold, params), fold, comp, track.name, params)
                     if results:
                         results[-1].predict = None  # only the last fold's is used; the rest hold models
                     results.append(result)
@@ -418,7 +418,20 @@ def _importance(result: FoldResult, fold: Fold, metric, *, seconds: float, seed:
     return {"fold": fold.index, **found}
 
 
-def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult:
+def _fit_fold(track: tracks.Track, fold: Fold, params: dict):
+    """The track's fit_predict_fold; an error of a team's own track is said as theirs (`TrackError`)."""
+    try:
+        return track.fit_predict_fold(fold, params)
+    except (InputError, KeyboardInterrupt, MemoryError, OSError):
+        raise
+    except Exception as err:
+        if track.module.__name__.startswith("kit."):
+            raise
+        where = f"Track file '{track.ref}'" if track.ref else f"Track '{track.name}'"
+        raise TrackError(where, fold.index, err) from err
+
+
+def _as_result(returned, fold: Fold, comp: Competition, name: str, params: dict | None = None) -> FoldResult:
     """A track's return value as a `FoldResult`, checked: a wrong shape fails at the fold, not later."""
     result = returned if isinstance(returned, FoldResult) else FoldResult(*returned)
     width = fold.n_classes if comp.task != "regression" else 1
@@ -429,7 +442,7 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult
         pred = np.asarray(pred, dtype=np.float64)
         if pred.size != rows * width:
             shape = f"({rows}, {width})" if comp.task != "regression" else f"({rows},)"
-            raise ValueError(
+            raise InputError(
                 f"Track '{name}' returned {what} predictions of shape {pred.shape} for fold {fold.index + 1}; "
                 f"expected {shape}: kit's prediction form. Received: shape={pred.shape}"
             )
@@ -439,7 +452,13 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str) -> FoldResult
         if not np.isfinite(pred).all():
             raise InputError(
                 f"Track '{name}' predicted NaN or infinite values for fold {fold.index + 1}'s {what} rows: "
-                f"its training diverged. Lower [{name}] learning_rate, or check the target's scale. "
+                f"its training diverged. "
+                + (
+                    f"Lower [{name}] learning_rate, or check"
+                    if "learning_rate" in (params or {})
+                    else "Check"
+                )
+                + " the target's scale. "
                 f"Received: non_finite={int((~np.isfinite(pred)).sum())}"
             )
     return result

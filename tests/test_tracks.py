@@ -130,6 +130,23 @@ def test_a_broken_track_file_is_one_line(tmp_path, capsys, source, match):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_an_error_in_a_track_files_fold_names_the_file_and_keeps_its_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where the traceback is saved
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "DEFAULTS = {}\n"
+        "def fit_predict_fold(fold, params):\n"
+        "    return helper(fold)\n"
+        "def helper(fold):\n"
+        "    raise ValueError('boom')\n"
+    )
+    assert cli.main(["run", str(path), str(write_competition(tmp_path / "tiny", n=60))]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"Track file '{path}' raised ValueError: boom (fold 1). Fix the track" in line
+    saved = Path(line.rsplit("the full traceback is in ", 1)[1])
+    assert "in helper\n    raise ValueError('boom')" in saved.read_text()
+
+
 def test_a_track_file_cannot_take_a_kit_name(tmp_path):
     for name in ("baseline", "tune"):
         path = tmp_path / f"{name}.py"
