@@ -322,7 +322,7 @@ def auto(
 
 
 def blend(
-    runs: list[str | Path] | str | Path,
+    runs: list[str | Path | Run] | str | Path,
     *,
     out: str | Path | None = None,
     method: str = "auto",
@@ -331,18 +331,22 @@ def blend(
     """Blend runs by their out-of-fold predictions into a run folder of its own (`kit.ensemble`).
 
     Args:
-        runs: run folders of one competition made on the same folds (same split and seed), or a
-            competition folder: every run of it under `submissions/<competition>/`.
+        runs: run folders (or the `Run`s the tracks returned) of one competition made on the same
+            folds (same split and seed), or a competition folder: every run of it under
+            `submissions/<competition>/`.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
         method: "auto" (the best by CV of hill climbing, bagged hill climbing, a level-2
             model and the best run alone), "hill", "bagged", "stack" or "best".
 
     Example:
         >>> base, trees = kit.baseline("data/titanic"), kit.trees("data/titanic")
-        >>> run = kit.blend([base.run_dir, trees.run_dir])
+        >>> run = kit.blend([base, trees])
     """
     from kit import kaggle
     from kit.ensemble import blend as blend_runs
+
+    if isinstance(runs, list | tuple):
+        runs = [r.run_dir if isinstance(r, Run) else r for r in runs]
 
     return kaggle.publish(blend_runs(runs, out=out, method=method, log=log), log=log)
 

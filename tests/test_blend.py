@@ -130,7 +130,7 @@ def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, meth
 def test_a_blend_is_a_leaderboard_row(three_runs, tmp_path):
     _, comp, runs = three_runs
     out = tmp_path / "submissions" / comp.name / "blend"
-    kit.blend([r.run_dir for r in runs], out=out, log=quiet)
+    kit.blend(runs, out=out, log=quiet)  # the Runs the tracks returned, as their folders would be
     board = kit.leaderboard(tmp_path / "submissions")
     assert board.filter(pl.col("track") == "blend").height == 1
 
