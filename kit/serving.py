@@ -414,6 +414,17 @@ def predict_file(
     out = check_out_file(out)
     info = read_info(Path(model))
     test_path, frame = _test_rows(test, na=tuple(info.get("na", ())))
+    if frame.height == 0:
+        raise InputError(
+            f"Test file '{test_path}' has no rows. Pass the competition's test file. Received: rows=0"
+        )
+    if info["id"] and info["id"] in frame.columns and frame[info["id"]].is_duplicated().any():
+        repeated = frame[info["id"]].filter(frame[info["id"]].is_duplicated())
+        raise InputError(
+            f"Test file '{test_path}' has {repeated.n_unique()} id(s) in '{info['id']}' more than once (such "
+            f"as {repeated[0]!r}); a submission has one row per id. Drop the repeated rows. "
+            f"Received: rows={frame.height}, ids={frame[info['id']].n_unique()}"
+        )
     if info["id"] and info["id"] not in frame.columns:
         raise InputError(
             f"Test file '{test_path}' has no id column '{info['id']}', which the "

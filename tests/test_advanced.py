@@ -111,6 +111,13 @@ def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
         run.run_dir / "model", pl.read_csv(data / "test.csv"), out=tmp_path / "sub.csv", log=quiet
     )
     assert out.read_text() == run.submission_path.read_text()
+    rows = pl.read_csv(data / "test.csv")
+    with pytest.raises(InputError, match="has no rows"):
+        api.predict(run.run_dir / "model", rows.head(0), out=tmp_path / "other.csv", log=quiet)
+    with pytest.raises(InputError, match=r"1 id\(s\) in 'row_id' more than once"):
+        api.predict(
+            run.run_dir / "model", pl.concat([rows, rows.head(1)]), out=tmp_path / "other.csv", log=quiet
+        )
     with pytest.raises(InputError, match="path or a DataFrame"):
         api.predict(run.run_dir / "model", [1, 2, 3], out=tmp_path / "other.csv", log=quiet)
     assert not (tmp_path / "other.csv").exists()
