@@ -392,6 +392,35 @@ def _test_rows(test, *, na: tuple[str, ...]) -> tuple[Path, pl.DataFrame]:
     )
 
 
+def _unreadable_values(frame: pl.DataFrame, inputs: dict[str, dict]) -> list[str]:
+    """What the model will take as missing though the test file has a value there: text in a
+    numeric column ("0.5x"), a date in another format than training's. Said, since the predictions
+    change with it."""
+    notes = []
+    for column, spec in inputs.items():
+        s = frame[column]
+        if s.dtype != pl.String:
+            continue
+        text = s.str.strip_chars()
+        given = text.is_not_null() & (text != "")
+        if spec["kind"] in ("float", "int"):
+            bad = given & text.cast(pl.Float64, strict=False).is_null()
+            what = "numbers"
+        elif spec["role"] == "datetime":
+            # the graph reads "YYYY-MM-DD[ HH:MM[:SS]]", as training's files wrote them
+            bad = given & ~text.str.contains(r"^\d{4}-\d{1,2}-\d{1,2}")
+            what = "dates as training read them (year first)"
+        else:
+            continue
+        if bad.any():
+            shown = s.filter(bad)
+            notes.append(
+                f"{int(bad.sum())} of {s.len()} value(s) of '{column}' are not {what} (such as "
+                f"{shown[0]!r}): the model takes them as missing"
+            )
+    return notes
+
+
 def predict_file(
     model: str | Path, test: str | Path | Any, *, out: str | Path = "submission.csv", log=print
 ) -> Path:
@@ -436,6 +465,8 @@ def predict_file(
             f"Test file '{test_path}' lacks column(s) {lacking[:8]} that the model was trained on. Pass "
             f"the competition's test file. Received: columns={frame.columns[:12]}"
         )
+    for note in _unreadable_values(frame, info["inputs"]):
+        log(f"note: {note}")
     exported = ExportedModel(model)
     pred = exported.predict(frame)
     comp = exported.competition(frame, test_path, log=log)

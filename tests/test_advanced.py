@@ -112,6 +112,16 @@ def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
     )
     assert out.read_text() == run.submission_path.read_text()
     rows = pl.read_csv(data / "test.csv")
+    # values the model cannot read are said, not silently taken as missing
+    changed = rows.with_columns(
+        pl.col("x1").cast(pl.String) + "x",
+        pl.col("when").str.replace(r"^(\d{4})-(\d{2})-(\d{2})", "$3.$2.$1"),
+    )
+    lines = []
+    api.predict(run.run_dir / "model", changed, out=tmp_path / "changed.csv", log=lines.append)
+    notes = [line for line in lines if line.startswith("note:")]
+    assert any("value(s) of 'x1' are not numbers" in n for n in notes)
+    assert any(f"{rows.height} of {rows.height} value(s) of 'when' are not dates" in n for n in notes)
     with pytest.raises(InputError, match="has no rows"):
         api.predict(run.run_dir / "model", rows.head(0), out=tmp_path / "other.csv", log=quiet)
     with pytest.raises(InputError, match=r"1 id\(s\) in 'row_id' more than once"):
