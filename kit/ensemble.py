@@ -289,7 +289,14 @@ def fit_blend(
         nested_oof["stack"][held] = stack.predict([p[held] for p in oof]).reshape(
             nested_oof["stack"][held].shape
         )
-    nested = {name: score(y[scored], p[scored]) for name, p in nested_oof.items()}
+
+    def honest(p):
+        # labels as a run writes them: each fold cut where the other folds chose (where that beats
+        # 0.5); a cut chosen on the rows it is scored on would flatter every way alike
+        return metric(y[scored], metrics.decision_threshold(metric, y[scored], p[scored], fold[scored])[1])
+
+    judge = honest if thresholded else (lambda p: score(y[scored], p[scored]))
+    nested = {name: judge(p) for name, p in nested_oof.items()}
     chosen = method if method != "auto" else max(nested, key=lambda n: _key(nested[n], better))
 
     best_single = _best_index([p[scored] for p in oof], y[scored], score, better)
@@ -309,13 +316,8 @@ def fit_blend(
         blend_oof = sum(w * p for w, p in zip(weights, oof, strict=True))
         blend_test = sum(w * p for w, p in zip(weights, test, strict=True))
     if thresholded and method in ("auto", "hill", "best"):
-        # the members' scores and the blend's are honest ones (each fold cut where the others chose,
-        # where that beats 0.5), which the climb did not see: the best member where it wins there
-        def honest(p):
-            return metric(
-                y[scored], metrics.decision_threshold(metric, y[scored], p[scored], fold[scored])[1]
-            )
-
+        # the members' scores and the blend's are honest ones, which the climb did not see: the
+        # best member where it wins there
         scores = [honest(p) for p in oof]
         top = max(range(len(oof)), key=lambda i: _key(scores[i], better))
         if better(scores[top], honest(blend_oof)):

@@ -103,6 +103,25 @@ def test_auto_keeps_the_best_member_alone_when_combinations_lose_on_the_held_out
     np.testing.assert_allclose(blend.test, a[:20])
 
 
+def test_under_a_label_metric_the_ways_are_judged_with_cuts_chosen_on_other_folds():
+    # one member twice: every way of combining is that member, so each must score what its run
+    # scores (labels cut where the other folds chose), not its score at the best cut of all rows
+    rng = np.random.default_rng(0)
+    n = 300
+    y = (rng.random(n) < 0.35).astype(int)
+    fold = np.arange(n) % 5
+    p1 = np.clip(0.35 + 0.3 * (y - 0.35) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    proba = np.stack([1 - p1, p1], axis=1)
+    oof = pl.DataFrame({"fold": fold, "proba_0": proba[:, 0], "proba_1": proba[:, 1]})
+    test = oof.drop("fold").head(20)
+    members = [Member(run_dir=Path(name), track="t", score=0.0, info={}, oof=oof, test=test) for name in "ab"]
+    f1 = metrics.get("f1")
+    run_score = f1(y, metrics.decision_threshold(f1, y, proba, fold)[1])
+    blend = fit_blend(members, y, task="binary", metric=f1, thresholded=True)
+    for way in ("best", "hill", "bagged"):
+        assert blend.nested[way] == pytest.approx(run_score)
+
+
 @pytest.mark.parametrize("method", ["auto", "hill", "bagged", "stack", "best"])
 def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, method):
     data, comp, runs = three_runs
