@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from kit import metrics
 from kit.columns import id_number, id_text, match_ids
 from kit.competition import Competition
 from kit.errors import InputError
@@ -42,6 +43,9 @@ def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | N
         for i, column in enumerate(fmt.class_columns):
             columns[column] = pl.Series(column, pred[:, i], dtype=pl.Float64)
     else:
+        if metrics.get(comp.metric).log_target:
+            # scored on log(1 + value): a value below 0 (a linear model's -1e-9) is refused there
+            pred = np.maximum(pred, 0.0)
         columns[value] = pl.Series(value, pred, dtype=pl.Float64)
     frame = pl.DataFrame(columns)
     if comp.sample is not None and comp.id is not None:
@@ -118,6 +122,15 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
             raise InputError(
                 f"{name} column '{values[0]}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
                 f"that way; expected one of {sorted(allowed)}. Received: label={bad[0]!r}"
+            )
+    if fmt.kind == "value" and comp.metric and metrics.get(comp.metric).log_target:
+        numbers = frame[values[0]].cast(pl.Float64, strict=False)
+        if (numbers < 0).any():
+            row = int((numbers < 0).arg_true()[0])
+            raise InputError(
+                f"{name} column '{values[0]}' has values below 0 (first at row {row + 1}: {numbers[row]:.6g}); "
+                f"{comp.metric} scores log(1 + value), which they do not have. Clip them at 0. "
+                f"Received: value={numbers[row]:.6g}"
             )
     if fmt.kind in ("proba", "proba_columns"):
         probs = frame.select(values).cast(pl.Float64).to_numpy()

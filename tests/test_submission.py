@@ -144,6 +144,17 @@ def test_nan_inf_and_missing_values_are_rejected(tmp_path, value):
         check_submission(bad, comp)
 
 
+def test_under_rmsle_values_are_clipped_at_0_and_a_negative_one_is_refused(tmp_path):
+    comp = discover(write_competition(tmp_path / "regression", task="regression"), metric="rmsle")
+    pred = np.linspace(-1e-9, 15, comp.test.height)  # a linear model's log target, just below 0
+    frame = make_submission(comp, pred)
+    assert frame["label"].min() == 0.0
+    check_submission(frame, comp)
+    with pytest.raises(InputError, match=r"values below 0 \(first at row \d+: -0.5\); rmsle scores log"):
+        check_submission(frame.with_columns(pl.col("label").clip(upper_bound=3) - 0.5), comp)
+    check_submission(frame.with_columns(pl.col("label") - 0.5), discover(comp.root, metric="rmse"))
+
+
 def test_probability_must_lie_in_0_1(proba):
     frame = _good(proba)
     check_submission(frame, proba)
