@@ -706,21 +706,22 @@ def _infer_submission(
     if sample[value_column].dtype == pl.Boolean:  # read as true/false, whichever case the file has
         spelled, shown = {v.lower() for v in spelled}, {v.lower() for v in shown}
     if shown and shown <= spelled:
-        if (
-            task == "binary"
-            and len(shown) == 1
-            and sample[value_column].dtype.is_numeric()
-            and metric
-            and not metrics.get(metric).labels
-        ):
-            # one value for every row (Santander's 0s) says nothing of labels; the metric scores
+        scores_probabilities = bool(metric) and not metrics.get(metric).labels
+        if task == "binary" and sample[value_column].dtype.is_numeric() and scores_probabilities:
+            # 0s and 1s (Santander's 0 in every row) hold a probability as well; the metric scores
             # probabilities, so they are what the submission holds
             if notes is not None:
                 notes.append(
-                    f"the sample file's '{value_column}' is {next(iter(shown))} in every row; "
+                    f"the sample file's '{value_column}' shows {' and '.join(sorted(shown))}; "
                     f"{metrics.canonical(metric)} scores probabilities, so the submission holds them"
                 )
             return SubmissionFormat("proba", columns, value_column=value_column)
+        if scores_probabilities and notes is not None:
+            notes.append(
+                f"the sample file's '{value_column}' holds labels, so the submission does, but "
+                f"{metrics.canonical(metric)} scores probabilities: the CV is the probabilities', and "
+                f"labels score worse"
+            )
         return SubmissionFormat("label", columns, value_column=value_column)
     numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)
     if task == "multiclass" or numbers.null_count():

@@ -395,7 +395,7 @@ def test_a_target_of_whole_numbers_written_as_decimals_is_classes(tmp_path):
     assert (comp.submission.kind, comp.classes) == ("proba_columns", [0, 1, 2])
 
 
-def test_a_sample_of_zeros_holds_probabilities_when_the_metric_scores_them(tmp_path):
+def test_a_sample_of_0s_and_1s_holds_probabilities_when_the_metric_scores_them(tmp_path):
     root = write_competition(tmp_path / "c")
     _rewrite(root / "train.csv", label=(pl.col("label") == "yes").cast(pl.Int64))
     _rewrite(root / "sample_submission.csv", label=pl.lit(0))  # Santander's: 0 in every row
@@ -403,9 +403,17 @@ def test_a_sample_of_zeros_holds_probabilities_when_the_metric_scores_them(tmp_p
     comp = discover(root, metric="roc_auc")
     assert comp.submission.kind == "proba" and any("probabilities" in note for note in comp.notes)
     assert discover(root, metric="f1").submission.kind == "label"
-    # a sample that shows both labels is a label sample whatever the metric
+    # 0s and 1s alike: a probability is what the metric scores
     _rewrite(root / "sample_submission.csv", label=pl.col("row_id") % 2)
-    assert discover(root, metric="roc_auc").submission.kind == "label"
+    assert discover(root, metric="log_loss").submission.kind == "proba"
+    assert discover(root, metric="accuracy").submission.kind == "label"
+    # labels that are words cannot hold a probability: the note says the CV is not the labels'
+    _rewrite(
+        root / "train.csv", label=pl.when(pl.col("label") == 1).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    )
+    _rewrite(root / "sample_submission.csv", label=pl.lit("no"))
+    comp = discover(root, metric="roc_auc")
+    assert comp.submission.kind == "label" and any("labels score worse" in note for note in comp.notes)
 
 
 def test_a_count_target_with_a_fraction_in_the_sample_is_a_regression(tmp_path):
