@@ -39,6 +39,7 @@ class Settings(TypedDict, total=False):
     target: the column to predict. id: the id column. metric: the competition's metric
     (accuracy, roc_auc, log_loss, rmse, rmsle, ...). na: extra strings that mean missing.
     group: rows of a group stay in one fold. time: validate on later rows than the training rows.
+    positive: a binary target's positive class (the one f1 scores; default: the last in sort order).
     """
 
     config: str | Path
@@ -48,6 +49,7 @@ class Settings(TypedDict, total=False):
     na: str | list[str]
     group: str
     time: str
+    positive: str
 
 
 class RunSettings(Settings, total=False):
@@ -97,6 +99,7 @@ def load(
         na=tuple(cfg.na),
         group=cfg.group,
         time=cfg.time,
+        positive=cfg.positive,
     )
     comp.notes.extend(tfds.notes(data))
     return comp, cfg

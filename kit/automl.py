@@ -262,7 +262,7 @@ def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | N
     # the settings as they resolve now, against the member's config.toml: a member scored by another
     # metric or split on another column is run again, never blended under the new settings' names
     now = cfg.resolved(comp).to_dict()
-    settings = ("target", "id", "metric", "group", "time", "na", "folds", "split")
+    settings = ("target", "id", "metric", "group", "time", "positive", "na", "folds", "split")
     same = (
         info.get("track") == step.track
         and info.get("seed") == cfg.seed

@@ -41,6 +41,10 @@ def _competition_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--group", help="group column for group k-fold (rows of a group stay together)")
     parser.add_argument("--time", help="time column for time-ordered validation")
+    parser.add_argument(
+        "--positive",
+        help="a binary target's positive class, which f1 scores (default: the last in sort order)",
+    )
     parser.add_argument("--config", help="TOML file with settings (a run folder's config.toml works too)")
 
 
@@ -160,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings(args: argparse.Namespace) -> dict:
     """The competition and run flags that were given, as keyword arguments for `kit.api`."""
-    keys = ("target", "id", "metric", "na", "group", "time", "folds", "split", "seed", "seeds")
+    keys = ("target", "id", "metric", "na", "group", "time", "positive", "folds", "split", "seed", "seeds")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

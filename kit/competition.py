@@ -237,6 +237,7 @@ def discover(
     na: tuple[str, ...] = (),
     group: str | None = None,
     time: str | None = None,
+    positive: str | None = None,
 ) -> Competition:
     """Read a competition folder and infer id, target, task, submission format and column roles.
 
@@ -330,6 +331,7 @@ def discover(
             f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
             f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
         )
+    classes = _positive_last(classes, task, target, positive, metric, notes)
     submission = _infer_submission(
         sample, id, target, task, classes, per_class, train, sample_path, notes, metric=metric
     )
@@ -622,6 +624,39 @@ def _infer_task(y: pl.Series) -> tuple[str, list]:
             f"numeric, boolean or text column. Received: dtype={y.dtype}"
         )
     return "regression", []
+
+
+# labels whose last one in sort order is the positive class as a matter of course
+_USUAL_PAIRS = ({"0", "1"}, {"false", "true"}, {"no", "yes"}, {"n", "y"}, {"-1", "1"})
+
+
+def _positive_last(classes: list, task: str, target: str, positive, metric, notes) -> list:
+    """A binary target's classes with the positive one last: the one f1 scores and a one-column
+    submission's probability is of. `positive` names it; by default the last in sort order, which
+    a note names where f1 scores it and the labels are words."""
+    if positive is None:
+        spelled = {str(c).lower() for c in classes}
+        if task == "binary" and metric and metrics.canonical(metric) == "f1" and spelled not in _USUAL_PAIRS:
+            notes.append(
+                f"f1 scores '{classes[1]}' as the positive class of '{target}' (the last in sort order); "
+                f"--positive {classes[0]} names the other"
+            )
+        return classes
+    if task != "binary":
+        raise InputError(
+            f"--positive names the positive class of a binary target, but '{target}' is {task}. "
+            f"Leave --positive out. Received: positive={positive}"
+        )
+    spelled = [str(c) for c in classes]
+    match = [i for i, s in enumerate(spelled) if s == str(positive)] or [
+        i for i, s in enumerate(spelled) if s.lower() == str(positive).lower()
+    ]
+    if not match:
+        raise InputError(
+            f"--positive '{positive}' is not a class of '{target}' ({', '.join(spelled)}). Pass one of "
+            f"them. Received: positive={positive}"
+        )
+    return [classes[1 - match[0]], classes[match[0]]]
 
 
 def _sample_fraction(sample, id) -> float | None:

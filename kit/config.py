@@ -35,7 +35,7 @@ def _config_dir() -> Path:
 CONFIG_DIR = _config_dir()
 
 SETTING_TYPES = {
-    "target": str, "id": str, "metric": str, "na": list, "group": str, "time": str,
+    "target": str, "id": str, "metric": str, "na": list, "group": str, "time": str, "positive": str,
     "split": str, "folds": int, "seed": int, "seeds": int,
 }  # fmt: skip
 SETTING_LIMITS = {"folds": "[1, 1000]", "seed": "[0, 4294967295]", "seeds": "[1, 100]"}
@@ -56,6 +56,9 @@ class Config:
     na: list[str] = field(default_factory=list)
     group: str | None = None
     time: str | None = None
+    # a binary target's positive class: the one f1 scores, whose probability a one-column
+    # submission holds (default: the class that sorts last, as "1", "True", "Yes" do)
+    positive: str | None = None
     split: str = "auto"
     folds: int = 5
     seed: int = 0
@@ -111,6 +114,7 @@ class Config:
                 "metric": comp.metric,
                 "group": comp.group,
                 "time": comp.time,
+                "positive": str(comp.classes[1]) if comp.task == "binary" else None,
             },
             source="the run",
         )

@@ -513,3 +513,26 @@ def test_a_run_folder_passed_as_the_competition_is_named_as_such(tmp_path):
     )
     with pytest.raises(InputError, match="is a run folder kit wrote, not a competition folder"):
         discover(run.run_dir)
+
+
+def test_positive_names_the_class_f1_scores_and_a_probability_is_of(tmp_path):
+    root = write_competition(tmp_path / "c")
+    words = pl.when(pl.col("label") == "yes").then(pl.lit("fraud")).otherwise(pl.lit("legit"))
+    _rewrite(root / "train.csv", label=words)
+    _rewrite(root / "sample_submission.csv", label=pl.lit("legit"))
+    comp = discover(root, metric="f1")
+    # by default the last in sort order, said where f1 scores words
+    assert comp.classes == ["fraud", "legit"] and any("--positive fraud" in note for note in comp.notes)
+    comp = discover(root, metric="f1", positive="fraud")
+    assert comp.classes == ["legit", "fraud"] and not any("--positive" in note for note in comp.notes)
+    y = comp.target_values()
+    assert (y == 1).sum() == (comp.train["label"] == "fraud").sum()
+    written = make_submission(comp, np.tile([0.2, 0.8], (comp.test.height, 1)))
+    assert set(written["label"].to_list()) == {"fraud"}
+    with pytest.raises(InputError, match=r"--positive 'spam' is not a class of 'label' \(fraud, legit\)"):
+        discover(root, positive="spam")
+    with pytest.raises(InputError, match="is multiclass"):
+        discover(write_competition(tmp_path / "m", task="multiclass"), positive="low")
+    # the flag, through the settings and back from a run's config
+    comp, cfg = api.load(root, metric="f1", positive="fraud")
+    assert comp.classes == ["legit", "fraud"] and cfg.resolved(comp).positive == "fraud"

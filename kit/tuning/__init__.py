@@ -243,6 +243,7 @@ def study_settings(comp: Competition, cfg: Config) -> dict:
     return {
         "target": comp.target, "metric": comp.metric, "group": comp.group, "time": comp.time,
         "na": list(cfg.na), "split": cfg.split, "folds": cfg.folds, "seed": cfg.seed, "seeds": cfg.seeds,
+        "positive": str(comp.classes[1]) if comp.task == "binary" else None,
     }  # fmt: skip
 
 
