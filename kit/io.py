@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,10 +34,18 @@ NULL_TOKENS = (
     "", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL", "None", "<NA>",
     "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
 )  # fmt: skip
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".tsv")
+# a table zipped alone (train.csv.zip), as older Kaggle competitions ship their files
+ZIPPED_SUFFIXES = (".csv.zip", ".parquet.zip", ".tsv.zip")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".tsv", *ZIPPED_SUFFIXES)
 # tables kit does not read, and what to do about them
 OTHER_TABLES = {
-    (".zip", ".7z", ".tar", ".tar.gz", ".tgz"): "Unpack {} into the folder first.",
+    (
+        ".zip",
+        ".7z",
+        ".tar",
+        ".tar.gz",
+        ".tgz",
+    ): "Unpack {} into a folder (on Kaggle, under /kaggle/working) and pass that one.",
     (".xlsx", ".xls", ".json", ".feather", ".arrow"): "Save {} as CSV or Parquet first.",
 }
 
@@ -73,6 +82,8 @@ def read_table(
         raise InputError(f"File '{path}' does not exist. Check the competition folder. Received: path={path}")
     if path.stat().st_size == 0:
         raise InputError(f"File '{path}' is empty. Download it again from the competition's data page.")
+    if path.name.lower().endswith(ZIPPED_SUFFIXES):
+        return _read_zipped(path, na=na, strings=strings, notes=notes)
     said: list[str] = []
     try:
         # polars panics (a damaged Parquet page) print a Rust backtrace straight to fd 2
@@ -106,6 +117,35 @@ def read_table(
     if notes is not None:
         notes.extend(said)
     return frame
+
+
+def _read_zipped(path: Path, *, na, strings, notes) -> pl.DataFrame:
+    """A table zipped alone (Kaggle's train.csv.zip), read from a temporary copy of it unpacked:
+    a competition's input folder may be read-only, as on Kaggle."""
+    inner = path.name[: -len(".zip")]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [
+                m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")
+            ]
+            if len(members) != 1:
+                raise InputError(
+                    f"File '{path}' holds {len(members)} files; kit reads a zip that holds one table. "
+                    f"Unpack it into a folder of its own. Received: files={[m.filename for m in members][:6]}"
+                )
+            with tempfile.TemporaryDirectory(prefix="kit-unzip-") as folder:
+                target = Path(folder) / inner
+                with archive.open(members[0]) as source, open(target, "wb") as dest:
+                    shutil.copyfileobj(source, dest, 1 << 20)
+                try:
+                    return read_table(target, na=na, strings=strings, notes=notes)
+                except InputError as err:  # said of the zip, not of a temporary copy
+                    raise InputError(str(err).replace(str(target), str(path))) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as err:
+        raise InputError(
+            f"File '{path}' could not be unpacked ({boundary.one_line(err)}). Download it again. "
+            f"Received: error={type(err).__name__}"
+        ) from None
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +119,19 @@ def _renamed(name, to):
 
 
 def _zipped(root):
-    for name in ("train.csv", "test.csv"):
-        (root / name).rename(root / f"{name}.zip")
+    # the competition's files in one archive, as `kaggle competitions download` leaves them
+    with zipfile.ZipFile(root / "competition.zip", "w") as archive:
+        for name in ("train.csv", "test.csv"):
+            archive.write(root / name, name)
+            (root / name).unlink()
+    return root, []
+
+
+def _zipped_two_in_one(root):
+    with zipfile.ZipFile(root / "train.csv.zip", "w") as archive:
+        archive.write(root / "train.csv", "train.csv")
+        archive.write(root / "test.csv", "extra.csv")
+    (root / "train.csv").unlink()
     return root, []
 
 
@@ -238,7 +250,8 @@ BAD: dict[str, Bad] = {
     # files
     "missing_folder": Bad(lambda r: (r.parent / "nope", []), ("nope", "does not exist")),
     "folder_is_a_file": Bad(lambda r: (r / "train.csv", []), ("train.csv", "is a file", "Pass")),
-    "zipped_files": Bad(_zipped, ("No train file", "Unpack", "train.csv.zip")),
+    "zipped_files": Bad(_zipped, ("No train file", "Unpack", "competition.zip")),
+    "zip_of_two_tables": Bad(_zipped_two_in_one, ("train.csv.zip", "holds 2 files", "Unpack")),
     "excel_train_file": Bad(_renamed("train.csv", "train.xlsx"), ("No train file", "Save train.xlsx as CSV")),
     "empty_train_file": Bad(
         lambda r: ((r / "train.csv").write_bytes(b""), (r, []))[1], ("train.csv", "empty")
@@ -529,6 +542,15 @@ def _gzipped(root):
     return root, []
 
 
+def _zipped_alone(root):
+    # each table zipped alone (train.csv.zip), as older competitions ship them
+    for name in ("train.csv", "test.csv"):
+        with zipfile.ZipFile(root / f"{name}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(root / name, name)
+        (root / name).unlink()
+    return root, []
+
+
 def _tsv(root):
     for name in ("train", "test"):
         (root / f"{name}.tsv").write_text((root / f"{name}.csv").read_text().replace(",", "\t"))
@@ -588,6 +610,7 @@ ODD: dict[str, Odd] = {
     "sample_columns_swapped": Odd(_sample_columns_swapped, check=_check_header("label,row_id")),
     "no_ids_in_train": Odd(_no_ids_in_train),
     "gzipped_csv": Odd(_gzipped),
+    "zipped_csv": Odd(_zipped_alone),
     "tab_separated_tsv_files": Odd(_tsv),
     "sample_with_text_labels_train_lacks": Odd(
         _sample(lambda f: f.with_columns(pl.lit("maybe").alias("label"))), check=_check_labels({"yes", "no"})
