@@ -450,7 +450,8 @@ def blend(
         shown = "level-2 input" if weight is None else f"weight {weight:.3f}"
         log(f"  {m.track:<10} {comp.metric} {m.score:.5f}  {shown}  {m.run_dir}")
     log(
-        f"blend ({result.method}) {comp.metric}: {score:.5f}; best member {best.score:.5f}; nested CV "
+        f"blend ({result.method}) {comp.metric}: {score:.5f} on the rows its combination was fit on; best "
+        f"member {best.score:.5f}; nested CV (fit on the other folds, so the honest estimate): "
         + ", ".join(f"{k} {v:.5f}" for k, v in result.nested.items())
     )
     log(f"submission: {run_dir / 'submission.csv'}")
