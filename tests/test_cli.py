@@ -55,9 +55,10 @@ def _no_target(root: Path) -> Path:
 
 
 def _text_in_test(root: Path) -> Path:
+    # in half the test rows: too many for a placeholder of missing values, which is read as one
     test = pl.read_csv(root / "test.csv").with_columns(pl.col("x2").cast(pl.String))
     test.with_columns(
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("?")).otherwise(pl.col("x2")).alias("x2")
+        pl.when(pl.int_range(pl.len()) % 2 == 1).then(pl.lit("?")).otherwise(pl.col("x2")).alias("x2")
     ).write_csv(root / "test.csv")
     return root
 
