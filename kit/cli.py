@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="show what kit infers about a competition folder")
-    p.add_argument("data", help="competition folder")
+    p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
 
     for name in tracks.names():

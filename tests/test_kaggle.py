@@ -12,7 +12,7 @@ import pytest
 from conftest import write_competition
 
 import kit
-from kit import kaggle
+from kit import cli, kaggle
 from kit.run import Run
 
 
@@ -76,13 +76,15 @@ def test_baseline_on_kaggle_writes_only_to_working_and_publishes(fake_kaggle, fa
     assert board["run_dir"].to_list() == [str(run.run_dir)]
 
 
-def test_attached_competition_is_the_default(fake_kaggle):
+def test_attached_competition_is_the_default(fake_kaggle, capsys):
     # the wheel's dataset is attached too; it has no train/test files and is not a competition
     (fake_kaggle["input"] / "kit-wheel").mkdir()
     (fake_kaggle["input"] / "kit-wheel" / "kit-0.1.0-py3-none-any.whl").write_bytes(b"")
     write_competition(fake_kaggle["input"] / "tiny-comp")
     comp = kit.inspect()
     assert comp.name == "tiny-comp" and comp.target == "label"
+    assert cli.main(["inspect"]) == 0  # the command too, as `kit baseline` with no folder
+    assert "tiny-comp" in capsys.readouterr().out
 
 
 def test_competition_found_one_level_down(fake_kaggle):
