@@ -394,10 +394,12 @@ def blend(
     )
     fold = members[0].oof["fold"].to_numpy()
     scored = fold >= 0
-    threshold, decided = None, result.oof[scored]
+    threshold, decided, fold_cuts = None, result.oof[scored], []
     if thresholded:
         # the blend's own cut: its probabilities are not any member's
-        threshold, decided = metrics.decision_threshold(metric, y[scored], decided, fold[scored])
+        threshold, decided = metrics.decision_threshold(
+            metric, y[scored], decided, fold[scored], cuts=fold_cuts
+        )
     score, fold_scores = scores_by_fold(metric, y[scored], decided, fold[scored])
     submission = make_submission(comp, result.test, threshold=threshold)
     check_submission(submission, comp)
@@ -423,7 +425,8 @@ def blend(
             staging, comp, cfg.resolved(comp), track="blend", metric=metric, score=score, fold_scores=fold_scores,
             oof=result.oof.reshape(-1, width), fold_of=fold, test_pred=result.test.reshape(-1, width),
             submission=submission, strategy=members[0].info.get("split", "?"), started=started,
-            extra_metrics={"blend": result.method, **({} if threshold is None else {"threshold": threshold})},
+            extra_metrics={"blend": result.method,
+                           **({} if threshold is None else {"threshold": threshold, "fold_thresholds": fold_cuts})},
         )  # fmt: skip
         write_atomic(staging / "blend.json", summary)
         write_atomic(

@@ -285,7 +285,7 @@ def at_best_threshold(metric: Metric, y: np.ndarray, proba: np.ndarray) -> float
 
 
 def decision_threshold(
-    metric: Metric, y: np.ndarray, proba: np.ndarray, fold_of: np.ndarray
+    metric: Metric, y: np.ndarray, proba: np.ndarray, fold_of: np.ndarray, *, cuts: list | None = None
 ) -> tuple[float | None, np.ndarray]:
     """The cut for a binary run's labels, chosen on its out-of-fold predictions, and those
     predictions as the cut decides them (`at_threshold`), for its CV score.
@@ -293,15 +293,20 @@ def decision_threshold(
     The score is honest: each fold's rows are decided by the cut chosen on the other folds' rows.
     The cut is kept only where that cross-fitted score beats 0.5's; then the cut chosen on every
     row is the one the test predictions get. With one validation fold there is nothing to check it
-    on: (None, proba).
+    on: (None, proba). `cuts`, a list, gets each fold's cut (in the order of the folds' numbers)
+    where the cross-fitted labels are kept, so that the CV can be recomputed from the OOF file.
     """
     folds = np.unique(fold_of)
     if len(folds) < 2:
         return None, proba
     decided = np.empty_like(np.asarray(proba, dtype=np.float64))
+    chosen = []
     for k in folds:
         inside = fold_of == k
-        decided[inside] = at_threshold(proba[inside], best_threshold(metric, y[~inside], proba[~inside]))
+        chosen.append(best_threshold(metric, y[~inside], proba[~inside]))
+        decided[inside] = at_threshold(proba[inside], chosen[-1])
     if not metric.better(metric(y, decided), metric(y, proba)):
         return None, proba
+    if cuts is not None:
+        cuts.extend(float(c) for c in chosen)
     return best_threshold(metric, y, proba), decided

@@ -276,9 +276,11 @@ def _cross_validate(
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
         score = _finite_score(metric, y[scored], flat(oof[scored]), fold=None, track=track.name)
-        threshold = None
+        threshold, fold_cuts = None, []
         if metrics.tunes_threshold(metric, comp.task, comp.submission.kind):
-            threshold, decided = metrics.decision_threshold(metric, y[scored], oof[scored], fold_of[scored])
+            threshold, decided = metrics.decision_threshold(
+                metric, y[scored], oof[scored], fold_of[scored], cuts=fold_cuts
+            )
             if threshold is not None:
                 score, fold_scores = scores_by_fold(metric, y[scored], decided, fold_of[scored])
                 log(
@@ -315,7 +317,10 @@ def _cross_validate(
                 started=started,
                 importance=importance,
                 phases=_phases(phases, fold_seconds, histories, finish_started),
-                extra_metrics=None if threshold is None else {"threshold": threshold},
+                # each fold's labels were cut where the other folds chose: the CV recomputes from them
+                extra_metrics=None
+                if threshold is None
+                else {"threshold": threshold, "fold_thresholds": fold_cuts},
             )
             if chief:
                 track.write_artifacts(

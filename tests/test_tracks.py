@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import write_competition
+from sklearn.metrics import f1_score
 
 import kit
 from kit import cli, tracks
@@ -261,6 +262,14 @@ def test_labels_of_a_rare_class_come_from_the_cut_that_scores_best_on_held_out_f
     y = (oof["label"] == "yes").to_numpy()
     at_half = kit.metrics.get("f1")(y, oof.select("proba_no", "proba_yes").to_numpy())
     assert run.score > at_half  # the held-out folds' labels, each fold cut where the others chose
+    # which the files alone reproduce: each fold's rows labelled at that fold's saved cut
+    fold = oof["fold"].to_numpy()
+    cuts = np.asarray(info["fold_thresholds"])[fold]
+    labelled = oof["proba_yes"].to_numpy() > cuts
+    assert f1_score(y, labelled) == pytest.approx(run.score)
+    assert [f1_score(y[fold == k], labelled[fold == k]) for k in range(5)] == pytest.approx(
+        info["fold_scores"]
+    )
     submission = pl.read_csv(run.submission_path)
     expected = np.where(run.test_predictions["proba_yes"].to_numpy() > cut, "yes", "no")
     assert submission["label"].to_list() == expected.tolist()
