@@ -43,7 +43,8 @@ class SubmissionFormat:
     """What the submission file looks like.
 
     kind: "label" (the class as spelled in train), "proba" (one column with the positive class's
-    probability), "proba_columns" (one probability column per class) or "value" (regression).
+    probability), "proba_columns" (one probability column per class), "ranked" (the `k` most
+    probable classes, most probable first, separated by spaces: MAP@k) or "value" (regression).
     columns: the sample file's columns, id first.
     class_columns: for "proba_columns", the column that holds each class, in class order.
     value_column: for the other kinds, the column the prediction goes in: the target's name,
@@ -54,6 +55,7 @@ class SubmissionFormat:
     columns: list[str]
     class_columns: list[str] = field(default_factory=list)
     value_column: str | None = None
+    k: int = 0  # for "ranked"
 
 
 @dataclass
@@ -341,7 +343,7 @@ def discover(
         sample_id_text = id_text(sample_text[id])
     if sample is not None:
         check_sample_rows(sample, sample_id_text, test, id, sample_path, test_path)
-    metric = metrics.canonical(metric) if metric else metrics.default_for(task, submission.kind)
+    metric = metrics.canonical(metric) if metric else metrics.default_for(task, submission.kind, submission.k)
     metrics.check(metric, task)
     _check_metric_target(metric, train[target], train_path)
 
@@ -740,6 +742,12 @@ def _infer_submission(
     shown = {str(v) for v in sample[value_column].drop_nulls().unique().to_list()}
     if sample[value_column].dtype == pl.Boolean:  # read as true/false, whichever case the file has
         spelled, shown = {v.lower() for v in spelled}, {v.lower() for v in shown}
+    if task == "multiclass" and not (shown and shown <= spelled):
+        # "14-35-14 10-26-26 Urea": the k most probable classes, for MAP@k
+        tokens = sample[value_column].drop_nulls().cast(pl.String).str.split(" ")
+        sizes = tokens.list.len()
+        if tokens.len() and sizes.min() == sizes.max() >= 2 and set(tokens.explode().to_list()) <= spelled:
+            return SubmissionFormat("ranked", columns, value_column=value_column, k=int(sizes.max()))
     if shown and shown <= spelled:
         scores_probabilities = bool(metric) and not metrics.get(metric).labels
         if task == "binary" and sample[value_column].dtype.is_numeric() and scores_probabilities:

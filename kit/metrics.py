@@ -117,6 +117,21 @@ def _balanced_accuracy_counts(tp, fp, fn, tn):
     return (_ratio(tp, tp + fn) + _ratio(tn, tn + fp)) / 2
 
 
+def _map_at(k: int) -> Callable:
+    """Mean average precision at k for one true class a row (Kaggle's MAP@k): 1/rank of the true
+    class among the k most probable, 0 when it is not among them."""
+
+    def score(y, proba):
+        top = np.argsort(-np.asarray(proba), axis=1, kind="stable")[:, :k]
+        hits = top == np.asarray(y).reshape(-1, 1)
+        return float((hits / np.arange(1, top.shape[1] + 1)).sum(axis=1).mean())
+
+    return score
+
+
+# the k of MAP@k a sample of ranked classes may ask for
+MAP_KS = tuple(range(1, 11))
+
 REGISTRY: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -169,6 +184,7 @@ REGISTRY: dict[str, Metric] = {
         Metric("mae", "minimize", ("regression",), skm.mean_absolute_error),
         Metric("mape", "minimize", ("regression",), skm.mean_absolute_percentage_error, log_fit=True),
         Metric("r2", "maximize", ("regression",), skm.r2_score),
+        *(Metric(f"map@{k}", "maximize", ("multiclass",), _map_at(k)) for k in MAP_KS),
     )
 }
 
@@ -184,6 +200,7 @@ ALIASES = {
     "neg_root_mean_squared_log_error": "rmsle", "mean_absolute_error": "mae",
     "neg_mean_absolute_error": "mae", "mean_absolute_percentage_error": "mape",
     "neg_mean_absolute_percentage_error": "mape", "r2_score": "r2",
+    **{alias.format(k): f"map@{k}" for k in MAP_KS for alias in ("map{}", "map_{}", "map_at_{}", "mapk@{}")},
 }  # fmt: skip
 
 
@@ -216,10 +233,13 @@ def check(name: str, task: str) -> Metric:
     return metric
 
 
-def default_for(task: str, submission_kind: str) -> str:
-    """The metric a competition of this shape most likely uses."""
+def default_for(task: str, submission_kind: str, k: int = 0) -> str:
+    """The metric a competition of this shape most likely uses (`k`: the classes a row of a
+    "ranked" submission names)."""
     if task == "regression":
         return "rmse"
+    if submission_kind == "ranked":
+        return f"map@{min(max(k, 1), MAP_KS[-1])}"
     if submission_kind == "proba":
         return "roc_auc"
     if submission_kind == "proba_columns":

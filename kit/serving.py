@@ -107,7 +107,11 @@ class ExportedModel:
             task=info["task"],
             classes=info["classes"],
             submission=SubmissionFormat(
-                fmt["kind"], fmt["columns"], fmt["class_columns"], fmt.get("value_column", info["target"])
+                fmt["kind"],
+                fmt["columns"],
+                fmt["class_columns"],
+                fmt.get("value_column", info["target"]),
+                fmt.get("k", 0),
             ),
             metric=info["metric"],
             roles={c: v["role"] for c, v in info["inputs"].items()},
@@ -262,6 +266,7 @@ def export(
                 "columns": comp.submission.columns,
                 "class_columns": comp.submission.class_columns,
                 "value_column": comp.submission.value_column,
+                "k": comp.submission.k,
             },
             "metric": comp.metric,
             "na": list(na),

@@ -37,6 +37,10 @@ def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | N
         else:
             values = np.asarray(comp.classes, dtype=object)[labels(at_threshold(pred, threshold))].tolist()
         columns[value] = _spelled(pl.Series(value, values, dtype=comp.train[target].dtype))
+    elif fmt.kind == "ranked":
+        top = np.argsort(-pred, axis=1, kind="stable")[:, : fmt.k]
+        names = np.asarray([str(c) for c in comp.classes], dtype=object)
+        columns[value] = pl.Series(value, [" ".join(row) for row in names[top]], dtype=pl.String)
     elif fmt.kind == "proba":
         columns[value] = pl.Series(value, pred[:, 1], dtype=pl.Float64)
     elif fmt.kind == "proba_columns":
@@ -78,7 +82,7 @@ def _spelled(s: pl.Series) -> pl.Series:
 
 def _numeric_kinds(comp: Competition) -> bool:
     """Whether the submission's value columns hold numbers (everything but class labels)."""
-    return comp.submission.kind != "label" or comp.task == "regression"
+    return comp.submission.kind not in ("label", "ranked") or comp.task == "regression"
 
 
 def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "submission") -> None:
@@ -123,6 +127,16 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
                 f"{name} column '{values[0]}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
                 f"that way; expected one of {sorted(allowed)}. Received: label={bad[0]!r}"
             )
+    if fmt.kind == "ranked":
+        allowed = {str(v) for v in comp.classes}
+        for row, text in enumerate(frame[values[0]].cast(pl.String).to_list()):
+            names = text.split(" ")
+            if len(names) != fmt.k or len(set(names)) != fmt.k or not set(names) <= allowed:
+                raise InputError(
+                    f"{name} column '{values[0]}' has {text!r} at row {row + 1}; the sample file asks for "
+                    f"{fmt.k} different classes of {comp.train_path.name} a row, most probable first, "
+                    f"separated by spaces. Received: value={text!r}"
+                )
     if fmt.kind == "value" and comp.metric and metrics.get(comp.metric).log_target:
         numbers = frame[values[0]].cast(pl.Float64, strict=False)
         if (numbers < 0).any():

@@ -536,3 +536,22 @@ def test_positive_names_the_class_f1_scores_and_a_probability_is_of(tmp_path):
     # the flag, through the settings and back from a run's config
     comp, cfg = api.load(root, metric="f1", positive="fraud")
     assert comp.classes == ["legit", "fraud"] and cfg.resolved(comp).positive == "fraud"
+
+
+def test_a_sample_of_ranked_classes_asks_for_the_k_most_probable_scored_by_map_at_k(tmp_path):
+    root = write_competition(tmp_path / "c", task="multiclass")
+    pl.read_csv(root / "test.csv").select("row_id", pl.lit("mid low high").alias("label")).write_csv(
+        root / "sample_submission.csv"
+    )
+    comp = discover(root)
+    assert (comp.submission.kind, comp.submission.k, comp.metric) == ("ranked", 3, "map@3")
+    proba = np.tile([0.2, 0.5, 0.3], (comp.test.height, 1))  # classes high, low, mid
+    written = make_submission(comp, proba)
+    assert set(written["label"].to_list()) == {"low mid high"}
+    check_submission(written, comp)
+    for bad in ("low mid", "low low high", "low mid top"):
+        with pytest.raises(InputError, match="3 different classes"):
+            check_submission(written.with_columns(pl.lit(bad).alias("label")), comp)
+    # two of them: MAP@2
+    _rewrite(root / "sample_submission.csv", label=pl.lit("mid low"))
+    assert discover(root).metric == "map@2"

@@ -86,6 +86,7 @@ DIRECTIONS = {
     "mcc": "maximize",
     "balanced_accuracy": "maximize",
     "f1_weighted": "maximize",
+    **{f"map@{k}": "maximize" for k in range(1, 11)},
 }
 
 
@@ -253,3 +254,12 @@ def test_only_accuracy_has_its_best_cut_at_one_half_for_calibrated_probabilities
         metric = metrics.get(name)
         near_half = abs(metrics.best_threshold(metric, y, proba) - 0.5) < 0.03
         assert near_half == metrics.best_cut_is_half(metric), name
+
+
+def test_map_at_k_is_the_mean_reciprocal_rank_of_the_true_class_within_k():
+    proba = np.array([[0.6, 0.3, 0.1], [0.5, 0.3, 0.2], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    y = np.array([0, 1, 2, 0])  # ranked 1st, 2nd, 3rd and 3rd
+    assert metrics.get("MAP@3")(y, proba) == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 3) / 4)
+    assert metrics.get("map@2")(y, proba) == pytest.approx((1 + 1 / 2) / 4)  # the 3rd scores nothing
+    assert metrics.get("map@1")(y, proba) == pytest.approx(metrics.get("accuracy")(y, proba))
+    assert metrics.canonical("mapk@3") == metrics.canonical("map_at_3") == "map@3"
