@@ -112,19 +112,30 @@ def replay(text: str, *, keep=lambda line: True) -> None:
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` once and runs its import with fd 2 captured (see the module docstring)."""
+    """Finds `tensorflow` and runs its import with fd 2 captured (see the module docstring); it
+    leaves `sys.meta_path` once that import runs. A look that imports nothing (tensorflow-datasets
+    asks `importlib.util.find_spec("tensorflow")` before it imports it) leaves it in place."""
+
+    def __init__(self):
+        self._finding = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or self._finding:
             return None
-        sys.meta_path.remove(self)  # once: the rest of the import goes the usual way
-        spec = importlib.util.find_spec(fullname)
+        self._finding = True  # the search below asks the finders again, this one included
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         loader = spec.loader
         exec_module = loader.exec_module
+        finder = self
 
         def quiet_exec_module(module):
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)  # once: TensorFlow is imported now
             captured = None
             try:
                 with captured_stderr() as captured:

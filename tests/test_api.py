@@ -184,7 +184,11 @@ def test_a_script_that_imports_kit_imports_tensorflow_without_its_start_up_lines
         for k, v in os.environ.items()
         if k not in ("TF_CPP_MIN_LOG_LEVEL", "KIT_QUIET_TF", "KIT_TF_LOGS")
     }
-    script = "import kit, tensorflow, sys; print('ok'); print('mine', file=sys.stderr)"
+    # tensorflow-datasets looks TensorFlow up (find_spec) before it imports it
+    script = (
+        "import kit, importlib.util, sys; importlib.util.find_spec('tensorflow'); import tensorflow; "
+        "print('ok'); print('mine', file=sys.stderr)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
