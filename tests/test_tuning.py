@@ -550,6 +550,13 @@ def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):
         root, track="trees", trials=2, metric="accuracy", folds=3, out=out, log=lambda _: None, progress=False
     )
     assert again.n_complete == 2
+    # one study named for two tracks: the second would read the first's trials as its own
+    shared = dict(
+        storage=tmp_path / "shared.journal", study="s1", folds=3, log=lambda _: None, progress=False
+    )
+    kit.tune(root, track="trees", trials=1, out=tmp_path / "trees", **shared)
+    with pytest.raises(InputError, match=r"made with track='trees'.*Received: track='linear'"):
+        kit.tune(root, track="linear", trials=1, out=tmp_path / "linear", **shared)
 
 
 SCRIPT = """

@@ -158,7 +158,7 @@ def tune(
     deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
     with _optuna_quiet():
         study = plan.study(opened)
-        _check_settings(study, study_settings(comp, cfg), storage)
+        _check_settings(study, {"track": track.name, **study_settings(comp, cfg)}, storage)
         if study.direction.name.lower() != metric.direction:
             raise InputError(
                 f"Study '{plan.study_name}' in {storage} was made to {study.direction.name.lower()}, but "
@@ -253,7 +253,10 @@ def _check_settings(study: optuna.Study, settings: dict, storage: str) -> None:
     if recorded is None:
         study.set_user_attr("kit_settings", settings)
         return
-    changed = [k for k in settings if recorded.get(k) != settings[k]]
+    # a setting the study's kit did not record yet is recorded now, not held against it
+    changed = [k for k in settings if k in recorded and recorded[k] != settings[k]]
+    if not changed and set(settings) - set(recorded):
+        study.set_user_attr("kit_settings", {**settings, **recorded})
     if changed:
         was = ", ".join(f"{k}={recorded.get(k)!r}" for k in changed)
         now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
