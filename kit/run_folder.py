@@ -226,13 +226,15 @@ def competition_info(comp: Competition) -> dict:
 
 
 def leaderboard(root: str | Path | None = None) -> list[dict]:
-    """Every run under `root` (default: where runs go here), best CV first within each competition.
+    """Every run in or under `root` (default: where runs go here), best CV first within each competition.
 
     A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
     finite score is left out, and so is a hidden one (a run's staging folder).
     """
     root = kaggle.submissions_root() if root is None else root
-    return _board(Path(root).glob("*/*/metrics.json"))
+    # runs by competition (submissions/<competition>/<run>/), and run folders right in it (a
+    # `kit auto --out` folder, a folder of --out runs)
+    return _board({*Path(root).glob("*/*/metrics.json"), *Path(root).glob("*/metrics.json")})
 
 
 def leaderboard_beside(run_dir: str | Path) -> list[dict]:

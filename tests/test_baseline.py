@@ -332,6 +332,13 @@ def test_leaderboard_orders_runs_by_cv_in_the_metrics_direction(tmp_path, capsys
     # a holdout's score is not a k-fold one's: each row says which it is
     assert " holdout " in lines[1] and " kfold x5 " in lines[0]
     assert kit.api.leaderboard(tmp_path)["split"].to_list()[:2] == ["kfold", "holdout"]
+    # run folders right in the folder (kit auto's --out) count too
+    _fake_run(tmp_path, "auto-out", "auto-trees", "accuracy", 0.9)
+    _fake_run(tmp_path, "auto-out", "auto-blend", "accuracy", 0.95)
+    assert [Path(r["run_dir"]).name for r in leaderboard(tmp_path / "auto-out")] == [
+        "auto-blend",
+        "auto-trees",
+    ]
 
 
 def test_leaderboard_lists_real_runs(synthetic_runs, workdir):
