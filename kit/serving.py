@@ -25,10 +25,11 @@ import polars as pl
 
 from kit import boundary
 from kit.columns import match_ids
-from kit.competition import Competition, SubmissionFormat
+from kit.competition import Competition
 from kit.errors import InputError
 from kit.io import check_out_file, publish_dir, read_table, stage_dir, write_atomic
 from kit.submission import make_submission, write_submission
+from kit.task import SubmissionFormat
 
 EXPORT_FORMAT = 1
 INFO_FILE = "kit.json"
