@@ -277,7 +277,6 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    boundary.quiet_tensorflow()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
