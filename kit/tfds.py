@@ -19,9 +19,11 @@ prep imputes them with indicators instead of learning -1 as an age.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -184,12 +186,26 @@ def _data_dir(data_dir) -> str | None:
     return str(kaggle.working_root() / "tensorflow_datasets") if kaggle.on_kaggle() else None
 
 
+@contextlib.contextmanager
+def _temp_folder_of_our_own():
+    """TFDS leaves an empty `tmp…tfds` folder in the system's temp dir each time it makes a builder
+    whose data dir holds no metadata yet (DatasetInfo.initialize_from_bucket); make them in a folder
+    kit removes."""
+    with tempfile.TemporaryDirectory(prefix="kit-tfds-") as folder:
+        before, tempfile.tempdir = tempfile.tempdir, folder
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
+
+
 def _builder(name: str, spec: str, *, data_dir, download: bool):
     import tensorflow_datasets as tfds
 
     data_dir = _data_dir(data_dir)
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        with _temp_folder_of_our_own():
+            builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise InputError(
             f"TFDS has no dataset named '{name}'. See https://www.tensorflow.org/datasets/catalog "

@@ -8,6 +8,7 @@ is downloaded.
 from __future__ import annotations
 
 import json
+import tempfile
 
 import numpy as np
 import polars as pl
@@ -95,6 +96,15 @@ def test_titanic_sentinels_become_missing(offline):
 
     info = json.loads((folder / "tfds.json").read_text())
     assert info["missing"]["age"] == sum(r["age"] == -1.0 for r in raw)
+
+
+def test_nothing_is_left_in_the_system_temp_folder(offline, monkeypatch):
+    temp = offline / "system-temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with tfds.testing.mock_data(as_dataset_fn=mock_titanic):
+        kit_tfds.materialize("tfds:titanic", dest=offline / "out")
+    assert list(temp.iterdir()) == []
 
 
 def test_holdout_is_seeded_disjoint_and_kept_across_runs(offline):
