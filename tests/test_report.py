@@ -154,6 +154,15 @@ def test_kit_report_refuses_a_folder_kit_did_not_write(tmp_path, capsys):
         kit.report(tmp_path / "absent")
 
 
+def test_kit_report_on_a_folder_of_runs_names_the_run_folders_in_it(runs, tmp_path, capsys):
+    folder = tmp_path / "auto"  # as kit auto --out lays its members out
+    for name, task in (("auto-trees", "binary"), ("auto-blend", "multiclass")):
+        shutil.copytree(runs[task].run_dir, folder / name)
+    assert cli.main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "auto-blend, auto-trees" in err and str(folder / "auto-blend") in err
+
+
 def test_a_folder_missing_pieces_still_renders_and_says_what_is_missing(runs, tmp_path):
     folder = tmp_path / "old"
     folder.mkdir()

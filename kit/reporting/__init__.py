@@ -62,6 +62,17 @@ def write_report(folder: str | os.PathLike, *, dest: str | os.PathLike | None = 
         from kit.errors import InputError
 
         what = "is not a folder" if not folder.is_dir() else "holds neither metrics.json nor summary.json"
+        runs = (
+            sorted(p.name for p in folder.glob("*/metrics.json") for p in [p.parent])
+            if folder.is_dir()
+            else []
+        )
+        if runs:  # kit auto's --out, or a competition's folder of runs
+            first = "auto-blend" if "auto-blend" in runs else runs[0]
+            raise InputError(
+                f"'{folder}' is a folder of run folders ({', '.join(runs)}), each with its report.html. "
+                f"Pass one of them, e.g. {folder / first}. Received: path={folder}"
+            )
         raise InputError(
             f"'{folder}' {what}: it is not a run folder or a tuning folder. Pass one (e.g. "
             f"submissions/<competition>/<run-id>). Received: path={folder}"
