@@ -198,12 +198,14 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
     assert len(json.loads((run.run_dir / "blend.json").read_text())["members"]) == 2
 
 
+# a fresh process per task: each model loaded there from its folder alone (pairs of model, output)
 FRESH = """
 import sys, numpy as np
 from kit.io import read_table
 from kit.serving import ExportedModel
-model, test, out = sys.argv[1:4]
-np.save(out, ExportedModel(model).predict(read_table(test)))
+test, *pairs = sys.argv[1:]
+for model, out in zip(pairs[::2], pairs[1::2]):
+    np.save(out, ExportedModel(model).predict(read_table(test)))
 """
 
 
@@ -216,15 +218,19 @@ def test_a_blend_of_networks_exports_one_model_that_reproduces_it_in_a_fresh_pro
         for k in (1, 2)
     ]  # fmt: skip
     # weights, and a level-2 model: each its own graph
-    for method in ("bagged", "stack"):
-        run = kit.blend([r.run_dir for r in runs], out=tmp_path / method, method=method, log=quiet)
+    blends = {
+        method: kit.blend([r.run_dir for r in runs], out=tmp_path / method, method=method, log=quiet)
+        for method in ("bagged", "stack")
+    }
+    pairs = [str(p) for m, run in blends.items() for p in (run.run_dir / "model", tmp_path / f"{m}.npy")]
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, str(data / "test.csv"), *pairs],
+        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for method, run in blends.items():
         assert (run.run_dir / "model" / "saved_model.pb").is_file()
         out = tmp_path / f"{method}.npy"
-        done = subprocess.run(
-            [sys.executable, "-c", FRESH, str(run.run_dir / "model"), str(data / "test.csv"), str(out)],
-            cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
         columns = [c for c in run.test_predictions.columns if c.startswith("proba_") or c == "prediction"]
         expected = run.test_predictions.select(columns).to_numpy()
         np.testing.assert_allclose(np.load(out).reshape(expected.shape), expected, rtol=1e-5, atol=1e-7)
