@@ -34,6 +34,7 @@ from kit.task import (
     booleans_as_spelled,
     check_metric_target,
     checked_target,
+    codes_as_spelled,
     infer_submission,
     infer_target,
     infer_task,
@@ -288,9 +289,10 @@ def discover(
     check_ids(train, test, id, train_path, test_path, na)
     train, test = placeholders_as_missing(train, test, exclude={id, target}, notes=notes)
     train, test = infinities_as_missing(train, test, exclude={id}, paths=(train_path, test_path), notes=notes)
-    train = checked_target(train, target, train_path, na, notes)
     # the sample as its file spells it: the ids and labels a submission writes
     sample_text = read_table(sample_path, na=na, strings=True) if sample is not None else None
+    train = codes_as_spelled(train, target, sample_text, train_path, na, notes)
+    train = checked_target(train, target, train_path, na, notes)
     if train[target].dtype == pl.Boolean:
         train = booleans_as_spelled(train, target, sample_text, sample_path, train_path, na)
     train = whole_numbers_as_integers(train, target, notes)
@@ -302,6 +304,14 @@ def discover(
         if task not in scorer.tasks and "regression" in scorer.tasks:
             task, classes = "regression", []
             notes.append(f"target '{target}' has few integer values; {scorer.name} scores it as a regression")
+    if metric and task == "regression" and train[target].dtype.is_integer():
+        # many integer values scored by a metric of classes (accuracy, log_loss): the user says they are
+        scorer = metrics.get(metric)
+        if "regression" not in scorer.tasks and "multiclass" in scorer.tasks:
+            task, classes = "multiclass", sorted(train[target].drop_nulls().unique().to_list())
+            notes.append(
+                f"target '{target}' has {len(classes)} integer values; {scorer.name} scores them as classes"
+            )
     if (
         task == "multiclass"
         and train[target].dtype.is_numeric()

@@ -33,10 +33,10 @@ def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | N
     if fmt.kind == "label":
         if comp.task == "regression":  # qwk on an integer target: rounded ratings
             y_train = comp.train[target].to_numpy()
-            values = round_ratings(pred, y_train)
+            columns[value] = pl.Series(value, round_ratings(pred, y_train), dtype=pl.Int64)
         else:
             values = np.asarray(comp.classes, dtype=object)[labels(at_threshold(pred, threshold))].tolist()
-        columns[value] = _spelled(pl.Series(value, values, dtype=comp.train[target].dtype))
+            columns[value] = _spelled(pl.Series(value, values, dtype=comp.train[target].dtype))
     elif fmt.kind == "ranked":
         top = np.argsort(-pred, axis=1, kind="stable")[:, : fmt.k]
         names = np.asarray([str(c) for c in comp.classes], dtype=object)

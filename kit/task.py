@@ -96,6 +96,28 @@ def booleans_as_spelled(train, target, sample_text, sample_path, train_path, na)
     )
 
 
+def codes_as_spelled(train, target, sample_text, train_path, na, notes) -> pl.DataFrame:
+    """An integer target that the files spell with leading zeros ("01", "007") as the text it is: a
+    code, which a submission must spell as the files do (4 is not "04" to Kaggle's scorer). Train is
+    read again as text only where the sample spells a value so."""
+    zeros = r"^[+-]?0\d"
+    if (
+        not train[target].dtype.is_integer()
+        or sample_text is None
+        or target not in sample_text.columns
+        or not sample_text[target].str.contains(zeros).any()
+        or train_path.name.lower().endswith(".parquet")
+    ):
+        return train
+    raw = read_table(train_path, na=na, strings=True)[target]
+    if raw.len() != train.height or not raw.str.contains(zeros).any():
+        return train
+    notes.append(
+        f"target '{target}' is written with leading zeros ({raw.drop_nulls()[0]!r}, ...): classes, spelled so"
+    )
+    return train.with_columns(raw.str.strip_chars().alias(target))
+
+
 def whole_numbers_as_integers(train, target, notes) -> pl.DataFrame:
     """A float target of a few whole numbers (0.0 and 1.0, as pandas writes a 0/1 column that had a
     missing value) as the integers they are, so that it is classes, as an integer target is."""
@@ -261,9 +283,11 @@ def sample_fraction(sample, id) -> float | None:
 def infer_submission(
     sample, id, target, task, classes, per_class, train, sample_path=None, notes=None, *, metric=None
 ) -> SubmissionFormat:
+    # qwk scores whole ratings: a regression's submission writes the rounded ones its CV scored
+    ratings = task == "regression" and metric is not None and metrics.get(metric).labels
     if sample is None:
         columns = [c for c in (id, target) if c is not None]
-        kind = "value" if task == "regression" else "label"
+        kind = "value" if task == "regression" and not ratings else "label"
         return SubmissionFormat(kind, columns, value_column=target)
     columns = sample.columns
     others = [c for c in columns if c != id]
@@ -322,7 +346,7 @@ def infer_submission(
                 f"the submission uses the sample's name"
             )
     if task == "regression":
-        return SubmissionFormat("value", columns, value_column=value_column)
+        return SubmissionFormat("label" if ratings else "value", columns, value_column=value_column)
     spelled = {str(v) for v in train[target].drop_nulls().unique().to_list()}
     shown = {str(v) for v in sample[value_column].drop_nulls().unique().to_list()}
     if sample[value_column].dtype == pl.Boolean:  # read as true/false, whichever case the file has

@@ -395,6 +395,39 @@ def test_a_target_of_whole_numbers_written_as_decimals_is_classes(tmp_path):
     assert (comp.submission.kind, comp.classes) == ("proba_columns", [0, 1, 2])
 
 
+def test_class_codes_written_with_leading_zeros_are_classes_spelled_as_the_files_do(tmp_path):
+    root = write_competition(tmp_path / "c")
+    # 20 codes "01".."20": as numbers they would be a regression, and 4 is not "04" to Kaggle
+    _rewrite(root / "train.csv", label=(pl.col("x2") % 20 + 1).cast(pl.String).str.zfill(2))
+    _rewrite(root / "sample_submission.csv", label=pl.lit("01"))
+    comp = discover(root)
+    assert comp.task == "multiclass" and comp.classes[:3] == ["01", "02", "03"]
+    assert any("leading zeros" in note for note in comp.notes)
+    written = make_submission(comp, np.eye(len(comp.classes))[np.arange(comp.test.height) % 20])
+    assert written["label"].to_list()[:3] == ["01", "02", "03"]
+    with pytest.raises(InputError, match="'4'"):
+        check_submission(written.with_columns(pl.lit("4").alias("label")), comp)
+
+
+def test_many_integer_values_are_classes_when_the_metric_scores_classes(tmp_path):
+    root = write_competition(tmp_path / "c")
+    _rewrite(root / "train.csv", label=pl.col("x2"))  # 50 integer values
+    _rewrite(root / "sample_submission.csv", label=pl.lit(0))
+    assert discover(root).task == "regression"
+    comp = discover(root, metric="accuracy")
+    assert (
+        comp.task == "multiclass" and len(comp.classes) == pl.read_csv(root / "train.csv")["label"].n_unique()
+    )
+    assert any("accuracy scores them as classes" in note for note in comp.notes)
+    # qwk scores ratings: still a regression, whose submission holds the whole ratings the CV scored
+    comp = discover(root, metric="qwk")
+    assert (comp.task, comp.submission.kind) == ("regression", "label")
+    written = make_submission(comp, np.linspace(-5.0, 60.0, comp.test.height))
+    ratings = written["label"].to_list()
+    assert all(isinstance(r, int) for r in ratings) and (min(ratings), max(ratings)) == (0, 49)
+    check_submission(written, comp)
+
+
 def test_a_sample_of_0s_and_1s_holds_probabilities_when_the_metric_scores_them(tmp_path):
     root = write_competition(tmp_path / "c")
     _rewrite(root / "train.csv", label=(pl.col("label") == "yes").cast(pl.Int64))
