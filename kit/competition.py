@@ -218,6 +218,19 @@ def find_files(root: Path, notes: list[str] | None = None) -> tuple[Path, Path, 
     return train, test, sample
 
 
+def _check_output_names(id, target, task, classes, train_path) -> None:
+    """The id and the target keep their names in oof.parquet, beside the columns kit adds there
+    ("fold", "prediction", "proba_<class>"): one of those names would overwrite the other."""
+    ours = ["fold", *(["prediction"] if task == "regression" else [f"proba_{c}" for c in classes])]
+    for role, column in (("id", id), ("target", target)):
+        if column in ours:
+            raise InputError(
+                f"The {role} column '{column}' of '{train_path.name}' has the name of a column kit writes "
+                f"beside it in oof.parquet ({', '.join(ours[:3])}{', ...' if len(ours) > 3 else ''}). Rename "
+                f"it in the competition's files (train, test and sample). Received: {role}={column}"
+            )
+
+
 def discover(
     path: str | Path,
     *,
@@ -331,6 +344,7 @@ def discover(
             f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
         )
     classes = positive_last(classes, task, target, positive, metric, notes)
+    _check_output_names(id, target, task, classes, train_path)
     submission = infer_submission(
         sample, id, target, task, classes, per_class, train, sample_path, notes, metric=metric
     )

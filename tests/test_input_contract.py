@@ -181,6 +181,15 @@ def _train(fn, *flags):
     return build
 
 
+def _renamed_everywhere(column, name):
+    def build(root):
+        for file in ("train.csv", "test.csv", "sample_submission.csv"):
+            edit(root, file, lambda f: f.rename({column: name}))
+        return root, []
+
+    return build
+
+
 def _test(fn, *flags):
     def build(root):
         edit(root, "test.csv", fn)
@@ -295,6 +304,9 @@ BAD: dict[str, Bad] = {
     ),
     "sample_id_without_the_space_after_it": Bad(
         _sample(lambda f: f.rename({"row_id": "row_id "})), ("'row_id '", "'row_id'", "Rename")
+    ),
+    "id_named_as_an_oof_column": Bad(
+        _renamed_everywhere("row_id", "fold"), ("'fold'", "oof.parquet", "Rename")
     ),
     "wrong_id_flag": Bad(_as_is("--id", "x2"), ("'x2'", "sample_submission.csv", "--id row_id")),
     "id_flag_not_in_test": Bad(_as_is("--id", "nope"), ("'nope'", "test.csv", "--id")),
