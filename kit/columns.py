@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from kit.derive import parse_datetime, part_name, split_parts
@@ -57,10 +58,19 @@ def check_ids(train, test, id, train_path, test_path, na) -> None:
             )
 
 
+# beyond float32's range (about 3.4e38) a value is infinite to the networks, which compute in float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _infinite(s: pl.Series) -> pl.Series:
+    return s.is_infinite() | (s.abs() > FLOAT32_MAX)
+
+
 def infinities_as_missing(train, test, *, exclude, paths, notes):
-    """inf and -inf (Parquet floats, or a CSV's "inf" text, which polars leaves as text) become
-    missing values, with a note naming the columns. A text column is read as numbers only when
-    every value is one and some are infinite: other text stays text."""
+    """inf and -inf (Parquet floats, or a CSV's "inf" text, which polars leaves as text), and
+    values beyond float32's range (1e39), which the exported model reads as inf, become missing
+    values, with a note naming the columns. A text column is read as numbers only when every value
+    is one and some are infinite: other text stays text."""
     counts: dict[str, list[str]] = {}
     frames = [train, test]
     for i, (frame, path) in enumerate(zip(frames, paths, strict=True)):
@@ -70,17 +80,17 @@ def infinities_as_missing(train, test, *, exclude, paths, notes):
             s = frame[column]
             if s.dtype == pl.String:
                 number = s.cast(pl.Float64, strict=False)
-                if number.null_count() != s.null_count() or not number.is_infinite().any():
+                if number.null_count() != s.null_count() or not _infinite(number).any():
                     continue
                 s = number
-            elif not s.dtype.is_float() or not s.is_infinite().any():
+            elif not s.dtype.is_float() or not _infinite(s).any():
                 continue
-            n = int(s.is_infinite().sum())
-            frames[i] = frames[i].with_columns(pl.when(s.is_infinite()).then(None).otherwise(s).alias(column))
+            n = int(_infinite(s).sum())
+            frames[i] = frames[i].with_columns(pl.when(_infinite(s)).then(None).otherwise(s).alias(column))
             counts.setdefault(column, []).append(f"{path.name}: {n}")
     if counts:
         said = "; ".join(f"'{c}' ({', '.join(where)})" for c, where in counts.items())
-        notes.append(f"read inf and -inf as missing values in {said}")
+        notes.append(f"read inf, -inf and values beyond ±3.4e38 as missing values in {said}")
     return frames[0], frames[1]
 
 

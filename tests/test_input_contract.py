@@ -491,6 +491,13 @@ def _infinities(root):
     return root, []
 
 
+def _beyond_float32(root):
+    for name in ("train.csv", "test.csv"):
+        edit(root, name, set_value("x1", lambda i: i % 17 == 0, "1e39", dtype=pl.String))
+        edit(root, name, set_value("x1", lambda i: i % 19 == 0, "-2.5e300", dtype=pl.String))
+    return root, []
+
+
 def _parquet_infinities(root):
     for name in ("train", "test", "sample_submission"):
         frame = pl.read_csv(root / f"{name}.csv")
@@ -607,9 +614,17 @@ ODD: dict[str, Odd] = {
         _blank_lines, ("empty line(s) in 'train.csv'", "empty line(s) in 'sample_submission.csv'")
     ),
     "inf_in_a_numeric_column": Odd(
-        _infinities, ("inf and -inf as missing values in 'x1' (train.csv:",), track="baseline"
+        _infinities,
+        ("inf, -inf and values beyond ±3.4e38 as missing values in 'x1' (train.csv:",),
+        track="baseline",
     ),
-    "inf_in_parquet_upper_case_names": Odd(_parquet_infinities, ("inf and -inf as missing", "TRAIN.PARQUET")),
+    # what float32 cannot hold is infinite to a network: the advanced track's loss was NaN
+    "values_beyond_float32": Odd(
+        _beyond_float32, ("beyond ±3.4e38 as missing values in 'x1'",), track="advanced"
+    ),
+    "inf_in_parquet_upper_case_names": Odd(
+        _parquet_infinities, ("inf, -inf and values beyond", "TRAIN.PARQUET")
+    ),
     "float_ids_against_an_int_sample": Odd(_float_ids, check=_check_ids(lambda ids: "." not in ids[0])),
     "zero_padded_sample_ids": Odd(
         _zero_padded_sample_ids, check=_check_ids(lambda ids: ids[0].startswith("00"))
