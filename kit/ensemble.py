@@ -232,6 +232,8 @@ class Blend:
     nested: dict[str, float]
     oof: np.ndarray
     test: np.ndarray
+    # why the method is not the one with the best nested CV, where it is not
+    reason: str | None = None
 
 
 def fit_blend(
@@ -298,6 +300,7 @@ def fit_blend(
     judge = honest if thresholded else (lambda p: score(y[scored], p[scored]))
     nested = {name: judge(p) for name, p in nested_oof.items()}
     chosen = method if method != "auto" else max(nested, key=lambda n: _key(nested[n], better))
+    picked = chosen
 
     best_single = _best_index([p[scored] for p in oof], y[scored], score, better)
     if chosen == "stack":
@@ -305,11 +308,9 @@ def fit_blend(
         weights = np.full(len(members), np.nan)
         blend_oof = nested_oof["stack"]
         blend_test = stack.predict(test).reshape(test[0].shape)
-        if (
-            not better(score(y[scored], blend_oof[scored]), score(y[scored], oof[best_single][scored]))
-            and method == "auto"
-        ):
-            chosen = "hill"  # a blend never scores below its best member: hill climbing starts there
+        if not better(judge(blend_oof), judge(oof[best_single])) and method == "auto":
+            # a blend never scores below its best member: the best of the ways that start there
+            chosen = max(ways, key=lambda n: _key(nested[n], better))
     if chosen != "stack":
         stack = None
         weights = ways[chosen]([p[scored] for p in oof], y[scored])
@@ -323,6 +324,12 @@ def fit_blend(
         if better(scores[top], honest(blend_oof)):
             chosen, stack, weights = "best", None, np.eye(len(oof))[top]
             blend_oof, blend_test = oof[top], test[top]
+    reason = None
+    if chosen != picked:
+        reason = (
+            f"{picked} has the best nested CV, but fit on every row it scores below its best member, "
+            f"which a blend never does"
+        )
     return Blend(
         method=chosen,
         weights=weights,
@@ -330,6 +337,7 @@ def fit_blend(
         nested=nested,
         oof=flat(from_space(blend_oof)),
         test=flat(from_space(blend_test)),
+        reason=reason,
     )
 
 
@@ -411,6 +419,7 @@ def blend(
     summary = {
         "method": result.method,
         "nested_cv": result.nested,
+        "reason": result.reason,
         "members": [
             {"run_dir": str(m.run_dir), "track": m.track, "score": m.score, "weight": _weight(result, i)}
             for i, m in enumerate(members)
@@ -456,6 +465,7 @@ def blend(
         f"blend ({result.method}) {comp.metric}: {score:.5f} on the rows its combination was fit on; best "
         f"member {best.score:.5f}; nested CV (fit on the other folds, so the honest estimate): "
         + ", ".join(f"{k} {v:.5f}" for k, v in result.nested.items())
+        + (f" ({result.reason})" if result.reason else "")
     )
     log(f"submission: {run_dir / 'submission.csv'}")
     return Run(

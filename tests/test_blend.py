@@ -137,6 +137,12 @@ def test_the_blend_never_scores_below_its_best_member(three_runs, tmp_path, meth
     info = json.loads((run.run_dir / "blend.json").read_text())
     assert [m["run_dir"] for m in info["members"]] == [str(r.run_dir) for r in runs]
     assert set(info["nested_cv"]) == {"hill", "bagged", "stack", "best"}
+    if method == "auto":  # the way with the best nested CV, or the reason it is not
+        nested = info["nested_cv"]
+        top = max(nested, key=lambda k: nested[k] if metric.direction == "maximize" else -nested[k])
+        assert (
+            nested[info["method"]] == nested[top] or info["method"] in info["reason"] or top in info["reason"]
+        )
     weights = pl.read_csv(run.run_dir / "weights.csv")
     if info["method"] != "stack":
         assert weights["weight"].sum() == pytest.approx(1.0)
