@@ -41,6 +41,16 @@ SETTING_TYPES = {
 SETTING_LIMITS = {"folds": "[1, 1000]", "seed": "[0, 4294967295]", "seeds": "[1, 100]"}
 
 
+def _team_track_file(name: str, source: str) -> Path | None:
+    """A team's track file for a table named `name`: in pipelines/ (of the current folder or the
+    TOML's project) or beside the TOML."""
+    toml = Path(source)
+    places = [Path("pipelines"), Path(".")]
+    if toml.suffix == ".toml":
+        places += [toml.parent, toml.parent.parent]  # pipelines/configs/<competition>.toml
+    return next((p / f"{name}.py" for p in places if (p / f"{name}.py").is_file()), None)
+
+
 @dataclass
 class Config:
     """Settings of a run; `params(track)` gives a track's parameters.
@@ -97,10 +107,15 @@ class Config:
                 check_type(key, value, dict, source)
                 tracks.get(key).check(value, source=source)
                 self.tracks.setdefault(key, {}).update(value)
+            elif isinstance(value, dict) and _team_track_file(key, source) is not None:
+                # a team track's table in the competition's TOML, for `kit run` of its file: the
+                # other tracks leave it be (it is checked when that track loads)
+                self.tracks.setdefault(key, {}).update(value)
             else:
                 raise InputError(
                     f"Unknown setting '{key}' in {source}. Use one of: {', '.join(SETTING_TYPES)}, search, "
-                    f"or a track's table: {', '.join(tracks.known())}. Received: {key}={value!r}"
+                    f"or a track's table: {', '.join(tracks.known())} (or a team track's, where its file "
+                    f"{key}.py is in pipelines/ or beside the TOML). Received: {key}={value!r}"
                 )
         return self
 
