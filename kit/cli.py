@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from kit import boundary, tracks
 
@@ -281,9 +282,21 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
         return done.code if isinstance(done.code, int) else 2
+    return guarded(COMMANDS[args.command], args)
+
+
+def guarded(fn: Callable, *args) -> int:
+    """Run `fn(*args)` as the kit command runs a command, for a script too: the user's errors in
+    one line with exit code 2, kit's own with the traceback saved to a file (exit 1), 130 on Ctrl-C.
+
+    Example (a recipe in pipelines/):
+        >>> if __name__ == "__main__":
+        ...     sys.exit(guarded(main))
+    """
     try:
         with boundary.reader_may_leave():
-            return COMMANDS[args.command](args)
+            code = fn(*args)
+        return code if isinstance(code, int) else 0
     except KeyboardInterrupt:
         print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
         return 130

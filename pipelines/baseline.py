@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from kit.api import load
-from kit.cli import build_parser, settings
+from kit.cli import build_parser, guarded, settings
 from kit.run import cross_validate
 
 
@@ -25,4 +25,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(guarded(main))

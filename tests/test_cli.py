@@ -246,3 +246,27 @@ def test_a_run_folder_with_a_users_file_added_is_not_replaced(tmp_path, capsys):
     (out / "plots" / "p.txt").unlink()
     (out / "plots").rmdir()
     assert cli.main(["trees", str(data), "--folds", "2", "--seed", "1", "--out", str(out)]) == 0
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "pipelines"
+
+
+def test_the_recipe_scripts_run_and_say_bad_input_in_one_line(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=80)
+    fast = tmp_path / "fast.toml"
+    fast.write_text("folds = 2\n[baseline]\nepochs = 2\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, RECIPES / "baseline.py", data, "--config", fast, "--out", tmp_path / "run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run" / "submission.csv").is_file()
+    for recipe in ("baseline.py", "advanced.py", "tune.py"):
+        done = subprocess.run(
+            [sys.executable, RECIPES / recipe, tmp_path / "nope"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 2, (recipe, done.stderr)
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "'" in done.stderr, recipe
+        assert "does not exist" in done.stderr and "Traceback" not in done.stderr, recipe
