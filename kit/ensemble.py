@@ -75,15 +75,21 @@ def read_member(run_dir: str | Path) -> Member:
             f"'{run_dir}' is not a run folder of kit's (it lacks {', '.join(missing) or 'its manifest'}). "
             f"Pass run folders, e.g. submissions/<competition>/<run-id>. Received: run={run_dir}"
         )
-    info = json.loads((run_dir / "metrics.json").read_text())
-    return Member(
-        run_dir=run_dir,
-        track=info.get("track", "?"),
-        score=float(info["score"]),
-        info=info,
-        oof=pl.read_parquet(run_dir / "oof.parquet"),
-        test=pl.read_parquet(run_dir / "test_predictions.parquet"),
-    )
+    name = "metrics.json"
+    try:
+        info = json.loads((run_dir / name).read_text())
+        score = float(info["score"])
+        name = "oof.parquet"
+        oof = pl.read_parquet(run_dir / name)
+        name = "test_predictions.parquet"
+        test = pl.read_parquet(run_dir / name)
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise InputError(
+            f"'{run_dir / name}' could not be read ({first}): the run folder is damaged. Run its track "
+            f"again, or leave the folder out. Received: run={run_dir}"
+        ) from None
+    return Member(run_dir=run_dir, track=info.get("track", "?"), score=score, info=info, oof=oof, test=test)
 
 
 def runs_of(competition_dir: str | Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,19 @@ def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
     code = cli.main(["blend", str(runs[0].run_dir), str(other.run_dir), "--out", str(tmp_path / "blend")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--seed" in err
+    assert not (tmp_path / "blend").exists()
+
+
+@pytest.mark.parametrize("damaged", ["oof.parquet", "metrics.json"])
+def test_a_damaged_run_folder_is_named_in_one_line(three_runs, tmp_path, capsys, damaged):
+    _, _, runs = three_runs
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[1].run_dir, copy)
+    (copy / damaged).write_text("junk")
+    code = cli.main(["blend", str(runs[0].run_dir), str(copy), "--out", str(tmp_path / "blend")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(copy / damaged) in err and "damaged" in err
     assert not (tmp_path / "blend").exists()
 
 
