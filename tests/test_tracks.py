@@ -316,3 +316,23 @@ def test_a_class_missing_from_a_folds_training_rows_is_predicted_at_zero_there(n
     assert proba[0, comp.classes.index("z")] < 1e-3
     assert np.isfinite(run.score)
 
+
+@pytest.mark.parametrize("name", tracks.names())
+def test_a_fold_that_trains_on_one_class_is_refused_before_training(name, tmp_path, capsys):
+    # the first half of the rows, in time order, has a single class: a time split's first fold too
+    rng = np.random.default_rng(19)
+    x = rng.normal(size=700)
+    y = (x > 0).astype(int)
+    y[:300] = 0
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pl.DataFrame({"id": np.arange(700), "t": np.arange(700), "x": x})
+    frame[:600].with_columns(pl.Series("y", y[:600])).write_csv(data / "train.csv")
+    frame[600:].write_csv(data / "test.csv")
+    frame[600:].select("id", pl.lit(0.5).alias("y")).write_csv(data / "sample_submission.csv")
+    out = tmp_path / "run"
+    args = [name, str(data), "--time", "t", "--folds", "2", "--metric", "log_loss", "--out", str(out)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Training fold 1 of the time split" in err[0] and "--split stratified" in err[0]
+    assert not out.exists()
