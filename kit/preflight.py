@@ -9,7 +9,8 @@ folder is written or TensorFlow is imported:
 - the split and its folds against the rows, the classes and the groups: fewer folds than asked,
   with a note, where the data has fewer groups (or, for a metric that needs every class in every
   validation fold, fewer rows of a class) than folds; a refusal where no fold count works;
-- that the metric can score every validation fold (roc_auc is NaN on a fold without a class);
+- that every fold trains on two classes or more, and that the metric can score every
+  validation fold (roc_auc is NaN on a fold without a class);
 - the track's parameters (types and ranges);
 - the output folder (writable, not a file, not a folder kit did not write).
 
@@ -179,7 +180,8 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
 
 
 def _check_folds(comp, folds, strategy, metric, y) -> None:
-    """Every validation fold is one the metric can score."""
+    """Every fold trains on two classes or more, and every validation fold is one the metric can
+    score."""
     if comp.task != "regression" and metric.needs_every_class:
         for k, (_, va) in enumerate(folds):
             absent = sorted(set(range(len(comp.classes))) - set(np.unique(y[va]).tolist()))
@@ -192,6 +194,18 @@ def _check_folds(comp, folds, strategy, metric, y) -> None:
                     f"{comp.classes[absent[0]]!r} of '{comp.target}', so {metric.name} cannot score it "
                     f"(it would be NaN). {fix}, or pass --metric log_loss. Received: split={strategy}"
                 )
+    if comp.task != "regression":
+        # a fold trained on one class can only predict that class: every track would (the
+        # baseline's network learns a constant, the others refuse to fit), so no track does
+        for k, (tr, _) in enumerate(folds):
+            seen = np.unique(y[tr])
+            if len(seen) < 2:
+                raise InputError(
+                    f"Training fold {k + 1} of the {strategy} split has rows of class "
+                    f"{comp.classes[int(seen[0])]!r} of '{comp.target}' only, so its model could only "
+                    f"predict that class. {_one_class_fix(comp, strategy, len(folds), y)}. "
+                    f"Received: split={strategy}, folds={len(folds)}"
+                )
     if metric.name == "r2":
         small = [k for k, (_, va) in enumerate(folds) if len(va) < 2]
         if small:
@@ -199,3 +213,18 @@ def _check_folds(comp, folds, strategy, metric, y) -> None:
                 f"Validation fold {small[0] + 1} has fewer than 2 rows; r2 is undefined there. Pass "
                 f"fewer --folds. Received: folds={len(folds)}"
             )
+
+
+def _one_class_fix(comp, strategy, n_folds, y) -> str:
+    """What to pass where a fold's training rows hold a single class."""
+    if strategy == "time":
+        # the first fold trains on the earliest rows: fewer folds give it more of them
+        fewer = "Pass fewer --folds, or --split stratified" if n_folds > 2 else "Pass --split stratified"
+        return f"{fewer} (the earliest rows have a single class)"
+    if strategy == "group":
+        return f"Pass --split stratified, or --group with a column of more groups than '{comp.group}'"
+    if strategy != "stratified":
+        return "Pass --split stratified"
+    counts = np.bincount(y, minlength=len(comp.classes))
+    rare = int(counts.argmin())
+    return f"Class {comp.classes[rare]!r} has {int(counts[rare])} row(s): add rows of it, or remove them"

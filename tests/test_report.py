@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import time
+import warnings
 
 import numpy as np
 import polars as pl
@@ -363,3 +364,20 @@ def test_axis_ticks_are_round_and_their_labels_exact():
     ticks = charts.nice_ticks(0.7, 0.9)
     assert [charts.fmt(v, ticks[1] - ticks[0]) for v in ticks] == ["0.70", "0.75", "0.80", "0.85", "0.90"]
     assert charts.fmt(250000.0, 50000.0) == "250k" and charts.fmt(float("nan")) == "–"
+
+
+def test_permutation_importance_keeps_a_rare_class_in_its_sample():
+    # one positive among 300 rows, and a time cap that cuts the sample to its fewest rows: the
+    # positive stays in, so roc_auc can score the sample (no warning of a single class)
+    frame = pl.DataFrame({"x": np.arange(300.0), "noise": np.zeros(300)})
+    y = np.zeros(300, dtype=int)
+    y[np.random.default_rng(0).permutation(300)[-1]] = 1  # the last row of the seed's shuffle
+
+    def predict(rows):
+        p = rows["x"].to_numpy() / 300
+        return np.stack([1 - p, p], axis=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = permutation_importance(predict, frame, y, metric=metrics.get("roc_auc"), seconds=0.0)
+    assert found["rows"] < 300 and np.isfinite(found["baseline"]) and found["complete"]

@@ -288,3 +288,51 @@ def test_an_exported_model_writes_the_labels_its_run_wrote(tmp_path):
     assert cut is not None and cut == json.loads((run.run_dir / "metrics.json").read_text())["threshold"]
     sub = kit.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "sub.csv", log=quiet)
     assert pl.read_csv(sub).equals(pl.read_csv(run.submission_path))
+
+
+def _one_row_class(root: Path, *, n: int = 300, seed: int = 5) -> Path:
+    """Three classes and a fourth of a single row, which a fold's training rows lack."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["a", "b", "c"], n)
+    y[0] = "z"
+    root.mkdir(parents=True)
+    pl.DataFrame({"id": np.arange(n), "x": rng.normal(size=n) + (y == "a"), "t": y}).write_csv(
+        root / "train.csv"
+    )
+    test = pl.DataFrame({"id": np.arange(n, n + 60), "x": rng.normal(size=60)})
+    test.write_csv(root / "test.csv")
+    test.select("id", pl.lit("a").alias("t")).write_csv(root / "sample_submission.csv")
+    return root
+
+
+@pytest.mark.parametrize("name", ["trees", "linear"])
+def test_a_class_missing_from_a_folds_training_rows_is_predicted_at_zero_there(name, tmp_path):
+    comp, cfg = kit.load(_one_row_class(tmp_path / "data"), folds=3)
+    run = cross_validate(comp, cfg, name, out=tmp_path / "run", log=quiet, progress=False)
+    proba = run.oof.select(f"proba_{c}" for c in comp.classes).to_numpy()
+    assert proba.shape == (comp.train.height, 4) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    # the row of "z" is validated by the one fold that never saw it
+    assert proba[0, comp.classes.index("z")] < 1e-3
+    assert np.isfinite(run.score)
+
+
+@pytest.mark.parametrize("name", tracks.names())
+def test_a_fold_that_trains_on_one_class_is_refused_before_training(name, tmp_path, capsys):
+    # the first half of the rows, in time order, has a single class: a time split's first fold too
+    rng = np.random.default_rng(19)
+    x = rng.normal(size=700)
+    y = (x > 0).astype(int)
+    y[:300] = 0
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pl.DataFrame({"id": np.arange(700), "t": np.arange(700), "x": x})
+    frame[:600].with_columns(pl.Series("y", y[:600])).write_csv(data / "train.csv")
+    frame[600:].write_csv(data / "test.csv")
+    frame[600:].select("id", pl.lit(0.5).alias("y")).write_csv(data / "sample_submission.csv")
+    out = tmp_path / "run"
+    args = [name, str(data), "--time", "t", "--folds", "2", "--metric", "log_loss", "--out", str(out)]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Training fold 1 of the time split" in err[0] and "--split stratified" in err[0]
+    assert not out.exists()

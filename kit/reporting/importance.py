@@ -64,7 +64,13 @@ def permutation_importance(
     rng = np.random.default_rng(seed)
     columns = list(frame.columns if columns is None else columns)
     # shuffled, so that a prefix of it (when the cap cuts rows) is a random sample too
-    keep = rng.permutation(frame.height)[:MAX_ROWS]
+    keep = rng.permutation(frame.height)
+    if metric.needs_every_class:
+        # a row of each class first, so that the sample (cut below for time) holds every class
+        # and the metric can score it: roc_auc of a rare class is undefined without one
+        _, first = np.unique(np.asarray(y)[keep], return_index=True)
+        keep = np.concatenate([keep[first], np.delete(keep, first)])
+    keep = keep[:MAX_ROWS]
     frame, y = frame[keep], np.asarray(y)[keep]
 
     reference = _predict(predict, frame)  # also the warm-up: a first call can cost several later ones

@@ -89,6 +89,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     with warnings.catch_warnings():
         # the penalty's extremes converge slowly; max_iter bounds their cost (the same CV at 1000)
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # a class rarer than the inner folds: kit.preflight has said so in a note already
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         if fold.task == "regression":
             scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
             y = scaler.transform(fold.y_train).astype(np.float64)

@@ -107,7 +107,17 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             return np.expm1(out) if log else out
     else:
         model = HistGradientBoostingClassifier(**options)
-        model.fit(x_train, fold.y_train, X_val=x_val, y_val=fold.y_val)
+        # early stopping scores only the validation rows of classes the training rows hold (a
+        # rare class can sit wholly in one fold's validation rows, and the scorer refuses a class
+        # the model never saw); every validation row is still predicted, that class at 0
+        seen = np.isin(fold.y_val, fold.y_train)
+        if seen.any():
+            model.fit(x_train, fold.y_train, X_val=x_val[seen], y_val=fold.y_val[seen])
+        else:
+            # no validation row to stop on: scikit-learn's stratified share of the training rows
+            # stops it instead, where every class there has the two rows that share needs
+            model.set_params(early_stopping=bool(np.unique(fold.y_train, return_counts=True)[1].min() >= 2))
+            model.fit(x_train, fold.y_train)
         predict = class_probabilities(model, fold.n_classes)
 
     return FoldResult(
