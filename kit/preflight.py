@@ -8,7 +8,8 @@ folder is written or TensorFlow is imported:
 
 - the split and its folds against the rows, the classes and the groups: fewer folds than asked,
   with a note, where the data has fewer groups (or, for a metric that needs every class in every
-  validation fold, fewer rows of a class) than folds; a refusal where no fold count works;
+  validation fold, fewer rows of a class) than folds; a refusal where no fold count works, or
+  where a row has no time for a time split;
 - that the metric can score every validation fold (roc_auc is NaN on a fold without a class);
 - the track's parameters (types and ranges);
 - the output folder (writable, not a file, not a folder kit did not write).
@@ -81,6 +82,7 @@ def preflight(
         )
     y = comp.target_values()
     groups = _groups(comp) if strategy == "group" else None
+    order = time_order(comp) if strategy == "time" else None
     notes: list[str] = []
     if strategy == "group" and comp.time is not None:
         notes.append(
@@ -95,7 +97,7 @@ def preflight(
         seed=cfg.seed,
         y=y if classification and strategy in ("stratified", "holdout") else None,
         groups=groups,
-        order=time_order(comp) if strategy == "time" else None,
+        order=order,
     )
     _check_folds(comp, folds, strategy, metric, y)
     return Plan(strategy=strategy, folds=folds, notes=notes)
@@ -106,13 +108,21 @@ def _groups(comp: Competition) -> np.ndarray:
 
 
 def time_order(comp: Competition) -> np.ndarray:
-    """The sort key of the train rows for a time split (missing times first)."""
+    """The sort key of the train rows for a time split; every row needs a time."""
     from kit.columns import parse_time_column
 
     s = comp.train[comp.time]
-    if s.dtype.is_numeric():
-        return s.to_numpy()
-    return parse_time_column(s).dt.epoch("s").fill_null(0).to_numpy()
+    key = s.cast(pl.Float64) if s.dtype.is_numeric() else parse_time_column(s).dt.epoch("s")
+    # a row without a time has no place in time order: sorted first or last, it would train
+    # every fold or fill the last validation fold, and the folds would no longer be in time
+    missing = key.fill_nan(None).null_count() if key.dtype.is_float() else key.null_count()
+    if missing:
+        raise InputError(
+            f"--time column '{comp.time}' has no time in {missing} of the {s.len()} rows of "
+            f"'{comp.train_path.name}', so they cannot be put in time order. Fill those values, or "
+            f"pass --time with a column every row has. Received: missing={missing}"
+        )
+    return key.to_numpy()
 
 
 def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:

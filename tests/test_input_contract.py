@@ -214,6 +214,11 @@ def _numbers_with_text(root):
     return root, []
 
 
+def _dates_missing(root):
+    edit(root, "train.csv", set_value("when", lambda i: i % 8 == 0, None))
+    return root, ["--time", "when"]
+
+
 def _tiny_train(root):
     edit(root, "train.csv", lambda f: f.head(3))
     return root, []
@@ -344,6 +349,12 @@ BAD: dict[str, Bad] = {
     "group_is_the_target": Bad(_as_is("--group", "label"), ("--group 'label'", "is the target")),
     "unknown_group": Bad(_as_is("--group", "nope"), ("'nope'", "train.csv", "--group")),
     "time_column_of_text": Bad(_as_is("--time", "color"), ("'color'", "neither numbers nor dates", "--time")),
+    "time_column_with_missing_numbers": Bad(
+        _as_is("--time", "x1"), ("--time column 'x1'", "train.csv", "no time in 26 of the 240 rows", "Fill")
+    ),
+    "time_column_with_missing_dates": Bad(
+        _dates_missing, ("--time column 'when'", "train.csv", "no time in 30 of the 240 rows", "Fill")
+    ),
     "unknown_split": Bad(_as_is("--split", "random"), ("Unknown split 'random'", "--split")),
     "time_split_without_a_time_column": Bad(_as_is("--split", "time"), ("--split time needs --time",)),
     "stratified_regression": Bad(
