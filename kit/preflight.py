@@ -6,10 +6,10 @@ the group and time columns, names the model could not carry. `preflight` checks 
 settings decide too, at the start of `kit.run.cross_validate` and of `kit tune`, before any
 folder is written or TensorFlow is imported:
 
-- the split and its folds against the rows, the classes and the groups: fewer folds than asked,
-  with a note, where the data has fewer groups (or, for a metric that needs every class in every
-  validation fold, fewer rows of a class) than folds; a refusal where no fold count works, or
-  where a row has no time for a time split;
+- the split and its folds against the rows, the classes, the groups and the times: fewer folds
+  than asked, with a note, where the data has fewer groups or different times (or, for a metric
+  that needs every class in every validation fold, fewer rows of a class) than folds; a refusal
+  where no fold count works, or where a row has no time for a time split;
 - that the metric can score every validation fold (roc_auc is NaN on a fold without a class);
 - the track's parameters (types and ranges);
 - the output folder (writable, not a file, not a folder kit did not write).
@@ -89,7 +89,7 @@ def preflight(
             f"the folds split on groups of '{comp.group}', not in the order of '{comp.time}' (the group "
             f"comes first); pass --split time for time-ordered folds"
         )
-    n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, notes)
+    n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, order, notes)
     folds = make_folds(
         comp.train.height,
         strategy=strategy,
@@ -125,7 +125,7 @@ def time_order(comp: Competition) -> np.ndarray:
     return key.to_numpy()
 
 
-def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
+def _n_splits(comp, cfg, strategy, metric, y, groups, order, notes) -> int:
     """The number of folds the data allows, from the settings'."""
     n, k, name = comp.train.height, cfg.folds, comp.train_path.name
     classification = comp.task != "regression"
@@ -165,6 +165,21 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
                 f"using {n_groups} folds, one group each"
             )
             return n_groups
+    if strategy == "time":
+        # rows of one time stay in one fold, so a fold needs a time of its own
+        n_times = len(np.unique(order))
+        if n_times < 3:
+            raise InputError(
+                f"The time column '{comp.time}' has {n_times} different time(s) in '{name}'; a time "
+                f"split needs 3 or more (a training window and 2 validation folds after it). Pass "
+                f"--time with another column, or --split kfold. Received: times={n_times}"
+            )
+        if n_times - 1 < k:
+            notes.append(
+                f"the time column '{comp.time}' has {n_times} different times, too few for --folds "
+                f"{k} after a first training window: using {n_times - 1} folds, one time each"
+            )
+            return n_times - 1
     if strategy == "stratified" and classification:
         counts = np.bincount(y, minlength=len(comp.classes))
         m, rare = int(counts.min()), comp.classes[int(counts.argmin())]

@@ -692,6 +692,15 @@ def test_a_time_column_beside_a_group_column_is_said_to_be_unused_by_the_folds(t
     assert not any("--split time" in n for n in preflight(*api.load(data, group="color")).notes)
 
 
+def test_a_time_column_of_few_times_uses_one_fold_per_time_and_says_so(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=240)
+    days = pl.format("2024-01-0{}", pl.int_range(pl.len()) % 4 + 1)
+    edit(data, "train.csv", lambda f: f.with_columns(days.alias("when")))
+    comp, cfg = api.load(data, time="when", split="time")
+    plan = preflight(comp, cfg)
+    assert len(plan.folds) == 3 and any("4 different times" in n and "using 3 folds" in n for n in plan.notes)
+
+
 # ---------------------------------------------------------------------------------------------
 # kit validate: what Kaggle would reject, in every kind of submission
 
