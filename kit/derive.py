@@ -54,6 +54,22 @@ def parse_datetime(s: pl.Series) -> pl.Series:
         return pl.Series(s.name, [None] * s.len(), dtype=pl.Datetime)
 
 
+# a UTC offset or zone letter ending an ISO datetime: "+02:00", "-0530", "Z"
+_UTC_OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
+
+
+def parse_wall_clock(s: pl.Series) -> pl.Series:
+    """`parse_datetime`, but read on the clock as written: "2021-06-01T14:30:00+02:00" is 14:30,
+    and a datetime with a time zone reads in its zone, not in UTC. A datetime's parts are the
+    local hour, day and weekday people lived by (a rush hour at 8 stays at 8 across a change of
+    summer time), and the exported model reads the same digits from the text it is given."""
+    if s.dtype == pl.Datetime and s.dtype.time_zone is not None:
+        return s.dt.replace_time_zone(None)
+    if s.dtype == pl.String:
+        s = s.str.replace(_UTC_OFFSET, "")
+    return parse_datetime(s)
+
+
 def split_parts(s: pl.Series, sep: str, n: int) -> list[pl.Series]:
     """The first `n` fields of each value split on `sep`; fields a value lacks are missing."""
     fields = s.cast(pl.String).str.split_exact(sep, n - 1).struct.unnest()
@@ -94,7 +110,7 @@ def derive(
             columns.append(s.cast(pl.String))
             out_roles[column] = "text" if role == "text" else "categorical"
         elif role == "datetime":
-            stamp = parse_datetime(s)
+            stamp = parse_wall_clock(s)
             for part, (part_role, fn) in DATETIME_PARTS.items():
                 values = fn(stamp)
                 name = f"{column}__{part}"
@@ -246,6 +262,7 @@ def _days_from_civil(y, m, d):
 def _parse_datetime_graph(s):
     import tensorflow as tf
 
+    s = tf.strings.regex_replace(s, _UTC_OFFSET, "")  # the clock as written, as `parse_wall_clock`
     valid = tf.strings.regex_full_match(s, _DATETIME_PATTERN)
     safe = tf.where(valid, s, "1970-01-01 00")
 

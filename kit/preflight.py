@@ -6,9 +6,10 @@ the group and time columns, names the model could not carry. `preflight` checks 
 settings decide too, at the start of `kit.run.cross_validate` and of `kit tune`, before any
 folder is written or TensorFlow is imported:
 
-- the split and its folds against the rows, the classes and the groups: fewer folds than asked,
-  with a note, where the data has fewer groups (or, for a metric that needs every class in every
-  validation fold, fewer rows of a class) than folds; a refusal where no fold count works;
+- the split and its folds against the rows, the classes, the groups and the times: fewer folds
+  than asked, with a note, where the data has fewer groups or different times (or, for a metric
+  that needs every class in every validation fold, fewer rows of a class) than folds; a refusal
+  where no fold count works, or where a row has no time for a time split;
 - that every fold trains on two classes or more, and that the metric can score every
   validation fold (roc_auc is NaN on a fold without a class);
 - the track's parameters (types and ranges);
@@ -82,13 +83,14 @@ def preflight(
         )
     y = comp.target_values()
     groups = _groups(comp) if strategy == "group" else None
+    order = time_order(comp) if strategy == "time" else None
     notes: list[str] = []
     if strategy == "group" and comp.time is not None:
         notes.append(
             f"the folds split on groups of '{comp.group}', not in the order of '{comp.time}' (the group "
             f"comes first); pass --split time for time-ordered folds"
         )
-    n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, notes)
+    n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, order, notes)
     folds = make_folds(
         comp.train.height,
         strategy=strategy,
@@ -96,7 +98,7 @@ def preflight(
         seed=cfg.seed,
         y=y if classification and strategy in ("stratified", "holdout") else None,
         groups=groups,
-        order=time_order(comp) if strategy == "time" else None,
+        order=order,
     )
     _check_folds(comp, folds, strategy, metric, y)
     return Plan(strategy=strategy, folds=folds, notes=notes)
@@ -107,16 +109,24 @@ def _groups(comp: Competition) -> np.ndarray:
 
 
 def time_order(comp: Competition) -> np.ndarray:
-    """The sort key of the train rows for a time split (missing times first)."""
+    """The sort key of the train rows for a time split; every row needs a time."""
     from kit.columns import parse_time_column
 
     s = comp.train[comp.time]
-    if s.dtype.is_numeric():
-        return s.to_numpy()
-    return parse_time_column(s).dt.epoch("s").fill_null(0).to_numpy()
+    key = s.cast(pl.Float64) if s.dtype.is_numeric() else parse_time_column(s).dt.epoch("s")
+    # a row without a time has no place in time order: sorted first or last, it would train
+    # every fold or fill the last validation fold, and the folds would no longer be in time
+    missing = key.fill_nan(None).null_count() if key.dtype.is_float() else key.null_count()
+    if missing:
+        raise InputError(
+            f"--time column '{comp.time}' has no time in {missing} of the {s.len()} rows of "
+            f"'{comp.train_path.name}', so they cannot be put in time order. Fill those values, or "
+            f"pass --time with a column every row has. Received: missing={missing}"
+        )
+    return key.to_numpy()
 
 
-def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
+def _n_splits(comp, cfg, strategy, metric, y, groups, order, notes) -> int:
     """The number of folds the data allows, from the settings'."""
     n, k, name = comp.train.height, cfg.folds, comp.train_path.name
     classification = comp.task != "regression"
@@ -156,6 +166,21 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, notes) -> int:
                 f"using {n_groups} folds, one group each"
             )
             return n_groups
+    if strategy == "time":
+        # rows of one time stay in one fold, so a fold needs a time of its own
+        n_times = len(np.unique(order))
+        if n_times < 3:
+            raise InputError(
+                f"The time column '{comp.time}' has {n_times} different time(s) in '{name}'; a time "
+                f"split needs 3 or more (a training window and 2 validation folds after it). Pass "
+                f"--time with another column, or --split kfold. Received: times={n_times}"
+            )
+        if n_times - 1 < k:
+            notes.append(
+                f"the time column '{comp.time}' has {n_times} different times, too few for --folds "
+                f"{k} after a first training window: using {n_times - 1} folds, one time each"
+            )
+            return n_times - 1
     if strategy == "stratified" and classification:
         counts = np.bincount(y, minlength=len(comp.classes))
         m, rare = int(counts.min()), comp.classes[int(counts.argmin())]

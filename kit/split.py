@@ -48,7 +48,8 @@ def make_folds(
         n_splits: number of folds (ignored by "holdout").
         y: class indices, for "stratified" (and a stratified "holdout").
         groups: group labels, for "group": a group never spans train and validation.
-        order: sort key, for "time": each fold validates on rows later than all its training rows.
+        order: sort key, for "time": each fold validates on rows later than all its training rows
+            (rows of one time are never split between training and validation).
 
     Returns:
         A list of (train_idx, val_idx) pairs of int arrays.
@@ -79,12 +80,37 @@ def make_folds(
             )
         return list(ms.GroupKFold(n_splits, shuffle=True, random_state=seed).split(index, groups=groups))
     if strategy == "time":
-        # rows sorted by time; ties keep file order so the split is reproducible
-        sorted_rows = np.argsort(order, kind="stable")
-        return [
-            (sorted_rows[tr], sorted_rows[va]) for tr, va in ms.TimeSeriesSplit(n_splits).split(sorted_rows)
-        ]
+        return _time_folds(order, n_splits)
     raise InputError(f"Unknown split '{strategy}'. Received: split={strategy}")
+
+
+def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Growing training windows, each validated on the rows after it: scikit-learn's
+    TimeSeriesSplit, but a fold boundary falls only between two different times, as near as it
+    can to TimeSeriesSplit's, so rows of one time (a day's sales) are never both in training and
+    in validation. With no ties it is TimeSeriesSplit's folds."""
+    # rows sorted by time; ties keep file order so the split is reproducible
+    sorted_rows = np.argsort(order, kind="stable")
+    keys = np.asarray(order)[sorted_rows]
+    n = len(keys)
+    # where a new time starts in the sorted rows: the only places a fold may begin
+    starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    if len(starts) < n_splits:
+        raise InputError(
+            f"The time column has {len(starts) + 1} different times, too few for --folds {n_splits} "
+            f"(a time split needs one more). Pass --folds {max(2, len(starts))} or a finer time "
+            f"column. Received: times={len(starts) + 1}"
+        )
+    size = n // (n_splits + 1)
+    cuts, lo = [], 0
+    for i, ideal in enumerate(n - size * np.arange(n_splits, 0, -1)):
+        # the nearest start at or after the previous cut that leaves one for each later cut
+        hi = len(starts) - (n_splits - i) + 1
+        j = lo + int(np.argmin(np.abs(starts[lo:hi] - ideal)))
+        cuts.append(int(starts[j]))
+        lo = j + 1
+    bounds = [*cuts, n]
+    return [(sorted_rows[:a], sorted_rows[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def fold_weights(folds: list, strategy: str) -> np.ndarray:

@@ -326,6 +326,40 @@ def test_column_names_the_graph_cannot_spell_are_mapped(tmp_path, fast_config):
     assert sub.read_text() == run.submission_path.read_text()
 
 
+@pytest.mark.parametrize("written", ["utc_offset", "time_zone"])
+def test_predict_reproduces_the_submission_on_datetimes_with_a_utc_offset_or_a_time_zone(
+    tmp_path, fast_config, written
+):
+    # the hour decides the label, so a model that reads another hour than training did disagrees
+    rng = np.random.default_rng(33)
+    n, m = 300, 100
+    seconds = rng.integers(0, 365 * 24 * 3600, n + m).astype("m8[s]")
+    local = (np.datetime64("2021-01-01T00:00:00") + seconds).astype("M8[ms]")
+    stamps = pl.Series("when", local)
+    if written == "utc_offset":  # text, as "2021-03-01T14:30:00+02:00"
+        stamps = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S+02:00")
+    else:  # a Parquet column with a time zone, summer time and winter time
+        stamps = stamps.dt.replace_time_zone("Europe/Berlin", ambiguous="earliest", non_existent="null")
+    rows = pl.DataFrame({"id": np.arange(n + m), "when": stamps, "x": rng.normal(size=n + m)})
+    rows = rows.with_columns((pl.Series(local).dt.hour() >= 12).cast(pl.Int64).alias("y"))
+    data = tmp_path / "c"
+    data.mkdir()
+    write = pl.DataFrame.write_csv if written == "utc_offset" else pl.DataFrame.write_parquet
+    suffix = "csv" if written == "utc_offset" else "parquet"
+    write(rows[:n], data / f"train.{suffix}")
+    write(rows[n:].drop("y"), data / f"test.{suffix}")
+    rows[n:].select("id", pl.lit(0.5).alias("y")).write_csv(data / "sample_submission.csv")
+    run = api.advanced(data, folds=2, config=fast_config, out=tmp_path / "run", progress=False, log=quiet)
+    test = data / f"test.{suffix}"
+    sub = api.predict(run.run_dir / "model", test, out=tmp_path / "sub.csv", log=quiet)
+    np.testing.assert_allclose(
+        pl.read_csv(sub)["y"].to_numpy(),
+        pl.read_csv(run.submission_path)["y"].to_numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 def test_a_fold_above_the_memory_threshold_streams_from_parquet_shards(tmp_path, monkeypatch):
     """`stream_above_mib` is the memory limit here: the training fold (about 30 KB) is above it."""
     import kit.data

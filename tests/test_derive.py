@@ -121,6 +121,22 @@ def test_derive_in_the_graph_matches_polars_on_edge_cases():
     assert_same_as_derive(raw, roles)
 
 
+def test_datetimes_with_a_utc_offset_or_a_time_zone_read_the_clock_as_written():
+    from datetime import datetime
+
+    written = ["2021-06-01T14:30:00+02:00", "2021-06-01T00:30:00-05:30", "2021-12-31T23:00:00Z", None]
+    frame, _ = derive(pl.DataFrame({"when": written}), {"when": "datetime"})
+    assert frame["when__hour"].to_list() == ["14", "0", "23", None]
+    assert frame["when__day"].to_list() == [1.0, 1.0, 31.0, None]
+    # a Parquet column with a time zone: its local clock, summer time or not
+    zoned = pl.Series("when", [datetime(2021, 1, 1, 8), datetime(2021, 7, 1, 8), None])
+    zoned = zoned.dt.replace_time_zone("Europe/Berlin")
+    frame, _ = derive(pl.DataFrame({"when": zoned}), {"when": "datetime"})
+    assert frame["when__hour"].to_list() == ["8", "8", None]
+    for raw in (pl.DataFrame({"when": written}), pl.DataFrame({"when": zoned})):
+        assert_same_as_derive(raw, {"when": "datetime"})
+
+
 def test_delimited_fields_in_the_graph_match_polars():
     raw = pl.DataFrame({"cabin": ["F/4/S", "B/0/P", None, "G/12", "A/x/P", "C/7/S/extra", "D/-3.5/P"]})
     parts = {"cabin": {"sep": "/", "roles": ["categorical", "numeric", "categorical"]}}

@@ -223,6 +223,11 @@ def _numbers_with_text(root):
     return root, []
 
 
+def _dates_missing(root):
+    edit(root, "train.csv", set_value("when", lambda i: i % 8 == 0, None))
+    return root, ["--time", "when"]
+
+
 def _tiny_train(root):
     edit(root, "train.csv", lambda f: f.head(3))
     return root, []
@@ -356,6 +361,12 @@ BAD: dict[str, Bad] = {
     "group_is_the_target": Bad(_as_is("--group", "label"), ("--group 'label'", "is the target")),
     "unknown_group": Bad(_as_is("--group", "nope"), ("'nope'", "train.csv", "--group")),
     "time_column_of_text": Bad(_as_is("--time", "color"), ("'color'", "neither numbers nor dates", "--time")),
+    "time_column_with_missing_numbers": Bad(
+        _as_is("--time", "x1"), ("--time column 'x1'", "train.csv", "no time in 26 of the 240 rows", "Fill")
+    ),
+    "time_column_with_missing_dates": Bad(
+        _dates_missing, ("--time column 'when'", "train.csv", "no time in 30 of the 240 rows", "Fill")
+    ),
     "unknown_split": Bad(_as_is("--split", "random"), ("Unknown split 'random'", "--split")),
     "time_split_without_a_time_column": Bad(_as_is("--split", "time"), ("--split time needs --time",)),
     "stratified_regression": Bad(
@@ -706,6 +717,15 @@ def test_a_time_column_beside_a_group_column_is_said_to_be_unused_by_the_folds(t
     timed, timed_cfg = api.load(data, group="color", time="when", split="time")
     assert preflight(timed, timed_cfg).strategy == "time"
     assert not any("--split time" in n for n in preflight(*api.load(data, group="color")).notes)
+
+
+def test_a_time_column_of_few_times_uses_one_fold_per_time_and_says_so(tmp_path):
+    data = write_competition(tmp_path / "tiny", n=240)
+    days = pl.format("2024-01-0{}", pl.int_range(pl.len()) % 4 + 1)
+    edit(data, "train.csv", lambda f: f.with_columns(days.alias("when")))
+    comp, cfg = api.load(data, time="when", split="time")
+    plan = preflight(comp, cfg)
+    assert len(plan.folds) == 3 and any("4 different times" in n and "using 3 folds" in n for n in plan.notes)
 
 
 # ---------------------------------------------------------------------------------------------

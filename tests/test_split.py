@@ -68,6 +68,38 @@ def test_time_validates_later_rows():
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
 
 
+def test_time_without_ties_is_time_series_split():
+    from sklearn.model_selection import TimeSeriesSplit
+
+    rows = np.argsort(ORDER, kind="stable")
+    for (tr, va), (a, b) in zip(_folds("time"), TimeSeriesSplit(4).split(rows), strict=True):
+        np.testing.assert_array_equal(tr, rows[a])
+        np.testing.assert_array_equal(va, rows[b])
+
+
+@pytest.mark.parametrize("n_splits", [2, 4, 5, 7])
+def test_time_keeps_each_times_rows_in_one_fold(n_splits):
+    # daily sales: 30 days of 20 rows each, in no particular order
+    days = np.random.default_rng(0).permutation(np.repeat(np.arange(30), 20))
+    folds = make_folds(len(days), strategy="time", n_splits=n_splits, order=days)
+    assert len(folds) == n_splits
+    first_window = folds[0][0]
+    assert len(first_window) % 20 == 0 and len(set(days[first_window])) == len(first_window) // 20
+    for tr, va in folds:
+        # validation days come after every training day, and no day is on both sides
+        assert days[tr].max() < days[va].min()
+        assert len(va) % 20 == 0
+        # as balanced as whole days allow: each boundary within half a day of an equal split
+        assert abs(len(va) - len(days) // (n_splits + 1)) <= 20
+    seen = np.concatenate([first_window, *[va for _, va in folds]])
+    assert sorted(seen) == list(range(len(days)))
+
+
+def test_time_with_fewer_times_than_folds_is_rejected():
+    with pytest.raises(InputError, match="3 different times, too few for --folds 4.*--folds 2"):
+        make_folds(30, strategy="time", n_splits=4, order=np.arange(30) // 10)
+
+
 def test_time_ties_keep_file_order():
     order = np.array([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3])
     (tr, va), *_ = make_folds(12, strategy="time", n_splits=2, order=order)
