@@ -359,13 +359,27 @@ def validate(
 ) -> pl.DataFrame:
     """Check a submission file against the competition; returns it, or raises `InputError`.
 
+    A run folder's own submission is checked under that run's settings (its config.toml: the
+    metric that made it probabilities, its target, ...) unless `config` names another file.
+
     Example:
         >>> kit.validate("submission.csv", "data/titanic")
     """
     from kit.submission import validate_file
 
+    if settings.get("config") is None:
+        settings["config"] = run_config_of(submission)
     comp, _ = load(data, **settings)
     return validate_file(submission, comp)
+
+
+def run_config_of(submission: str | Path) -> Path | None:
+    """The config.toml of the run folder a submission file is in, if kit wrote that folder."""
+    from kit.io import written_by_kit
+
+    folder = Path(submission).parent
+    config = folder / "config.toml"
+    return config if config.is_file() and written_by_kit(folder) else None
 
 
 def report(run, *, log: Callable[[str], None] = print) -> Path:

@@ -199,8 +199,10 @@ def cmd_predict(args) -> int:
 def cmd_validate(args) -> int:
     from kit import api
 
-    frame = api.validate(args.submission, args.data, config=args.config, **settings(args))
-    print(f"{args.submission}: OK ({frame.height} rows, columns {', '.join(frame.columns)})")
+    config = args.config or api.run_config_of(args.submission)
+    frame = api.validate(args.submission, args.data, config=config, **settings(args))
+    under = f"; checked under its run's {config}" if config is not None and not args.config else ""
+    print(f"{args.submission}: OK ({frame.height} rows, columns {', '.join(frame.columns)}{under})")
     return 0
 
 

@@ -123,9 +123,19 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
         spelled = _spelled(frame[values[0]])
         bad = spelled.filter(~spelled.is_in(list(allowed)))
         if bad.len():
+            number = frame[values[0]].cast(pl.Float64, strict=False)
+            probabilities = (
+                comp.task == "binary" and number.is_between(0, 1).all() and (number != number.round()).any()
+            )
+            hint = (
+                " It holds probabilities: a run under --metric roc_auc or log_loss writes them; check it "
+                "with the same --metric (or --config with the run's config.toml)."
+                if probabilities
+                else ""
+            )
             raise InputError(
                 f"{name} column '{values[0]}' has label {bad[0]!r}, which {comp.train_path.name} never spells "
-                f"that way; expected one of {sorted(allowed)}. Received: label={bad[0]!r}"
+                f"that way; expected one of {sorted(allowed)}.{hint} Received: label={bad[0]!r}"
             )
     if fmt.kind == "ranked":
         allowed = {str(v) for v in comp.classes}

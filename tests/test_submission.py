@@ -222,6 +222,28 @@ def test_kit_validate_on_a_good_and_a_bad_file(binary, tmp_path, capsys):
     assert "bad.csv" in out.err and "'maybe'" in out.err
 
 
+def test_kit_validate_checks_a_runs_submission_under_the_runs_settings(tmp_path, capsys):
+    import kit
+    from kit.run import cross_validate
+
+    data = write_competition(tmp_path / "c")
+    for name, label in (
+        ("train.csv", (pl.col("label") == "yes").cast(pl.Int64)),
+        ("sample_submission.csv", 0),
+    ):
+        pl.read_csv(data / name).with_columns(label=label).write_csv(data / name)
+    comp, cfg = kit.load(data, metric="roc_auc", folds=2)  # probabilities, where the sample holds 0s
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=lambda _: None, progress=False)
+    assert cli.main(["validate", str(run.submission_path), str(data)]) == 0
+    assert "config.toml" in capsys.readouterr().out
+    # the file copied out of its run folder: the same check says what the probabilities need
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(run.submission_path.read_bytes())
+    assert cli.main(["validate", str(copy), str(data)]) == 2
+    assert "--metric" in capsys.readouterr().err
+    assert cli.main(["validate", str(copy), str(data), "--metric", "roc_auc"]) == 0
+
+
 def test_kit_validate_on_a_missing_file(binary, tmp_path, capsys):
     assert cli.main(["validate", str(tmp_path / "nope.csv"), str(binary.root)]) == 2
     err = capsys.readouterr().err
