@@ -133,6 +133,34 @@ def check_same_folds(members: list[Member]) -> None:
             )
 
 
+def _largest_blendable(members: list[Member], log) -> list[Member]:
+    """Of a competition's runs, those that share rows, folds and metric with the most others (ties:
+    the set with the best run); the rest are named and left out."""
+
+    def key(m: Member):
+        return (m.info.get("metric"), m.oof.height, m.oof["fold"].to_numpy().tobytes(), m.test.height)
+
+    groups: dict = {}
+    for m in members:
+        groups.setdefault(key(m), []).append(m)
+    if len(groups) == 1:
+        return members
+
+    def best(group):
+        metric = metrics.get(group[0].info["metric"])
+        return max(_key(m.score, metric.better) for m in group)
+
+    chosen = max(groups.values(), key=lambda g: (len(g), best(g)))
+    left = [m for m in members if m not in chosen]
+    if len(chosen) < 2:
+        return members  # no two alike: check_same_folds names the first mismatch
+    log(
+        f"blending the {len(chosen)} runs on the same folds and metric; left out (other folds, seed or "
+        f"metric): {', '.join(m.run_dir.name for m in left)}"
+    )
+    return chosen
+
+
 def validation_folds(oof: pl.DataFrame) -> int:
     """How many folds validated a run's rows (a holdout: one), from its out-of-fold frame."""
     folds = oof["fold"].to_numpy()
@@ -380,11 +408,19 @@ def blend(
 
     started = time.perf_counter()
     paths = [Path(r) for r in ([runs] if isinstance(runs, str | Path) else runs)]
-    if len(paths) == 1 and not (paths[0] / "metrics.json").is_file():
+    every_run = len(paths) == 1 and not (paths[0] / "metrics.json").is_file()
+    if every_run:
+        if not paths[0].exists():
+            raise InputError(
+                f"'{paths[0]}' does not exist. Pass run folders, or a competition folder to blend its runs "
+                f"under submissions/. Received: path={paths[0]}"
+            )
         paths = runs_of(paths[0])
     if len(paths) < 2:
         raise InputError(f"Blending needs at least two run folders. Received: runs={[str(p) for p in paths]}")
     members = [read_member(p) for p in paths]
+    if every_run:
+        members = _largest_blendable(members, log)
     check_same_folds(members)
     check_folds_to_judge(members)
     manifest = json.loads((members[0].run_dir / "manifest.json").read_text())

@@ -216,6 +216,17 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
     run = kit.blend(data, log=quiet)
     assert run.run_dir.parent == Path("submissions") / comp.name
     assert len(json.loads((run.run_dir / "blend.json").read_text())["members"]) == 2
+    # a run on other folds among them: the others are blended, and it is named as left out
+    _, other_seed = kit.load(data, folds=3, seed=7)
+    other = tmp_path / "submissions" / comp.name / "other-seed"
+    cross_validate(comp, other_seed, "trees", out=other, log=quiet, progress=False)
+    lines = []
+    run = kit.blend(data, out=tmp_path / "again", log=lines.append)
+    members = [m["run_dir"] for m in json.loads((run.run_dir / "blend.json").read_text())["members"]]
+    assert len(members) == 2 and str(other) not in members
+    assert any("left out" in line and "other-seed" in line for line in lines)
+    with pytest.raises(InputError, match="does not exist"):
+        kit.blend(tmp_path / "nope", log=quiet)
 
 
 # a fresh process per task: each model loaded there from its folder alone (pairs of model, output)
