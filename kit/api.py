@@ -79,7 +79,8 @@ def load(
     unknown = set(settings) - set(RunSettings.__annotations__)
     if unknown:
         raise TypeError(
-            f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}"
+            f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}, or the "
+            f"function's own keywords (out, log, progress, ...: see help() of it)"
         )
     config = settings.pop("config", None)
     if isinstance(settings.get("na"), str):

@@ -49,14 +49,16 @@ def _competition_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML file with settings (a run folder's config.toml works too)")
 
 
-def _run_flags(parser: argparse.ArgumentParser) -> None:
+def _run_flags(
+    parser: argparse.ArgumentParser, out: str = "run folder (default submissions/<competition>/<run-id>/)"
+) -> None:
     parser.add_argument("--folds", type=int, help="number of folds (default 5)")
     parser.add_argument("--split", help="auto, holdout, kfold, stratified, group or time (default auto)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument(
         "--seeds", type=int, help="train each fold with this many seeds and average them (default 1)"
     )
-    parser.add_argument("--out", help="run folder (default submissions/<competition>/<run-id>/)")
+    parser.add_argument("--out", help=out)
 
 
 DATA_HELP = "competition folder, or tfds:NAME for a tensorflow-datasets dataset (default: the built-in demo)"
@@ -110,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
-    _run_flags(p)
+    _run_flags(
+        p,
+        out="the study's folder: trials, plots, best.toml (default submissions/<competition>/tune-<track>/)",
+    )
     p.add_argument(
         "--track",
         default="baseline",
@@ -138,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", nargs="?", help=DATA_HELP)
     _competition_flags(p)
-    _run_flags(p)
+    _run_flags(
+        p,
+        out="the folder of its members' run folders, auto-trees/ ... auto-blend/ (default submissions/<competition>/)",
+    )
     p.add_argument(
         "--time-budget", type=float, default=300.0, metavar="SECONDS", help="for the whole call (default 300)"
     )

@@ -177,4 +177,4 @@ def resolve(competition: str, *, config: str | Path | None = None, **flags) -> C
         cfg.update(read_toml(own), source=str(own))
     if config is not None:
         cfg.update(read_toml(config), source=str(config))
-    return cfg.update(flags, source="the command line")
+    return cfg.update(flags, source="the flags (or keyword arguments)")

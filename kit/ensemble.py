@@ -468,7 +468,7 @@ def blend(
         ],
         "score": score,
         "best_member": {"run_dir": str(best.run_dir), "score": best.score},
-        "gain": abs(score - best.score) * (1 if metric.better(score, best.score) else -1),
+        "gain": abs(score - best.score) * (1 if metric.better(score, best.score) else -1) + 0.0,  # no -0.0
     }
     staging = stage_dir(run_dir)
     try:

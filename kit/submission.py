@@ -250,6 +250,10 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
     """
     path = Path(submission)
     name = f"'{submission}'"
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(
+            f"{name} is empty. Write the sample file's header and a row per test id. Received: bytes=0"
+        )
     frame = read_table(path, strings=True)
     if not path.name.lower().endswith((".parquet", ".pq")):
         sep = sniff_delimiter(path)
