@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -199,6 +200,30 @@ def _temp_folder_of_our_own():
             tempfile.tempdir = before
 
 
+# TFDS retries a download 10 times with a growing wait (about 3.5 minutes) before it fails: a
+# notebook with the internet off (a Kaggle code competition) would wait that long to be told
+DOWNLOAD_RETRIES = 3
+
+
+@contextlib.contextmanager
+def _few_retries():
+    from tensorflow_datasets.core.download import downloader
+
+    before = getattr(downloader, "MAX_RETRIES", None)
+    if before is None:  # another TFDS version: its own retries
+        yield
+        return
+    downloader.MAX_RETRIES = min(before, DOWNLOAD_RETRIES)
+    # a warning line per retry; the failure is said once, in kit's error
+    urllib3 = logging.getLogger("urllib3")
+    level, urllib3.level = urllib3.level, logging.ERROR
+    try:
+        yield
+    finally:
+        downloader.MAX_RETRIES = before
+        urllib3.setLevel(level)
+
+
 def _builder(name: str, spec: str, *, data_dir, download: bool):
     import tensorflow_datasets as tfds
 
@@ -211,9 +236,11 @@ def _builder(name: str, spec: str, *, data_dir, download: bool):
             f"TFDS has no dataset named '{name}'. See https://www.tensorflow.org/datasets/catalog "
             f"for names (structured ones: titanic, penguins, wine_quality, ...). Received: data={spec!r}"
         ) from None
+    _supervised_columns(builder, spec)  # an image dataset is refused before it downloads
     if download:
         try:
-            builder.download_and_prepare()
+            with _few_retries():
+                builder.download_and_prepare()
         except Exception as err:  # network, disk, a source that moved: TFDS raises many kinds
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise InputError(

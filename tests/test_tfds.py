@@ -200,6 +200,26 @@ def test_bad_tfds_names_are_input_errors(offline, capsys):
     assert "no dataset named 'no_such_dataset_anywhere'" in err and err.count("\n") == 1
 
 
-def test_image_datasets_are_refused(offline):
-    with tfds.testing.mock_data(), pytest.raises(InputError, match="not structured: feature 'image'"):
+def test_image_datasets_are_refused_before_anything_downloads(offline, monkeypatch):
+    def download(self, *args, **kwargs):
+        raise AssertionError("mnist began to download")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
+    with pytest.raises(InputError, match="not structured: feature 'image'"):
         kit_tfds.materialize("tfds:mnist")
+
+
+def test_a_download_without_internet_fails_after_a_few_quiet_retries(offline, monkeypatch):
+    from tensorflow_datasets.core.download import downloader
+
+    seen = {}
+
+    def download(self, *args, **kwargs):
+        seen["retries"] = downloader.MAX_RETRIES
+        raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
+    with pytest.raises(InputError, match="could not download and prepare 'penguins'.*Failed to resolve"):
+        kit_tfds.materialize("tfds:penguins")
+    # TFDS's 10 retries wait about 3.5 minutes with the internet off; kit's 3 about a second
+    assert seen["retries"] == kit_tfds.DOWNLOAD_RETRIES < 10 == downloader.MAX_RETRIES
