@@ -64,8 +64,9 @@ def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | N
         while key in frame.columns:
             key += "_"
         order = pl.DataFrame({key: keys[1]})
-        if not (keys[0].equals(id_text(comp.test[comp.id])) and keys[1].equals(comp.sample_ids())):
-            # the files spell the ids differently ("1.0" and "1"): write them as the sample does
+        if not (keys[0].equals(comp.test[comp.id].cast(pl.String)) and keys[1].equals(comp.sample_ids())):
+            # the files spell the ids differently ("1.0" and "1", "P7 " and "P7"): write them as
+            # the sample does
             order = order.with_columns(comp.sample_ids().alias(comp.id))
             frame = frame.drop(comp.id)
         frame = order.join(frame.with_columns(keys[0].alias(key)), on=key, how="left", maintain_order="left")

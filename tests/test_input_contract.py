@@ -530,6 +530,17 @@ def _float_ids(root):
     return root, []
 
 
+def _test_ids_with_a_trailing_space(root):
+    for name in ("train.csv", "test.csv"):
+        edit(root, name, lambda f: f.with_columns(pl.format("P{} ", pl.col("row_id")).alias("row_id")))
+    edit(
+        root,
+        "sample_submission.csv",
+        lambda f: f.with_columns(pl.format("P{}", pl.col("row_id")).alias("row_id")),
+    )
+    return root, []
+
+
 def _zero_padded_sample_ids(root):
     edit(
         root,
@@ -637,6 +648,10 @@ ODD: dict[str, Odd] = {
         _parquet_infinities, ("inf, -inf and values beyond", "TRAIN.PARQUET")
     ),
     "float_ids_against_an_int_sample": Odd(_float_ids, check=_check_ids(lambda ids: "." not in ids[0])),
+    "test_ids_with_a_trailing_space": Odd(
+        _test_ids_with_a_trailing_space,
+        check=_check_ids(lambda ids: ids[0].startswith("P") and ids[0] == ids[0].strip()),
+    ),
     "zero_padded_sample_ids": Odd(
         _zero_padded_sample_ids, check=_check_ids(lambda ids: ids[0].startswith("00"))
     ),
