@@ -214,6 +214,8 @@ def _cross_validate(
     test_sum = np.zeros((test.height, width))
     weights = fold_weights(folds, strategy)  # equal, but a time split's later folds count more
     fold_scores, results, histories, fold_seconds = [], [], [], []
+    # a label metric's cut is chosen once every fold is in: until then a fold's labels are at 0.5
+    at_half = " at 0.5" if metrics.tunes_threshold(metric, comp.task, comp.submission.kind) else ""
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
     bars = FoldProgress(
@@ -268,7 +270,7 @@ def _cross_validate(
                 runtime.release_memory()  # before the next fold's copies are made
                 fold_seconds.append(time.perf_counter() - t0)
                 log(
-                    f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f} "
+                    f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f}{at_half} "
                     f"({time.perf_counter() - t0:.1f} s{f', {cfg.seeds} seeds' if cfg.seeds > 1 else ''})"
                 )
         test_pred = test_sum
@@ -284,7 +286,8 @@ def _cross_validate(
             if threshold is not None:
                 score, fold_scores = scores_by_fold(metric, y[scored], decided, fold_of[scored])
                 log(
-                    f"  labels where P({comp.classes[1]}) > {threshold:.4f}, chosen on the folds (0.5 scored less)"
+                    f"  labels where P({comp.classes[1]}) > {threshold:.4f}, chosen on the folds (0.5 scored less); "
+                    f"each fold at the cut the others chose: {', '.join(f'{v:.5f}' for v in fold_scores)}"
                 )
         submission = make_submission(comp, flat(test_pred), threshold=threshold)
         check_submission(submission, comp)

@@ -254,10 +254,14 @@ def test_labels_of_a_rare_class_come_from_the_cut_that_scores_best_on_held_out_f
     # 8% "yes" scored by f1: at 0.5 most of them would be called "no"
     data = write_competition(tmp_path / "rare", n=900, positives=0.08)
     comp, cfg = kit.load(data, metric="f1")
-    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=quiet, progress=False)
+    lines = []
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=lines.append, progress=False)
     info = json.loads((run.run_dir / "metrics.json").read_text())
     cut = info["threshold"]
     assert 0 < cut < 0.5
+    # the lines say which scores are at 0.5 and which at the cuts, as metrics.json keeps them
+    assert all(" at 0.5 " in line for line in lines if line.strip().startswith("fold "))
+    assert any(", ".join(f"{v:.5f}" for v in info["fold_scores"]) in line for line in lines)
     oof = run.oof.filter(pl.col("fold") >= 0)
     y = (oof["label"] == "yes").to_numpy()
     at_half = kit.metrics.get("f1")(y, oof.select("proba_no", "proba_yes").to_numpy())
