@@ -250,8 +250,16 @@ def _decimal_commas(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
         if s.dtype != pl.String or s.null_count() == s.len():
             continue
         values = s.drop_nulls()
-        if values.str.contains(",").any() and values.str.contains(_DECIMAL_COMMA).all():
+        if not values.str.contains(",").any():
+            continue
+        numbers = values.str.contains(_DECIMAL_COMMA)
+        if numbers.all():
             frame = frame.with_columns(s.str.replace(",", ".", literal=True).cast(pl.Float64).alias(column))
+            converted.append(column)
+        elif numbers.mean() >= 0.95:
+            # numbers but for a few values ("inf", "?"): dotted, and left as text for the checks that
+            # read such values as missing (kit.columns.placeholders_as_missing, infinities_as_missing)
+            frame = frame.with_columns(s.str.replace(",", ".", literal=True).alias(column))
             converted.append(column)
     return frame, converted
 

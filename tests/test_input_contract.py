@@ -482,6 +482,26 @@ def _semicolons_with_decimal_commas(root):
     return root, []
 
 
+def _decimal_commas_and_a_placeholder(root):
+    _semicolons_with_decimal_commas(root)
+    for name in ("train.csv", "test.csv"):
+        lines(
+            root,
+            name,
+            lambda ls: [
+                ls[0],
+                *(_first_field_after_id(row, "?") if i == 3 else row for i, row in enumerate(ls[1:])),
+            ],
+        )
+    return root, []
+
+
+def _first_field_after_id(line, value):
+    fields = line.split(";")
+    fields[1] = value  # x1
+    return ";".join(fields)
+
+
 def _latin1(root):
     for name in ("train.csv", "test.csv"):
         edit(root, name, lambda f: f.with_columns(pl.col("color").str.replace("red", "rouge é")))
@@ -629,6 +649,11 @@ ODD: dict[str, Odd] = {
         _rewrite(lambda t: t.replace(",", ";")), ("separated by semicolons",), track="baseline"
     ),
     "semicolons_and_decimal_commas": Odd(_semicolons_with_decimal_commas, ("decimal commas (x1)",)),
+    # a "?" among them: still numbers, the "?" missing (it was all text, and the signal lost)
+    "decimal_commas_and_a_placeholder": Odd(
+        _decimal_commas_and_a_placeholder,
+        ("decimal commas (x1)", "placeholders as missing values: 'x1' ('?'"),
+    ),
     "tabs": Odd(_rewrite(lambda t: t.replace(",", "\t")), ("separated by tabs",)),
     "latin1_text": Odd(_latin1, ("not UTF-8",)),
     "byte_order_mark_and_crlf": Odd(_rewrite(lambda t: "\ufeff" + t.replace("\n", "\r\n"))),
