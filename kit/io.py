@@ -152,6 +152,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 # what a CSV may be separated by besides commas, tried in this order
 CSV_SEPARATORS = (";", "\t", "|")
 _DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
 
 
 def sniff_delimiter(path: str | os.PathLike) -> str:
@@ -232,6 +233,12 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
             if converted:
                 shown += f" with decimal commas ({', '.join(converted[:5])})"
         notes.append(f"'{path.name}' is separated by {shown}: read as such")
+    elif sep == "," and not strings:
+        frame, converted = _thousands(frame)
+        if converted:
+            notes.append(
+                f"'{path.name}' writes numbers with thousands separators ({', '.join(converted[:5])}): read as numbers"
+            )
     return frame
 
 
@@ -261,6 +268,32 @@ def _decimal_commas(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
             # read such values as missing (kit.columns.placeholders_as_missing, infinities_as_missing)
             frame = frame.with_columns(s.str.replace(",", ".", literal=True).alias(column))
             converted.append(column)
+    return frame, converted
+
+
+def _thousands(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Text columns of a comma file that are numbers with thousands separators ("172,550", quoted
+    in the file), every value of them; a few other values ("?", "inf") are left as text for the
+    checks that read such values as missing."""
+    converted = []
+    for column in frame.columns:
+        s = frame[column]
+        if s.dtype != pl.String or s.null_count() == s.len():
+            continue
+        values = s.drop_nulls().str.strip_chars()
+        grouped = values.str.contains(_THOUSANDS)
+        if not grouped.any():
+            continue
+        numbers = grouped | values.str.contains(r"^[+-]?\d+(\.\d+)?$")
+        if numbers.all():
+            frame = frame.with_columns(
+                s.str.replace_all(",", "", literal=True).str.strip_chars().cast(pl.Float64)
+            )
+        elif numbers.mean() >= 0.95:
+            frame = frame.with_columns(s.str.replace_all(",", "", literal=True).str.strip_chars())
+        else:
+            continue
+        converted.append(column)
     return frame, converted
 
 

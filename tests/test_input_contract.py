@@ -37,7 +37,7 @@ from kit import run as run_mod
 from kit.preflight import preflight
 from kit.submission import make_submission, validate_file
 
-TINY = "[baseline]\nepochs = 2\npatience = 1\n"
+TINY = "[baseline]\nepochs = 2\npatience = 1\n[advanced]\nepochs = 2\npatience = 1\n"
 KIT = Path(sys.executable).with_name("kit")
 ROOT = Path(__file__).resolve().parents[1]
 LINEAR = ROOT / "pipelines" / "my_track.py"
@@ -502,6 +502,13 @@ def _first_field_after_id(line, value):
     return ";".join(fields)
 
 
+def _thousands_separators(root):
+    grouped = pl.format("{},{}", pl.col("x2") + 1, pl.lit("250"))  # "13,250": quoted in the file
+    for name in ("train.csv", "test.csv"):
+        edit(root, name, lambda f: f.with_columns(grouped.alias("x2")))
+    return root, []
+
+
 def _latin1(root):
     for name in ("train.csv", "test.csv"):
         edit(root, name, lambda f: f.with_columns(pl.col("color").str.replace("red", "rouge é")))
@@ -633,6 +640,13 @@ def _check_header(expected):
     return check
 
 
+def _check_role(column, role):
+    def check(data, submission):
+        assert api.inspect(data).roles[column] == role
+
+    return check
+
+
 def _check_ids(fn):
     def check(data, submission):
         ids = [line.split(",")[0] for line in submission.read_text().splitlines()[1:]]
@@ -653,6 +667,11 @@ ODD: dict[str, Odd] = {
     "decimal_commas_and_a_placeholder": Odd(
         _decimal_commas_and_a_placeholder,
         ("decimal commas (x1)", "placeholders as missing values: 'x1' ('?'"),
+    ),
+    "thousands_separators": Odd(
+        _thousands_separators,
+        ("writes numbers with thousands separators (x2)",),
+        check=_check_role("x2", "numeric"),
     ),
     "tabs": Odd(_rewrite(lambda t: t.replace(",", "\t")), ("separated by tabs",)),
     "latin1_text": Odd(_latin1, ("not UTF-8",)),
@@ -712,7 +731,7 @@ def test_odd_but_valid_input_just_works(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     settings = config(data, TINY)
     out = tmp_path / "run"
-    command = ["baseline"] if case.track == "baseline" else ["run", str(LINEAR)]
+    command = [case.track] if case.track in ("baseline", "advanced") else ["run", str(LINEAR)]
     code = cli.main([*command, str(data), "--out", str(out), "--folds", "2", "--config", settings, *flags])
     captured = capsys.readouterr()
     assert code == 0, captured.err
