@@ -58,17 +58,17 @@ def test_unknown_setting_is_rejected(tmp_path):
 
 def test_a_team_tracks_table_beside_its_file_is_left_to_that_track(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    # pipelines/configs/<competition>.toml with the table of pipelines/my_track.py: the other
+    # pipelines/configs/<competition>.toml with the table of pipelines/team_model.py: the other
     # tracks read the same file
     configs = tmp_path / "pipelines" / "configs"
     configs.mkdir(parents=True)
-    (tmp_path / "pipelines" / "my_track.py").write_text("# a team's track\n")
-    path = _toml(configs / "comp.toml", "folds = 3\n[my_track]\nC = 0.5\n")
+    (tmp_path / "pipelines" / "team_model.py").write_text("# a team's track\n")
+    path = _toml(configs / "comp.toml", "folds = 3\n[team_model]\nC = 0.5\n")
     cfg = resolve("x", config=path)
-    assert cfg.folds == 3 and cfg.tracks["my_track"] == {"C": 0.5}
+    assert cfg.folds == 3 and cfg.tracks["team_model"] == {"C": 0.5}
     # without the file it is a typo as likely as a track's
-    (tmp_path / "pipelines" / "my_track.py").unlink()
-    with pytest.raises(InputError, match=r"Unknown setting 'my_track'.*my_track.py is in pipelines/"):
+    (tmp_path / "pipelines" / "team_model.py").unlink()
+    with pytest.raises(InputError, match=r"Unknown setting 'team_model'.*team_model.py is in pipelines/"):
         resolve("x", config=path)
 
 
