@@ -14,6 +14,7 @@ import polars as pl
 
 from kit import metrics
 from kit.columns import (
+    NUMERIC_DATE,
     ROLES,
     check_derived_names,
     check_ids,
@@ -231,6 +232,11 @@ def _check_output_names(id, target, task, classes, train_path) -> None:
             )
 
 
+def _day_or_month_first(s: pl.Series) -> bool:
+    values = s.drop_nulls().head(1000)
+    return s.dtype == pl.String and values.len() > 0 and values.str.contains(NUMERIC_DATE).all()
+
+
 def discover(
     path: str | Path,
     *,
@@ -401,6 +407,12 @@ def discover(
     parts = infer_parts(train, roles)
     for column, info in parts.items():
         notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")
+    for column, role in roles.items():
+        if role in ("categorical", "text") and _day_or_month_first(train[column]):
+            notes.append(
+                f"'{column}' holds dates written day or month first ({train[column].drop_nulls()[0]!r}); "
+                f"kit takes datetime parts (year, month, weekday, ...) from dates written YYYY-MM-DD only"
+            )
     check_derived_names(roles, parts, train_path)
     return Competition(
         name=root.resolve().name,

@@ -588,3 +588,16 @@ def test_a_sample_of_ranked_classes_asks_for_the_k_most_probable_scored_by_map_a
     # two of them: MAP@2
     _rewrite(root / "sample_submission.csv", label=pl.lit("mid low"))
     assert discover(root).metric == "map@2"
+
+
+def test_dates_written_day_first_are_said_to_give_no_datetime_parts(tmp_path):
+    root = write_competition(tmp_path / "c")
+    day_first = pl.col("when").str.slice(0, 10).str.to_date().dt.strftime("%d/%m/%Y")
+    for name in ("train.csv", "test.csv"):
+        _rewrite(root / name, when=day_first)
+    comp = discover(root)
+    assert comp.roles["when"] != "datetime"
+    assert any("'when' holds dates written day or month first" in note for note in comp.notes)
+    assert not any(
+        "day or month first" in note for note in discover(write_competition(tmp_path / "iso")).notes
+    )
