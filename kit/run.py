@@ -28,7 +28,7 @@ from kit.errors import InputError, TrackError
 from kit.io import publish_dir, stage_dir
 from kit.preflight import preflight
 from kit.reporting import timed_report
-from kit.run_folder import check_work_dir, claim_run_dir, new_run_id, write_run_files
+from kit.run_folder import check_work_dir, claim_run_dir, new_run_id, tidy_stopped_runs, write_run_files
 from kit.split import fold_weights
 from kit.submission import check_submission, make_submission
 
@@ -198,6 +198,7 @@ def _cross_validate(
         f"{comp.name}: {comp.task}, target '{comp.target}', metric {comp.metric}, "
         f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
     )
+    tidy_stopped_runs(run_dir.parent, run_dir.name, log)
     work = run_dir.parent / f".{run_dir.name}.work"
     # checkpoints resume only where the same rows train the same network: the folds (so the seed,
     # the split and the data's rows) and the columns' roles and missing tokens count as much as

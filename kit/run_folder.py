@@ -109,6 +109,32 @@ def new_run_id(track: str) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{track}"
 
 
+def tidy_stopped_runs(parent: Path, this: str, log) -> None:
+    """Runs beside this one that were killed (no process holds their lock): the leftovers of one
+    that saved nothing to resume from (`.<name>.work/` holding its params.json only, and its lock)
+    go; one that saved checkpoints is named, with how to resume it."""
+    for work in sorted(parent.glob(".*.work")):
+        name = work.name[1 : -len(".work")]
+        lock = parent / f".{name}.lock"
+        if name == this or not work.is_dir() or (parent / name).exists():
+            continue
+        handle = _lock(lock)
+        if handle is None:  # running now
+            continue
+        try:
+            if {p.name for p in work.iterdir()} <= {"params.json"}:
+                shutil.rmtree(work, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+            else:
+                log(
+                    f"note: {work} holds the checkpoints of a run that was stopped; --out {parent / name} "
+                    f"resumes it (or delete the folder)"
+                )
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
 def check_work_dir(work: Path, params: dict, log) -> None:
     """Keep a crashed run's checkpoints only when they come from the same parameters: others would
     not load."""

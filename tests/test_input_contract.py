@@ -1181,3 +1181,26 @@ def test_a_kill_at_any_moment_leaves_the_old_run_or_the_new_one(tmp_path):
         assert RUN_FILES <= names and len([n for n in names if n.startswith("extra_")]) == 40, names
         seeds = _seeds(dest) | {json.loads(p.read_text())["seed"] for p in dest.glob("extra_*.json")}
         assert len(seeds) == 1, f"a folder mixing runs {seeds} after a kill at {delay:.2f} s"
+
+
+def test_a_killed_runs_leftovers_are_tidied_or_named_by_the_next_run(tmp_path):
+    from kit.run import cross_validate
+
+    data = write_competition(tmp_path / "comp", n=120)
+    comp, cfg = api.load(data, folds=2)
+    parent = tmp_path / "submissions" / comp.name
+    # as `kill -9` leaves them: a run with nothing to resume from, and one with checkpoints
+    for name, files in (
+        ("20250101-120000-trees", ["params.json"]),
+        ("20250101-120500-advanced", ["params.json", "fold-1.weights.h5"]),
+    ):
+        (parent / f".{name}.work").mkdir(parents=True)
+        for file in files:
+            (parent / f".{name}.work" / file).write_text("{}")
+        (parent / f".{name}.lock").write_text("")
+    lines = []
+    cross_validate(comp, cfg, "trees", out=parent / "next", log=lines.append, progress=False)
+    assert not (parent / ".20250101-120000-trees.work").exists()
+    assert not (parent / ".20250101-120000-trees.lock").exists()
+    assert (parent / ".20250101-120500-advanced.work" / "fold-1.weights.h5").is_file()
+    assert any("--out" in line and "20250101-120500-advanced resumes it" in line for line in lines)
