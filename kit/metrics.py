@@ -68,6 +68,24 @@ def _log_loss(y, p):
     return skm.log_loss(y, p / p.sum(axis=1, keepdims=True), labels=np.arange(p.shape[1]))
 
 
+def _average_precision(y, p):
+    return skm.average_precision_score(y, p[:, 1])
+
+
+def _gini(y, p):
+    # Kaggle's normalized Gini (Porto Seguro): 2 AUC - 1
+    return 2.0 * skm.roc_auc_score(y, p[:, 1]) - 1.0
+
+
+def _smape(y, p):
+    # Kaggle's SMAPE, in percent: 0 where the target and the prediction are both 0
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    scale = np.abs(y) + np.abs(p)
+    return float(
+        100.0 * np.mean(np.divide(2.0 * np.abs(p - y), scale, out=np.zeros_like(scale), where=scale > 0))
+    )
+
+
 def _on_labels(score):
     return lambda y, p: score(y, labels(p))
 
@@ -145,6 +163,8 @@ REGISTRY: dict[str, Metric] = {
         ),
         Metric("roc_auc", "maximize", CLASSIFICATION, _roc_auc, needs_every_class=True),
         Metric("log_loss", "minimize", CLASSIFICATION, _log_loss),
+        Metric("average_precision", "maximize", ("binary",), _average_precision, needs_every_class=True),
+        Metric("gini", "maximize", ("binary",), _gini, needs_every_class=True),
         Metric("f1", "maximize", ("binary",), _f1("binary"), labels=True, counts=_f1_counts),
         Metric("f1_micro", "maximize", CLASSIFICATION, _f1("micro"), labels=True, counts=_accuracy_counts),
         Metric("f1_macro", "maximize", CLASSIFICATION, _f1("macro"), labels=True, counts=_f1_macro_counts),
@@ -174,6 +194,7 @@ REGISTRY: dict[str, Metric] = {
         ),
         Metric("qwk", "maximize", ("multiclass", "regression"), _qwk, labels=True),
         Metric("rmse", "minimize", ("regression",), skm.root_mean_squared_error),
+        Metric("mse", "minimize", ("regression",), skm.mean_squared_error),
         Metric(
             "rmsle",
             "minimize",
@@ -183,6 +204,7 @@ REGISTRY: dict[str, Metric] = {
         ),
         Metric("mae", "minimize", ("regression",), skm.mean_absolute_error),
         Metric("mape", "minimize", ("regression",), skm.mean_absolute_percentage_error, log_fit=True),
+        Metric("smape", "minimize", ("regression",), _smape, log_fit=True),
         Metric("r2", "maximize", ("regression",), skm.r2_score),
         *(Metric(f"map@{k}", "maximize", ("multiclass",), _map_at(k)) for k in MAP_KS),
     )
@@ -199,7 +221,10 @@ ALIASES = {
     "neg_root_mean_squared_error": "rmse", "root_mean_squared_log_error": "rmsle",
     "neg_root_mean_squared_log_error": "rmsle", "mean_absolute_error": "mae",
     "neg_mean_absolute_error": "mae", "mean_absolute_percentage_error": "mape",
-    "neg_mean_absolute_percentage_error": "mape", "r2_score": "r2",
+    "neg_mean_absolute_percentage_error": "mape", "r2_score": "r2", "mean_squared_error": "mse",
+    "neg_mean_squared_error": "mse", "symmetric_mean_absolute_percentage_error": "smape",
+    "average_precision_score": "average_precision", "pr_auc": "average_precision", "auprc": "average_precision",
+    "normalized_gini": "gini", "gini_coefficient": "gini",
     **{alias.format(k): f"map@{k}" for k in MAP_KS for alias in ("map{}", "map_{}", "map_at_{}", "mapk@{}")},
 }  # fmt: skip
 

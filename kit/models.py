@@ -355,7 +355,7 @@ def loss_for(
     """
     return EnsembleLoss(
         task,
-        absolute=metric in ("mae", "mape"),
+        absolute=metric in ("mae", "mape", "smape"),
         # a metric scored on labels charges a confident wrong probability nothing more, so the
         # network may train on smoothed targets; log_loss and roc_auc score the probabilities
         label_smoothing=label_smoothing if metric and metrics.get(metric).labels else 0.0,

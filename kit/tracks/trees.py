@@ -94,7 +94,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
     if fold.task == "regression":
         log = metric.trains_in_log(fold.y_train)
-        absolute = fold.metric in ("mae", "mape")
+        absolute = fold.metric in ("mae", "mape", "smape")
         model = HistGradientBoostingRegressor(
             loss="absolute_error" if absolute else "squared_error", **options
         )
