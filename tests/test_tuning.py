@@ -546,6 +546,16 @@ def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):
         kit.tune(
             root, track="trees", trials=2, metric="f1", folds=3, out=out, log=lambda _: None, progress=False
         )
+    # a parameter no trial searches, changed by --config: best.toml would write it for trials run without it
+    other = tmp_path / "other.toml"
+    other.write_text("[trees]\nn_iter_no_change = 10\n")
+    with pytest.raises(
+        InputError, match=r"made with \[trees\] n_iter_no_change=50.*Received: \[trees\] n_iter_no_change=10"
+    ):
+        kit.tune(
+            root, track="trees", trials=2, metric="accuracy", folds=3, out=out, config=other, log=lambda _: None,
+            progress=False,
+        )  # fmt: skip
     again = kit.tune(
         root, track="trees", trials=2, metric="accuracy", folds=3, out=out, log=lambda _: None, progress=False
     )

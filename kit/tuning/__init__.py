@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -158,7 +159,11 @@ def tune(
     deadline = started + time_budget - min(10.0, max(1.0, 0.05 * time_budget)) if time_budget else None
     with _optuna_quiet():
         study = plan.study(opened)
-        _check_settings(study, {"track": track.name, **study_settings(comp, cfg)}, storage)
+        # the parameters no trial searches are the same in every trial: best.toml writes them
+        fixed_params = json.loads(json.dumps({k: v for k, v in sorted(base.items()) if k not in space}))
+        _check_settings(
+            study, {"track": track.name, **study_settings(comp, cfg), "fixed": fixed_params}, storage
+        )
         if study.direction.name.lower() != metric.direction:
             raise InputError(
                 f"Study '{plan.study_name}' in {storage} was made to {study.direction.name.lower()}, but "
@@ -258,8 +263,17 @@ def _check_settings(study: optuna.Study, settings: dict, storage: str) -> None:
     if not changed and set(settings) - set(recorded):
         study.set_user_attr("kit_settings", {**settings, **recorded})
     if changed:
-        was = ", ".join(f"{k}={recorded.get(k)!r}" for k in changed)
-        now = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+
+        def differing(k):  # of the fixed parameters, only those that changed
+            if k != "fixed" or not isinstance(recorded[k], dict):
+                return [(k, recorded[k], settings[k])]
+            keys = sorted(set(recorded[k]) | set(settings[k]))
+            return [(f"[{settings['track']}] {p}", recorded[k].get(p), settings[k].get(p))
+                    for p in keys if recorded[k].get(p) != settings[k].get(p)]  # fmt: skip
+
+        diffs = [d for k in changed for d in differing(k)]
+        was = ", ".join(f"{k}={old!r}" for k, old, _ in diffs)
+        now = ", ".join(f"{k}={new!r}" for k, _, new in diffs)
         raise InputError(
             f"Study '{study.study_name}' in {safe_url(storage)} was made with {was}; its trials' scores do "
             f"not compare with this run's. Pass --study with a new name (or another --out). Received: {now}"
