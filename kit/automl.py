@@ -112,7 +112,11 @@ def auto(
     timing: dict[str, float] = {}
 
     def deadline_callbacks(_fold: int) -> list:
-        return [_classes()["StopAtDeadline"](started + time_budget * (1 - BLEND_SHARE), timing)]
+        # called as each fold starts, whatever the track, so a track without epochs (trees, linear)
+        # stops between folds too; the first member finishes, so that there is a submission
+        if finished and time.monotonic() >= deadline:
+            raise OutOfTime("the time budget ran out before a fold")
+        return [_classes()["StopAtDeadline"](deadline, timing)]
 
     for planned in PLAN:
         step = planned
@@ -136,6 +140,9 @@ def auto(
             continue
         estimate = _estimate(step, seconds)
         left = deadline - time.monotonic()
+        if finished and left <= 0:
+            log(f"{step.name}: skipped, the budget ran out")
+            continue
         if estimate is not None and estimate > left:
             log(
                 f"{step.name}: skipped, it would take about {estimate:.0f} s and {max(left, 0):.0f} s are left"
@@ -149,7 +156,11 @@ def auto(
                 fold_callbacks=deadline_callbacks,
             )  # fmt: skip
         except OutOfTime:
-            log(f"{step.name}: stopped, the budget ran out (its checkpoints stay; run again to go on)")
+            resumes = "checkpoint_seconds" in tracks.get(step.track).defaults
+            log(
+                f"{step.name}: stopped, the budget ran out "
+                + ("(its checkpoints stay; run again to go on)" if resumes else "(run again to train it)")
+            )
             break
         seconds[step.name] = time.monotonic() - t0
         finished.append((step, run))

@@ -54,6 +54,21 @@ def test_auto_respects_a_short_budget_and_a_rerun_reuses_its_members(tmp_path, o
             assert f"{name}: reusing" in text, text
 
 
+def test_a_member_is_not_started_once_the_budget_ran_out_but_the_first_finishes(
+    tmp_path, off_kaggle, monkeypatch
+):
+    from kit import automl
+    from kit.automl import Step
+
+    monkeypatch.setattr(automl, "PLAN", (Step("trees"), Step("linear")))
+    data = write_competition(tmp_path / "tiny", n=120)
+    lines = []
+    result = kit.auto(data, time_budget=0.5, folds=2, out=tmp_path / "runs", log=lines.append, progress=False)
+    assert [m["member"] for m in result.members] == ["auto-trees"]  # a submission all the same
+    assert "auto-linear: skipped, the budget ran out" in lines
+    assert not (tmp_path / "runs" / "auto-linear").exists()
+
+
 def test_auto_with_a_budget_too_short_for_anything_says_so(tmp_path, off_kaggle, capsys):
     data = write_competition(tmp_path / "tiny", n=120)
     with pytest.raises(InputError, match="time-budget must be a positive"):
