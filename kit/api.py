@@ -234,6 +234,11 @@ def predict(
 
     if out is None:
         out = kaggle.output_root() / kaggle.SUBMISSION_NAME
+        if out.exists():  # whose it is kit cannot tell: naming it is the request to replace it
+            raise InputError(
+                f"'{out}' exists, and kit predict replaces a file only where --out names it. Pass --out "
+                f"{out} to replace it, or another --out. Received: out=None"
+            )
     return predict_file(model, test, out=out, log=log)
 
 

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from conftest import shared_competition, write_competition
 
-from kit import api, cli, tracks
+from kit import api, cli, kaggle, tracks
 from kit.errors import InputError
 from kit.run import cross_validate
 from kit.run_folder import check_work_dir
@@ -103,6 +103,22 @@ def test_export_reloaded_in_a_fresh_process_predicts_like_the_fold_models_and_wr
     assert "submission:" in result.stdout
     assert out.read_text() == run.submission_path.read_text()
     api.validate(out, data)
+
+
+def test_predict_without_out_keeps_a_submission_csv_that_is_there(binary_run, tmp_path, monkeypatch):
+    data, run = binary_run
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(kaggle.WORKING_ENV, str(tmp_path / "no-kaggle-working"))
+    monkeypatch.setenv(kaggle.INPUT_ENV, str(tmp_path / "no-kaggle-input"))
+    (tmp_path / "submission.csv").write_text("my own\n")
+    with pytest.raises(InputError, match="--out submission.csv to replace it"):
+        api.predict(run.run_dir / "model", data / "test.csv", log=quiet)
+    assert (tmp_path / "submission.csv").read_text() == "my own\n"
+    (tmp_path / "submission.csv").unlink()  # the default is written where nothing is
+    assert (
+        api.predict(run.run_dir / "model", data / "test.csv", log=quiet).read_text()
+        == run.submission_path.read_text()
+    )
 
 
 def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
