@@ -308,7 +308,11 @@ def guarded(fn: Callable, *args) -> int:
             code = fn(*args)
         return code if isinstance(code, int) else 0
     except KeyboardInterrupt:
-        print("kit: interrupted; nothing was written for the unfinished run", file=sys.stderr)
+        print(
+            "kit: interrupted; the unfinished run's folder was not written (the advanced track's checkpoints "
+            "stay beside it, in .<run>.work: the same command with --out naming that run goes on)",
+            file=sys.stderr,
+        )
         return 130
     except (SystemExit, GeneratorExit):
         raise

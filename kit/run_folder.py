@@ -118,7 +118,8 @@ def tidy_stopped_runs(parent: Path, this: str, log) -> None:
         lock = parent / f".{name}.lock"
         if name == this or not work.is_dir() or (parent / name).exists():
             continue
-        handle = _lock(lock)
+        # a running run holds its lock file: where there is none, none is running (and none is made)
+        handle = _lock(lock) if lock.exists() else open(os.devnull)  # noqa: SIM115
         if handle is None:  # running now
             continue
         try:
@@ -131,7 +132,8 @@ def tidy_stopped_runs(parent: Path, this: str, log) -> None:
                     f"resumes it (or delete the folder)"
                 )
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
 
