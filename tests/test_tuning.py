@@ -401,6 +401,8 @@ def test_sigkill_mid_trial_then_rerun_keeps_finished_trials_and_retries_the_inte
     assert retried[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert len(_finished(study)) == 2
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    table = pl.read_csv(out / "trials.csv")  # the retried trial's number as a number, not "2.0"
+    assert table["retry_of"].dtype == pl.Int64 and killed.number in table["retry_of"].to_list()
 
 
 def _two_workers(root: Path, config: Path, out: Path, *flags: str, n_trials: int, storage: str | Path):

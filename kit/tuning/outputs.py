@@ -165,6 +165,11 @@ def trials_frame(study: optuna.Study) -> pl.DataFrame:
         pl.col("datetime_start").dt.strftime("%Y-%m-%dT%H:%M:%S").alias("started"),
         *[pl.col(c).cast(pl.String).alias(c.replace("params_", "param_", 1)) for c in frame.columns if c.startswith("params_")],
     )  # fmt: skip
+    # trial numbers and process ids as whole numbers (pandas held them as floats beside NaN)
+    whole = [
+        c for c in ("retry_of", "pid", "last_step") if c in frame.columns and frame[c].dtype.is_numeric()
+    ]
+    frame = frame.with_columns(*[pl.col(c).cast(pl.Int64, strict=False) for c in whole])
     keep = ["number", "state", "value", "seconds", "last_step", *_RENAMES.values(), "started"]
     params = [c for c in frame.columns if c.startswith("param_")]
     return frame.select([c for c in keep if c in frame.columns] + params)
