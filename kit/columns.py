@@ -299,6 +299,7 @@ def infer_roles(train, test, *, exclude, paths) -> dict[str, str]:
             roles[column] = "boolean"
         elif is_datetime(s):
             roles[column] = "datetime"
+            check_test_dates(s, test[column], paths)
         elif s.dtype.is_numeric():
             roles[column] = "numeric"
         elif distinct <= MAX_CATEGORIES:
@@ -306,6 +307,23 @@ def infer_roles(train, test, *, exclude, paths) -> dict[str, str]:
         else:
             roles[column] = "text"
     return roles
+
+
+def check_test_dates(train_s: pl.Series, test_s: pl.Series, paths) -> None:
+    """A datetime column's test values are dates too: written otherwise ("01/15/2017" against train's
+    "2017-01-15"), they would lose their parts (year, month, ...) and every test row its season."""
+    if test_s.null_count() == test_s.len():
+        return
+    parsed = parse_datetime(test_s.cast(pl.String) if test_s.dtype not in (pl.Date, pl.Datetime) else test_s)
+    bad = test_s.filter(parsed.is_null() & test_s.is_not_null())
+    if bad.len():
+        example = train_s.drop_nulls()[0]
+        raise InputError(
+            f"Column '{train_s.name}' holds dates written as {str(example)!r} in '{paths[0].name}', but "
+            f"{bad.len()} of {test_s.len()} of its values in '{paths[1].name}' are not dates written so "
+            f"(such as {str(bad[0])!r}): their date parts would be lost. Write them as train does, or pass "
+            f"--na {str(bad[0])!r} if that means missing. Received: value={str(bad[0])!r}"
+        )
 
 
 def check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:

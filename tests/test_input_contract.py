@@ -313,6 +313,13 @@ BAD: dict[str, Bad] = {
     "id_named_as_an_oof_column": Bad(
         _renamed_everywhere("row_id", "fold"), ("'fold'", "oof.parquet", "Rename")
     ),
+    # month first in test only: every test row would lose its date's parts, and its season
+    "test_dates_written_otherwise": Bad(
+        _test(
+            lambda f: f.with_columns(pl.col("when").str.slice(0, 10).str.to_date().dt.strftime("%m/%d/%Y"))
+        ),
+        ("'when'", "test.csv", "not dates written so", "Write them as train does"),
+    ),
     "wrong_id_flag": Bad(_as_is("--id", "x2"), ("'x2'", "sample_submission.csv", "--id row_id")),
     "id_flag_not_in_test": Bad(_as_is("--id", "nope"), ("'nope'", "test.csv", "--id")),
     "target_flag_is_the_id": Bad(
