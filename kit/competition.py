@@ -232,6 +232,13 @@ def _check_output_names(id, target, task, classes, train_path) -> None:
             )
 
 
+def _all_later(train_s: pl.Series, test_s: pl.Series) -> bool:
+    from kit.derive import parse_datetime
+
+    first, last = parse_datetime(test_s).min(), parse_datetime(train_s).max()
+    return first is not None and last is not None and first > last
+
+
 def _day_or_month_first(s: pl.Series) -> bool:
     values = s.drop_nulls().head(1000)
     return s.dtype == pl.String and values.len() > 0 and values.str.contains(NUMERIC_DATE).all()
@@ -404,6 +411,14 @@ def discover(
             )
     if group is not None and group in roles:
         notes.append(f"group column '{group}' splits the folds and is also a feature")
+    if time is None:
+        for column in [c for c, r in roles.items() if r == "datetime"]:
+            if _all_later(train[column], test[column]):
+                notes.append(
+                    f"every test row's '{column}' is later than train's: a forecast, which --time {column} "
+                    f"validates as the leaderboard will (on later rows), where k-fold CV flatters"
+                )
+                break
     parts = infer_parts(train, roles)
     for column, info in parts.items():
         notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")

@@ -601,3 +601,12 @@ def test_dates_written_day_first_are_said_to_give_no_datetime_parts(tmp_path):
     assert not any(
         "day or month first" in note for note in discover(write_competition(tmp_path / "iso")).notes
     )
+
+
+def test_test_dates_all_after_train_dates_suggest_a_time_split(tmp_path):
+    root = write_competition(tmp_path / "c")
+    # test rows a month after every train row, as a forecasting competition's are
+    _rewrite(root / "test.csv", when=pl.col("when").str.replace("2024-01-", "2024-02-"))
+    assert any("--time when" in note and "later than train's" in note for note in discover(root).notes)
+    assert not any("later than train's" in note for note in discover(root, time="when").notes)
+    assert not any("later than train's" in note for note in discover(write_competition(tmp_path / "d")).notes)
