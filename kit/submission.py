@@ -142,10 +142,11 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
         allowed = {str(v) for v in comp.classes}
         for row, text in enumerate(frame[values[0]].cast(pl.String).to_list()):
             names = text.split(" ")
-            if len(names) != fmt.k or len(set(names)) != fmt.k or not set(names) <= allowed:
+            # fewer than k is scored too (the missing ranks count nothing), as Kaggle's MAP@k does
+            if not 1 <= len(names) <= fmt.k or len(set(names)) != len(names) or not set(names) <= allowed:
                 raise InputError(
                     f"{name} column '{values[0]}' has {text!r} at row {row + 1}; the sample file asks for "
-                    f"{fmt.k} different classes of {comp.train_path.name} a row, most probable first, "
+                    f"up to {fmt.k} different classes of {comp.train_path.name} a row, most probable first, "
                     f"separated by spaces. Received: value={text!r}"
                 )
     if fmt.kind == "value" and comp.metric and metrics.get(comp.metric).log_target:
