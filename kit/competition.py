@@ -235,6 +235,12 @@ def _check_output_names(id, target, task, classes, train_path) -> None:
 def _all_later(train_s: pl.Series, test_s: pl.Series) -> bool:
     from kit.derive import parse_datetime
 
+    if train_s.dtype == test_s.dtype == pl.String:
+        # ISO text sorts as time does: two values parsed, not every row
+        train_s, test_s = (
+            pl.Series([train_s.max()], dtype=pl.String),
+            pl.Series([test_s.min()], dtype=pl.String),
+        )
     first, last = parse_datetime(test_s).min(), parse_datetime(train_s).max()
     return first is not None and last is not None and first > last
 

@@ -152,7 +152,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 # what a CSV may be separated by besides commas, tried in this order
 CSV_SEPARATORS = (";", "\t", "|")
 _DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
-_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+# a number with thousands separators, and one without, around spaces
+_THOUSANDS = r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d+)?\s*$"
+_PLAIN_NUMBER = r"^\s*[+-]?\d+(\.\d+)?\s*$"
 
 
 def sniff_delimiter(path: str | os.PathLike) -> str:
@@ -251,46 +253,42 @@ def _read_bytes(path: Path) -> bytes:
 
 def _decimal_commas(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Text columns of a semicolon file that are numbers written with a decimal comma ("2,5")."""
+    return _numbers_written(
+        frame, shows=",", number=_DECIMAL_COMMA, normalize=lambda s: s.str.replace(",", ".", literal=True)
+    )
+
+
+def _thousands(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Text columns of a comma file that are numbers with thousands separators ("172,550", quoted
+    in the file)."""
+    return _numbers_written(
+        frame,
+        shows=_THOUSANDS,
+        number=f"{_THOUSANDS}|{_PLAIN_NUMBER}",
+        normalize=lambda s: s.str.replace_all(",", "", literal=True).str.strip_chars(),
+    )
+
+
+def _numbers_written(
+    frame: pl.DataFrame, *, shows: str, number: str, normalize
+) -> tuple[pl.DataFrame, list[str]]:
+    """Text columns whose values are numbers written another way (`number`, a regex; a value of the
+    column `shows` it), read as numbers through `normalize`. A column of such numbers but for a few
+    other values ("?", "inf") becomes the normalized text, for the checks that read such values as
+    missing (kit.columns.placeholders_as_missing, infinities_as_missing)."""
     converted = []
     for column in frame.columns:
         s = frame[column]
         if s.dtype != pl.String or s.null_count() == s.len():
             continue
         values = s.drop_nulls()
-        if not values.str.contains(",").any():
+        if not values.str.contains(shows).any():
             continue
-        numbers = values.str.contains(_DECIMAL_COMMA)
+        numbers = values.str.contains(number)
         if numbers.all():
-            frame = frame.with_columns(s.str.replace(",", ".", literal=True).cast(pl.Float64).alias(column))
-            converted.append(column)
+            frame = frame.with_columns(normalize(s).cast(pl.Float64).alias(column))
         elif numbers.mean() >= 0.95:
-            # numbers but for a few values ("inf", "?"): dotted, and left as text for the checks that
-            # read such values as missing (kit.columns.placeholders_as_missing, infinities_as_missing)
-            frame = frame.with_columns(s.str.replace(",", ".", literal=True).alias(column))
-            converted.append(column)
-    return frame, converted
-
-
-def _thousands(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Text columns of a comma file that are numbers with thousands separators ("172,550", quoted
-    in the file), every value of them; a few other values ("?", "inf") are left as text for the
-    checks that read such values as missing."""
-    converted = []
-    for column in frame.columns:
-        s = frame[column]
-        if s.dtype != pl.String or s.null_count() == s.len():
-            continue
-        values = s.drop_nulls().str.strip_chars()
-        grouped = values.str.contains(_THOUSANDS)
-        if not grouped.any():
-            continue
-        numbers = grouped | values.str.contains(r"^[+-]?\d+(\.\d+)?$")
-        if numbers.all():
-            frame = frame.with_columns(
-                s.str.replace_all(",", "", literal=True).str.strip_chars().cast(pl.Float64)
-            )
-        elif numbers.mean() >= 0.95:
-            frame = frame.with_columns(s.str.replace_all(",", "", literal=True).str.strip_chars())
+            frame = frame.with_columns(normalize(s).alias(column))
         else:
             continue
         converted.append(column)

@@ -30,6 +30,8 @@ class Metric:
     # mape is relative error: a target of 0 or more trains on log1p, where absolute error is
     # close to relative error, and predictions come back through expm1
     log_fit: bool = False
+    # scored on absolute errors (mae, and mape and smape on the log1p scale): models train on them
+    absolute: bool = False
     # roc_auc is undefined (NaN) on a validation fold that lacks a class
     needs_every_class: bool = False
     # scores labels (most probable class), not probabilities: label smoothing helps its networks,
@@ -74,7 +76,7 @@ def _average_precision(y, p):
 
 def _gini(y, p):
     # Kaggle's normalized Gini (Porto Seguro): 2 AUC - 1
-    return 2.0 * skm.roc_auc_score(y, p[:, 1]) - 1.0
+    return 2.0 * _roc_auc(y, p) - 1.0
 
 
 def _smape(y, p):
@@ -202,9 +204,16 @@ REGISTRY: dict[str, Metric] = {
             lambda y, p: skm.root_mean_squared_log_error(y, np.clip(p, 0, None)),
             log_target=True,
         ),
-        Metric("mae", "minimize", ("regression",), skm.mean_absolute_error),
-        Metric("mape", "minimize", ("regression",), skm.mean_absolute_percentage_error, log_fit=True),
-        Metric("smape", "minimize", ("regression",), _smape, log_fit=True),
+        Metric("mae", "minimize", ("regression",), skm.mean_absolute_error, absolute=True),
+        Metric(
+            "mape",
+            "minimize",
+            ("regression",),
+            skm.mean_absolute_percentage_error,
+            log_fit=True,
+            absolute=True,
+        ),
+        Metric("smape", "minimize", ("regression",), _smape, log_fit=True, absolute=True),
         Metric("r2", "maximize", ("regression",), skm.r2_score),
         *(Metric(f"map@{k}", "maximize", ("multiclass",), _map_at(k)) for k in MAP_KS),
     )

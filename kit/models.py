@@ -350,12 +350,12 @@ def loss_for(
     reduction: str | None = "sum_over_batch_size",
 ) -> EnsembleLoss:
     """The loss a network of this task trains on, for `fit()` (averaged) or a custom loop
-    (`reduction=None`). mae and mape are scored on absolute errors, so they train on them;
+    (`reduction=None`). mae, mape and smape are scored on absolute errors, so they train on them;
     `label_smoothing` applies only where the metric scores labels.
     """
     return EnsembleLoss(
         task,
-        absolute=metric in ("mae", "mape", "smape"),
+        absolute=bool(metric) and metrics.get(metric).absolute,
         # a metric scored on labels charges a confident wrong probability nothing more, so the
         # network may train on smoothed targets; log_loss and roc_auc score the probabilities
         label_smoothing=label_smoothing if metric and metrics.get(metric).labels else 0.0,

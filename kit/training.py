@@ -159,7 +159,7 @@ class Trainer:
             precision policy.
         task: "binary", "multiclass" or "regression" (picks the loss).
         runtime: from `kit.runtime.choose()`.
-        metric: competition metric name (mae/mape train on absolute error).
+        metric: competition metric name (mae, mape and smape train on absolute error).
         learning_rate: peak learning rate, reached after the warm-up.
         weight_decay: AdamW's decoupled weight decay.
         warmup: fraction of all steps spent warming up linearly from 0.

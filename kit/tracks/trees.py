@@ -4,7 +4,7 @@ Per fold: numbers as they are (trees need no scaling; missing values go down the
 every string column as integer codes for HistGradientBoosting's native categorical splits (the
 most frequent values up to its bin limit, the rest and unseen ones as missing), and boosting that
 stops early on the fold's own validation rows. Regression on a log target for rmsle (and for mape
-on a target of 0 or more), on absolute errors for mae and mape. Seconds a fold on the shared
+on a target of 0 or more), on absolute errors for mae, mape and smape. Seconds a fold on the shared
 competitions, so `kit auto` runs it first.
 """
 
@@ -94,7 +94,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
     if fold.task == "regression":
         log = metric.trains_in_log(fold.y_train)
-        absolute = fold.metric in ("mae", "mape", "smape")
+        absolute = metric.absolute
         model = HistGradientBoostingRegressor(
             loss="absolute_error" if absolute else "squared_error", **options
         )
