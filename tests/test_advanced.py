@@ -452,3 +452,28 @@ def test_stream_is_refused_by_a_track_that_holds_its_folds_in_memory(tmp_path):
     with pytest.raises(InputError, match="Track 'baseline' cannot stream"):
         api.baseline(data, stream=True, out=tmp_path / "run", log=quiet)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fold_whose_mapped_rows_would_not_fit_in_memory_streams_though_its_table_would():
+    """Bins and one-hots make a mapped row many times wider than the row as read: the fold's
+    tensors, not its table, are what would exhaust the memory."""
+    from kit.tracks.advanced import DEFAULTS, streams
+
+    frame = pl.DataFrame({"x": np.zeros(100_000)})  # 0.76 MiB as read
+    params = {**DEFAULTS, "stream_above_mib": 8.0}
+    assert not streams(params, frame, mapped_row_bytes=8)  # 0.76 MiB mapped
+    assert streams(params, frame, mapped_row_bytes=4 * 200)  # 76 MiB: 200 bins and one-hots a row
+    assert not streams({**params, "stream": "off"}, frame, mapped_row_bytes=4 * 200)
+
+
+def test_the_track_streams_a_fold_by_the_width_of_its_mapped_rows(tmp_path, fast_config):
+    data = write_competition(tmp_path / "wide", n=2000)
+    table_mib = pl.read_csv(data / "train.csv").estimated_size("mb")
+    config = tmp_path / "wide.toml"
+    # above the fold as read (half the table), below it mapped to 64 bins per numeric column
+    config.write_text(
+        fast_config.read_text() + f"n_bins = 64\nstream_above_mib = {table_mib}\n"
+    )
+    lines = []
+    api.advanced(data, folds=2, config=config, out=tmp_path / "run", progress=False, log=lines.append)
+    assert sum("streaming" in line for line in lines) == 2

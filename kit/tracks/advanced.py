@@ -9,8 +9,8 @@ raw rows (strings, missing values, unseen categories), derives the same columns 
 and averages the folds into kit's prediction form (`kit predict` needs nothing else); TensorBoard
 logs go to `tensorboard/`.
 
-A training fold above `stream_above_mib` (or every fold, with `stream = "on"` or `--stream`) is
-written once to Parquet shards in the work folder and streamed back through `kit.data.ParquetSource`.
+A training fold above `stream_above_mib`, as read or as mapped to the network's inputs (or every
+fold, with `stream = "on"` or `--stream`), is written once to Parquet shards in the work folder and streamed back through `kit.data.ParquetSource`.
 
 While it runs, checkpoints sit in a hidden folder beside the run folder (`.<run-name>.work/`):
 run it again with the same `out` after a crash or a kill and every fold resumes.
@@ -102,7 +102,8 @@ DEFAULTS = {
     "steps_per_execution": 0,  # train steps per call into the graph; 0: a whole epoch
     "checkpoint_seconds": 30.0,  # at most one checkpoint per this long, plus the last; 0: every epoch
     "stream": "auto",  # train from Parquet shards through tf.data: on, off, auto (above stream_above_mib)
-    "stream_above_mib": 2048.0,  # a training fold larger than this in memory (polars' estimate) streams
+    # a training fold larger than this in memory, as read (polars' estimate) or as mapped, streams
+    "stream_above_mib": 2048.0,
 }
 
 # beyond kit.tracks.COMMON_LIMITS (units, dropout, learning_rate, ...)
@@ -169,11 +170,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     rt = _runtime(params["strategy"], params["precision"])
     metric = metrics.get(fold.metric)
-    streamed = streams(params, fold.train)
-
     # analyze: passes over the training fold only (the validation fold would leak); a streamed
     # fold's quantiles, medians and vocabularies come from a bounded sample of it
-    features = Features(
+    analyzed = functools.partial(
+        Features,
         fold.roles,
         scaling=params["scaling"],
         log_skew=params["log_skew"],
@@ -181,7 +181,13 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         bin_encoding=params["bin_encoding"],
         max_tokens=params["max_tokens"],
         min_frequency=params["min_frequency"],
-    ).analyze(analysis_sample(fold.train, seed=fold.seed) if streamed else fold.train)
+    )
+    sample = analysis_sample(fold.train, seed=fold.seed)
+    features = analyzed().analyze(sample)
+    # the sample's analysis tells how wide the mapped rows are, so what they would hold in memory
+    streamed = streams(params, fold.train, mapped_row_bytes=mapped_row_bytes(features))
+    if not streamed and sample is not fold.train:
+        features = analyzed().analyze(fold.train)
     scaler, y_train = None, fold.y_train
     if fold.task == "regression":
         scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
@@ -306,11 +312,19 @@ SHARD_ROWS = 250_000
 PREDICT_ROWS = 250_000
 
 
-def streams(params: dict, train) -> bool:
-    """Whether this training fold streams from Parquet shards (`stream`, `stream_above_mib`)."""
+def streams(params: dict, train, *, mapped_row_bytes: int = 0) -> bool:
+    """Whether this training fold streams from Parquet shards (`stream`, `stream_above_mib`): where
+    the fold as read, or its rows mapped to the network's inputs (bins and one-hots make them many
+    times wider), would be larger in memory than `stream_above_mib`."""
     if params["stream"] != "auto":
         return params["stream"] == "on"
-    return train.estimated_size("mb") > params["stream_above_mib"]
+    mib = max(train.estimated_size("mb"), train.height * mapped_row_bytes / 2**20)
+    return mib > params["stream_above_mib"]
+
+
+def mapped_row_bytes(features) -> int:
+    """Bytes of one row mapped by `features` (float32 numbers, int32 codes)."""
+    return 4 * (features.n_dense_ + len(features.cardinalities_))
 
 
 def analysis_sample(frame, *, seed: int):
