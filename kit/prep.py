@@ -165,6 +165,12 @@ class Preprocessor:
     rare values fall into an "infrequent" column). Text columns (high cardinality): an integer index
     per value for an embedding; values seen once share one index, unseen and missing values get 0.
 
+    With `one_hot="codes"`, the one-hots are not written out: "categories" holds, per categorical
+    column, which of the `n_one_hot_` one-hot columns (all columns' side by side, `depths_` of
+    each) is set, or one past the last where none is (an unseen value where no rare one was), and
+    the network makes the one-hots (`kit.models`). A row then takes 4 bytes a categorical column
+    instead of 4 a one-hot column.
+
     Example:
         >>> prep = Preprocessor(roles, scaling="quantile").fit(train_fold)
         >>> inputs = prep.transform(test)      # {"numbers": float32 (n, d), "codes": int32 (n, k)}
@@ -179,6 +185,7 @@ class Preprocessor:
         n_bins: int = 0,
         min_frequency: int = 3,
         text_min_frequency: int = 10,
+        one_hot: str = "dense",
     ):
         if scaling not in SCALINGS:
             raise InputError(
@@ -190,6 +197,9 @@ class Preprocessor:
         self.n_bins = n_bins
         self.min_frequency = min_frequency
         self.text_min_frequency = text_min_frequency
+        if one_hot not in ("dense", "codes"):
+            raise ValueError(f"one_hot must be 'dense' or 'codes'. Received: one_hot={one_hot!r}")
+        self.one_hot = one_hot
 
     def _columns(self, role):
         return [c for c, r in self.roles.items() if r == role]
@@ -243,20 +253,22 @@ class Preprocessor:
                         binned,
                     )
                 )
+        def one_hot(sparse: bool):
+            return make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=sparse),
+            )
+
+        # in "codes", one encoder a column, so each column's one-hots are told apart
+        self.one_hots_ = (
+            {c: one_hot(sparse=True).fit(frame.select(c)) for c in categorical} if self.one_hot == "codes" else {}
+        )
+        self.depths_ = [len(e.get_feature_names_out()) for e in self.one_hots_.values()]
+        self.n_one_hot_ = sum(self.depths_)
         if categorical:
+            if self.one_hot == "dense":
+                parts.append(("categorical", one_hot(sparse=False), categorical))
             parts += [
-                (
-                    "categorical",
-                    make_pipeline(
-                        SimpleImputer(strategy="most_frequent"),
-                        OneHotEncoder(
-                            handle_unknown="infrequent_if_exist",
-                            min_frequency=min_frequency,
-                            sparse_output=False,
-                        ),
-                    ),
-                    categorical,
-                ),
                 (
                     "categorical_missing",
                     MissingIndicator(features="missing-only", error_on_new=False),
@@ -302,29 +314,36 @@ class Preprocessor:
             for c, values in self.values_.items()
         )
 
-    def _dense(self, frame: pl.DataFrame) -> np.ndarray:
+    def _dense(self, frame: pl.DataFrame, width: int = 0) -> np.ndarray:
         """The fitted ColumnTransformer's columns as float32, each part's copied into its place
-        (its own transform stacks the parts into a float64 array first, a second full-width copy)."""
+        (its own transform stacks the parts into a float64 array first, a second full-width copy),
+        zero columns after them up to `width`."""
         if self.dense_ is None:
-            return np.zeros((frame.height, 0), np.float32)
+            return np.zeros((frame.height, width), np.float32)
         parts = [
             transformer.transform(frame.select(columns))
             for name, transformer, columns in self.dense_.transformers_
             if name != "remainder" and transformer != "drop"
         ]
-        out = np.empty((frame.height, sum(p.shape[1] for p in parts)), np.float32)
+        n_columns = sum(p.shape[1] for p in parts)
+        out = np.empty((frame.height, max(width, n_columns)), np.float32)
+        out[:, n_columns:] = 0
         at = 0
         for part in parts:
             out[:, at : at + part.shape[1]] = part
             at += part.shape[1]
         return out
 
-    def transform(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    def transform(self, frame: pl.DataFrame, *, width: int = 0, one_hot_width: int = 0) -> dict[str, np.ndarray]:
+        """{"numbers": float32 (n, n_dense_), "codes": int32 (n, text columns)}, and "categories"
+        int32 (n, categorical columns) with `one_hot="codes"`. With `width`, "numbers" gets zero
+        columns up to that many (made in place, not a padded copy); with `one_hot_width`, "none"
+        in "categories" is that, one past a block of that many one-hot columns."""
         if frame.height > TRANSFORM_ROWS:
             # each chunk into its rows of the output: no list of parts beside the whole
             out = None
             for i in range(0, frame.height, TRANSFORM_ROWS):
-                part = self.transform(frame.slice(i, TRANSFORM_ROWS))
+                part = self.transform(frame.slice(i, TRANSFORM_ROWS), width=width, one_hot_width=one_hot_width)
                 if out is None:
                     out = {k: np.empty((frame.height, v.shape[1]), v.dtype) for k, v in part.items()}
                 for k, v in part.items():
@@ -332,10 +351,24 @@ class Preprocessor:
             return out
         frame = self._coded(frame)
         n = frame.height
-        dense = self._dense(frame)
+        dense = self._dense(frame, width)
         embed = (
             (self.text_.transform(frame.select(self._columns("text"))) + 1).astype(np.int32)
             if self.text_ is not None
             else np.zeros((n, 0), np.int32)
         )
-        return {"numbers": dense, "codes": embed}
+        if self.one_hot == "dense":
+            return {"numbers": dense, "codes": embed}
+        return {"numbers": dense, "codes": embed, "categories": self._one_hot_columns(frame, one_hot_width)}
+
+    def _one_hot_columns(self, frame: pl.DataFrame, one_hot_width: int) -> np.ndarray:
+        """Per row and categorical column, its one-hot column among all columns' side by side;
+        where none is set, one past the last (`one_hot_width`, at least `n_one_hot_`)."""
+        out = np.full((frame.height, len(self.one_hots_)), max(one_hot_width, self.n_one_hot_), np.int32)
+        offset = 0
+        for j, (column, encoder) in enumerate(self.one_hots_.items()):
+            hot = encoder.transform(frame.select(column)).tocsr()  # at most one entry a row
+            rows = np.flatnonzero(np.diff(hot.indptr))
+            out[rows, j] = offset + hot.indices[hot.indptr[rows]]
+            offset += self.depths_[j]
+        return out

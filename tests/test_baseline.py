@@ -400,3 +400,26 @@ def test_regression_outputs_are_not_shrunk_toward_the_mean(tmp_path):
     )
     assert abs(series.tail(10)["bias"].mean()) < 0.05, series.tail(10)
     assert run.score < 0.2
+
+
+@pytest.mark.parametrize("gathered", [False, True])
+def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monkeypatch, gathered):
+    """Small folds shuffle the rows themselves; big ones a shuffled index into the arrays."""
+    from kit.tracks import baseline
+
+    monkeypatch.setattr(baseline, "GATHER_ABOVE", 0 if gathered else 10**9)
+    rows = np.arange(1000)
+    x = {"numbers": np.stack([rows, -rows], axis=1).astype(np.float32), "codes": (rows % 7)[:, None].astype(np.int32)}
+    y = rows.astype(np.float32) * 2
+    epochs = []
+    batches = baseline._batches(x, y, 64, seed=3)
+    assert batches.cardinality().numpy() == 16  # Keras counts an epoch's steps by it
+    for _ in range(2):
+        seen = [(b["numbers"].numpy(), b["codes"].numpy(), t.numpy()) for b, t in batches]
+        numbers, codes, target = (np.concatenate(p) for p in zip(*seen, strict=True))
+        assert sorted(numbers[:, 0]) == list(rows) and max(len(t) for *_, t in seen) == 64
+        np.testing.assert_array_equal(numbers[:, 1], -numbers[:, 0])
+        np.testing.assert_array_equal(codes[:, 0], numbers[:, 0].astype(int) % 7)
+        np.testing.assert_array_equal(target, numbers[:, 0] * 2)
+        epochs.append(numbers[:, 0])
+    assert not np.array_equal(*epochs)  # a new order each epoch

@@ -151,3 +151,19 @@ def test_raw_inputs_follow_the_export_spec():
     assert out["sex"].numpy().tolist() == [b"true", b"", b"false"]
     with pytest.raises(InputError, match="lack column"):
         raw_inputs(raw.drop("sex"), spec)
+
+
+def test_shuffled_batches_cover_each_shards_rows_once_a_pass_in_a_new_order_each_pass():
+    from kit.data import shuffled_batches
+
+    passes = {}
+    for index in (0, 1):
+        ds = shuffled_batches(103, 10, seed=5, shard=(2, index), repeat=True)
+        flat = np.concatenate([b.numpy() for b in ds.take(12)])  # 52 or 51 rows a pass
+        n = len(range(index, 103, 2))
+        first, second = flat[:n], flat[n : 2 * n]
+        assert sorted(first) == sorted(second) == list(range(index, 103, 2))
+        assert list(first) != list(second)
+        passes[index] = first
+    again = np.concatenate([b.numpy() for b in shuffled_batches(103, 10, seed=5, shard=(2, 0)).take(6)])
+    np.testing.assert_array_equal(again, passes[0])  # the same seed, the same order

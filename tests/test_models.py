@@ -58,3 +58,21 @@ def test_numeric_value_puts_each_scaled_value_beside_its_periodic_embedding():
     seen = keras.Model(valued.inputs, front.input)(inputs)
     embedded = 5 * 8
     np.testing.assert_allclose(np.asarray(seen)[:, embedded : embedded + 12], inputs["numbers"], rtol=1e-6)
+
+
+def test_a_network_given_one_hot_columns_is_the_network_given_the_one_hots():
+    rng = np.random.default_rng(0)
+    numbers = rng.normal(size=(50, 6)).astype(np.float32)
+    # two categorical columns: one-hot columns 0-2 and 3-7 of 10, or 10 for none
+    columns = np.stack([rng.choice([0, 1, 2, 10], 50), rng.integers(3, 8, 50)], axis=1).astype(np.int32)
+    hots = np.zeros((50, 11), np.float32)
+    np.put_along_axis(hots, columns, 1.0, axis=1)
+    codes = np.zeros((50, 0), np.int32)
+    options = dict(task="binary", n_numeric=4, numeric_embedding="periodic", k=2, seed=3)
+    plain = build_network(6 + 10, [], **options)
+    coded = build_network(6, [], one_hot_width=10, n_categories=2, **options)
+    np.testing.assert_allclose(
+        coded.predict_on_batch({"numbers": numbers, "codes": codes, "categories": columns}),
+        plain.predict_on_batch({"numbers": np.hstack([numbers, hots[:, :10]]), "codes": codes}),
+        rtol=1e-6,
+    )

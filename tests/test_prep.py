@@ -213,3 +213,45 @@ def test_piecewise_linear_bins_are_the_advanced_tracks_and_skip_a_dates_parts():
     graph = features(to_tensors(rows))["numbers"].numpy()
     np.testing.assert_allclose(graph[:, -8:], bins, atol=1e-5)
     assert features.n_dense_ == 3 + 8
+
+
+def test_a_wider_transform_is_the_same_columns_then_zeros_also_in_chunks(tmp_path, monkeypatch):
+    import kit.prep
+
+    comp = discover(write_competition(tmp_path / "c", n=500))
+    train, roles = derive(comp.train, comp.roles)
+    prep = Preprocessor(roles).fit(train)
+    plain = prep.transform(train)["numbers"]
+    monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", 128)  # 4 chunks
+    wide = prep.transform(train, width=prep.n_dense_ + 5)["numbers"]
+    assert wide.shape == (train.height, prep.n_dense_ + 5)
+    np.testing.assert_array_equal(wide[:, : prep.n_dense_], plain)
+    assert not wide[:, prep.n_dense_ :].any()
+
+
+def test_one_hot_codes_are_the_positions_of_the_dense_one_hots():
+    """Rare values share the infrequent column, unseen ones go there too, missing ones are imputed
+    (and flagged) alike: the network's one-hots of the codes are the dense mode's columns."""
+    rng = np.random.default_rng(0)
+    train = pl.DataFrame(
+        {
+            "color": rng.permutation(["red"] * 150 + ["green"] * 120 + ["blue"] * 100 + ["teal"] * 2 + [None] * 28),
+            "size": rng.choice(["S", "M", "L"], size=400),
+        }
+    )
+    test = pl.DataFrame({"color": ["red", "teal", "violet", None, "blue"], "size": ["M", "S", "L", "XL", None]})
+    roles = {"color": "categorical", "size": "categorical"}
+    dense = Preprocessor(roles).fit(train)
+    codes = Preprocessor(roles, one_hot="codes").fit(train)
+    for frame in (train, test):
+        want = dense.transform(frame)["numbers"]
+        got = codes.transform(frame, one_hot_width=10)  # 7 one-hots, 3 zero columns after them
+        hots = np.zeros((frame.height, 11), np.float32)
+        np.put_along_axis(hots, got["categories"], 1.0, axis=1)
+        np.testing.assert_array_equal(np.hstack([hots[:, :7], got["numbers"]]), want)
+        assert not hots[:, 7:10].any()
+    assert codes.depths_ == [4, 3]  # red, green, blue and the infrequent teal; S, M, L
+    columns = codes.transform(test)["categories"]  # none: 7, one past the last
+    assert columns[3, 0] < 4 and 4 <= columns[4, 1] < 7  # missing: the most frequent value
+    assert columns[1, 0] == columns[2, 0] == 3  # rare and unseen: the infrequent column
+    assert columns[3, 1] == 7  # unseen "XL" where no value was rare: no column

@@ -123,9 +123,19 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     metric = metrics.get(fold.metric)
     # stats from the training fold only; the validation fold would leak
     prep = Preprocessor(
-        fold.roles, scaling=params["scaling"], log_skew=params["log_skew"], n_bins=params["n_bins"]
+        fold.roles,
+        scaling=params["scaling"],
+        log_skew=params["log_skew"],
+        n_bins=params["n_bins"],
+        one_hot="codes",  # the network makes the one-hots: a big fold's table stays narrow
     ).fit(fold.train, seed=fold.seed)
-    x_train, x_val, x_test = (prep.transform(f) for f in (fold.train, fold.val, fold.test))
+    # widths rounded up so that the folds of a run usually share one shape, and so one traced
+    # model (a fold's rare values change its one-hots); the zero columns are made by the
+    # transform, not by a padded copy of each table
+    width, one_hot_width = _round_up(prep.n_dense_), _round_up(prep.n_one_hot_)
+    x_train, x_val, x_test = (
+        prep.transform(f, width=width, one_hot_width=one_hot_width) for f in (fold.train, fold.val, fold.test)
+    )
 
     scaler = None
     y_train = fold.y_train
@@ -141,14 +151,14 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         max_examples=params["max_examples"],
     )
     steps = int(np.ceil(len(y_train) / batch_size))
-    # widths rounded up so that the folds of a run usually share one shape, and so one traced model
-    width = _round_up(prep.n_dense_)
     spec = dict(
         n_dense=width,
         cardinalities=[_round_up(c) for c in prep.cardinalities_],
         task=fold.task,
         n_classes=fold.n_classes,
         n_numeric=prep.n_numeric_,
+        one_hot_width=one_hot_width,
+        n_categories=len(prep.depths_),
         **network_options(params),
     )
     ema = params["ema"] if fold.task != "regression" else 0.0
@@ -165,7 +175,6 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         loss=(fold.task, fold.metric),
         steps=steps,
     )
-    x_train, x_val, x_test = (_pad(x, width) for x in (x_train, x_val, x_test))
 
     # each epoch's score on a sample of a big validation fold; the predictions below use all of it
     rows = validation_sample(len(fold.y_val), seed=fold.seed)
@@ -199,7 +208,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     def predict(frame):
         # the compiled model is reused by the next fold, so this holds only until then
-        return _predict(model, _pad(prep.transform(frame), width), fold.task, scaler)
+        return _predict(model, prep.transform(frame, width=width, one_hot_width=one_hot_width), fold.task, scaler)
 
     return FoldResult(
         val=_predict(model, x_val, fold.task, scaler),
@@ -238,12 +247,14 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
 
     Keras' own shuffling of arrays builds a new shuffled pipeline with eager ops at every epoch,
     about half of an epoch's time on small data; this one is built once per fold. Up to
-    `GATHER_ABOVE` rows the rows themselves are shuffled (the same order as `kit.data.TableSource`
-    at the same seed, whose gather per batch costs more than it saves on small data: titanic CV
-    11.6 s against 14.8 s); above, only their indices are, and each batch is gathered, so the
-    shuffle buffer holds integers instead of a copy of the fold.
+    `GATHER_ABOVE` rows the rows themselves are shuffled (a gather per batch costs more than it
+    saves on small data: titanic CV 11.6 s against 14.8 s); above, each epoch draws a permutation
+    of their indices (`kit.data.shuffled_batches`) and each batch is gathered from the NumPy
+    arrays, which are never copied.
     """
     import tensorflow as tf
+
+    from kit.data import shuffled_batches
 
     if len(y) <= GATHER_ABOVE:
         return (
@@ -252,14 +263,25 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
             .batch(batch_size)
             .prefetch(tf.data.AUTOTUNE)
         )
-    columns = {k: tf.constant(v) for k, v in x.items()}
-    target = tf.constant(y)
+    # each batch gathered from the NumPy arrays themselves: a tensor made of them would be a copy
+    # of the fold (two, while TensorFlow aligns it)
+    names = list(x)
+    arrays = [x[k] for k in names] + [np.asarray(y)]
+
+    def gather(i):
+        return tuple(a[i] for a in arrays)
+
+    @tf.autograph.experimental.do_not_convert  # plain graph ops: nothing for AutoGraph to convert
+    def take(i):
+        parts = tf.numpy_function(gather, [i], [tf.as_dtype(a.dtype) for a in arrays], stateful=False)
+        for part, a in zip(parts, arrays, strict=True):
+            part.set_shape((None, *a.shape[1:]))
+        return dict(zip(names, parts[:-1], strict=True)), parts[-1]
+
     return (
-        tf.data.Dataset.range(len(y))
-        .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .map(lambda i: ({k: tf.gather(v, i) for k, v in columns.items()}, tf.gather(target, i)))
-        .prefetch(tf.data.AUTOTUNE)
+        shuffled_batches(len(y), batch_size, seed=seed)
+        .map(take, num_parallel_calls=2, deterministic=True)
+        .prefetch(4)
     )
 
 
@@ -268,12 +290,6 @@ GATHER_ABOVE = 200_000
 
 def _round_up(n: int, step: int = 16) -> int:
     return -(-n // step) * step
-
-
-def _pad(inputs: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:
-    """Zero columns up to `width`: a zero input adds nothing to the first layer's output."""
-    numbers = inputs["numbers"]
-    return {**inputs, "numbers": np.pad(numbers, ((0, 0), (0, width - numbers.shape[1])))}
 
 
 # the last compiled model and what it was built from; see _compiled_model
