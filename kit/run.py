@@ -308,7 +308,10 @@ def _cross_validate(
             files = write_run_files(
                 staging,
                 comp,
-                cfg.resolved(comp, track=track.name, params=params),
+                # the folds used (fewer than asked where the groups or times are fewer)
+                cfg.resolved(
+                    comp, track=track.name, params=params, folds=None if strategy == "holdout" else len(folds)
+                ),
                 track=track.name,
                 metric=metric,
                 score=score,
@@ -318,6 +321,7 @@ def _cross_validate(
                 test_pred=test_pred,
                 submission=submission,
                 strategy=strategy,
+                split_on={"group": plan.group, "time": plan.time},
                 fold_weights=weights,
                 histories=histories,
                 started=started,

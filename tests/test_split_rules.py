@@ -1,14 +1,17 @@
 """What a split does with the group and time columns, said as it does it: a time split does not
 keep groups apart, a holdout keeps them whole (or takes the last rows in time), a k-fold split
-follows neither, and rows without a group are one group."""
+follows neither, rows without a group are one group, and the run folder records the folds used."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import polars as pl
 import pytest
 
 from kit import api
+from kit.ensemble import Member, check_same_folds
 from kit.errors import InputError
 from kit.preflight import preflight, time_order
 from kit.split import fold_weights
@@ -176,3 +179,39 @@ def test_a_time_split_weighs_the_folds_equally_where_test_times_overlap_train(tm
     )
     assert later.test_later and not any("no later than" in n for n in later.notes)
     assert fold_weights(later.folds, "time", test_later=later.test_later)[-1] > 0.5
+
+
+def _member(tmp_path, name, group, fold):
+    info = {"competition": "c", "metric": "rmse", "split": "group", "group": group, "folds": 3, "seed": 0}
+    oof = pl.DataFrame({"id": np.arange(6), "y": np.zeros(6), "fold": fold, "pred": np.zeros(6)})
+    test = pl.DataFrame({"id": np.arange(3), "pred": np.zeros(3)})
+    return Member(run_dir=tmp_path / name, track="trees", score=1.0, info=info, oof=oof, test=test)
+
+
+def test_the_blend_refusal_names_each_runs_group_column(tmp_path):
+    a = _member(tmp_path, "a", "patient_id", [0, 0, 1, 1, 2, 2])
+    b = _member(tmp_path, "b", "ward", [0, 1, 2, 0, 1, 2])
+    with pytest.raises(InputError) as err:
+        check_same_folds([a, b])
+    assert (
+        "group split on 'ward', 3 folds, seed 0 against group split on 'patient_id', 3 folds, seed 0"
+        in str(err.value)
+    )
+
+
+def test_a_run_folder_records_the_folds_it_used(tmp_path):
+    data = _patients(tmp_path / "patients", n_patients=7, visits=12)
+    out = tmp_path / "run"
+    run = api.run_track(
+        "linear",
+        data,
+        group="patient_id",
+        metric="log_loss",
+        folds=10,
+        out=out,
+        progress=False,
+        log=lambda _: None,
+    )
+    assert "folds = 7\n" in (run.run_dir / "config.toml").read_text()
+    info = json.loads((run.run_dir / "metrics.json").read_text())
+    assert info["folds"] == 7 and info["group"] == "patient_id"
