@@ -272,7 +272,11 @@ def _reuse(run_dir: Path, comp: Competition, cfg: Config, step: Step) -> Run | N
         return None
     # the settings as they resolve now, against the member's config.toml: a member scored by another
     # metric or split on another column is run again, never blended under the new settings' names
-    now = cfg.resolved(comp).to_dict()
+    # (and its folds as they were used: fewer than asked where the groups or times are fewer)
+    from kit.preflight import preflight
+
+    plan = preflight(comp, cfg)
+    now = cfg.resolved(comp, folds=None if plan.strategy == "holdout" else len(plan.folds)).to_dict()
     settings = ("target", "id", "metric", "group", "time", "positive", "na", "folds", "split")
     same = (
         info.get("track") == step.track

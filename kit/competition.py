@@ -407,7 +407,9 @@ def discover(
         roles[id] = "datetime"
         notes.append(f"id column '{id}' is a timestamp: its parts (hour, weekday, ...) are used as features")
     for column, role in roles.items():
-        if role in ("constant", "missing"):
+        if role in ("constant", "missing") and column == group:
+            pass  # as a feature it goes; the split says what it does with the group (kit.preflight)
+        elif role in ("constant", "missing"):
             notes.append(f"dropped '{column}': {'all missing' if role == 'missing' else 'constant'}")
         elif test[column].null_count() == test.height:
             # learned from train, it would meet only imputed values in test: predictions off by its effect
@@ -415,8 +417,9 @@ def discover(
             notes.append(
                 f"dropped '{column}': all missing in '{test_path.name}', so no test row could use it"
             )
-    if group is not None and group in roles:
-        notes.append(f"group column '{group}' splits the folds and is also a feature")
+    if group is not None and roles.get(group) not in (None, "constant", "missing"):
+        # what the split does with it depends on --split: kit.preflight says so
+        notes.append(f"group column '{group}' is also a feature")
     if time is None:
         for column in [c for c, r in roles.items() if r == "datetime"]:
             if _all_later(train[column], test[column]):

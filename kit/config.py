@@ -119,9 +119,12 @@ class Config:
                 )
         return self
 
-    def resolved(self, comp, *, track: str | None = None, params: dict | None = None) -> Config:
-        """A copy with what the competition inferred filled in (and a track's full parameters),
-        as a run folder's config.toml records it: passing it back reproduces the run."""
+    def resolved(
+        self, comp, *, track: str | None = None, params: dict | None = None, folds: int | None = None
+    ) -> Config:
+        """A copy with what the competition inferred filled in (and a track's full parameters, and
+        the number of folds used where the data allowed fewer than asked), as a run folder's
+        config.toml records it: passing it back reproduces the run."""
         out = copy.deepcopy(self).update(
             {
                 "target": comp.target,
@@ -130,6 +133,7 @@ class Config:
                 "group": comp.group,
                 "time": comp.time,
                 "positive": str(comp.classes[1]) if comp.task == "binary" else None,
+                "folds": folds,
             },
             source="the run",
         )

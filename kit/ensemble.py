@@ -43,6 +43,7 @@ from kit.errors import InputError
 from kit.io import check_out_dir, publish_dir, stage_dir, write_atomic, written_by_kit
 from kit.run import Run, scores_by_fold
 from kit.run_folder import new_run_id, write_run_files
+from kit.split import describe
 from kit.submission import check_submission, make_submission
 from kit.targets import class_probabilities
 
@@ -120,7 +121,11 @@ def check_same_folds(members: list[Member]) -> None:
         elif m.info.get("metric") != first.info.get("metric"):
             problem = f"it is scored by {m.info.get('metric')}, not {first.info.get('metric')}"
         elif m.oof.height != first.oof.height or not m.oof["fold"].equals(first.oof["fold"]):
-            split = lambda i: f"{i.get('split')} split, {i.get('folds')} folds, seed {i.get('seed')}"  # noqa: E731
+
+            def split(i):
+                on = describe(i.get("split"), group=i.get("group"), time=i.get("time"))
+                return f"{on}, {i.get('folds')} folds, seed {i.get('seed')}"
+
             problem = f"its folds differ ({split(m.info)} against {split(first.info)})"
         elif m.oof.columns[0] == first.oof.columns[0] and not m.oof[:, 0].equals(first.oof[:, 0]):
             problem = "its training rows differ"
@@ -129,7 +134,7 @@ def check_same_folds(members: list[Member]) -> None:
         if problem:
             raise InputError(
                 f"Run '{m.run_dir}' cannot be blended with '{first.run_dir}': {problem}. Blend runs made with "
-                f"the same --metric, --split, --folds and --seed on the same data. Received: run={m.run_dir}"
+                f"the same --metric, --split, --group, --time, --folds and --seed on the same data. Received: run={m.run_dir}"
             )
 
 
@@ -473,9 +478,10 @@ def blend(
     staging = stage_dir(run_dir)
     try:
         files = write_run_files(
-            staging, comp, cfg.resolved(comp), track="blend", metric=metric, score=score, fold_scores=fold_scores,
+            staging, comp, cfg.resolved(comp, folds=members[0].info.get("folds")), track="blend", metric=metric, score=score, fold_scores=fold_scores,
             oof=result.oof.reshape(-1, width), fold_of=fold, test_pred=result.test.reshape(-1, width),
             submission=submission, strategy=members[0].info.get("split", "?"), started=started,
+            split_on={"group": members[0].info.get("group"), "time": members[0].info.get("time")},
             extra_metrics={"blend": result.method,
                            **({} if threshold is None else {"threshold": threshold, "fold_thresholds": fold_cuts})},
         )  # fmt: skip

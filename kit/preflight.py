@@ -10,6 +10,10 @@ folder is written or TensorFlow is imported:
   than asked, with a note, where the data has fewer groups or different times (or, for a metric
   that needs every class in every validation fold, fewer rows of a class) than folds; a refusal
   where no fold count works, or where a row has no time for a time split;
+- what the split does with the group and time columns, in a note where it does not follow them
+  both (a time split puts groups on both sides of its folds; k-fold follows neither), and the
+  rows without a group (one group); a holdout keeps groups whole, or takes the last rows in time;
+- whether every test row comes after train's (a time split's later folds count more only then);
 - that every fold trains on two classes or more, and that the metric can score every
   validation fold (roc_auc is NaN on a fold without a class);
 - the track's parameters (types and ranges);
@@ -35,7 +39,7 @@ from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
 from kit.io import check_out_dir
-from kit.split import make_folds, resolve_strategy
+from kit.split import describe, make_folds, resolve_strategy
 
 
 @dataclass
@@ -46,6 +50,15 @@ class Plan:
     strategy: str
     folds: list[tuple[np.ndarray, np.ndarray]]
     notes: list[str] = field(default_factory=list)
+    # the group and time columns the folds follow (None: the split ignores them)
+    group: str | None = None
+    time: str | None = None
+    # every test row is later than train's (or test has no time): a time split's later folds count more
+    test_later: bool = True
+
+    def describe(self) -> str:
+        """The split in words, with the columns it follows ("group split on 'patient_id'")."""
+        return describe(self.strategy, group=self.group, time=self.time)
 
 
 def preflight(
@@ -82,30 +95,130 @@ def preflight(
             f"regression target. Pass --split kfold. Received: split=stratified, task={comp.task}"
         )
     y = comp.target_values()
-    groups = _groups(comp) if strategy == "group" else None
-    order = time_order(comp) if strategy == "time" else None
     notes: list[str] = []
-    if strategy == "group" and comp.time is not None:
-        notes.append(
-            f"the folds split on groups of '{comp.group}', not in the order of '{comp.time}' (the group "
-            f"comes first); pass --split time for time-ordered folds"
-        )
+    # the columns the split follows: a holdout keeps groups whole, or else validates on the last rows
+    holdout = strategy == "holdout"
+    group_on = comp.group if strategy == "group" or holdout else None
+    time_on = comp.time if strategy == "time" or (holdout and comp.group is None) else None
+    groups = _groups(comp, notes) if group_on is not None else None
+    order = time_order(comp) if time_on is not None else None
+    notes.extend(_order_notes(comp, strategy))
     n_splits = _n_splits(comp, cfg, strategy, metric, y, groups, order, notes)
+    stratify = strategy == "stratified" or (strategy == "holdout" and groups is None and order is None)
     folds = make_folds(
         comp.train.height,
         strategy=strategy,
         n_splits=n_splits,
         seed=cfg.seed,
-        y=y if classification and strategy in ("stratified", "holdout") else None,
+        y=y if classification and stratify else None,
         groups=groups,
         order=order,
     )
+    if comp.group is not None and group_on is None:
+        notes.extend(_crossing_notes(comp, strategy, folds))
     _check_folds(comp, folds, strategy, metric, y)
-    return Plan(strategy=strategy, folds=folds, notes=notes)
+    test_later = True
+    if strategy == "time":
+        before = _test_not_later(comp)
+        if before is not None and before[0] > 0:
+            test_later = False
+            notes.append(
+                f"{before[0]} of the {before[1]} test rows have a '{comp.time}' no later than train's "
+                f"latest: the test does not all come after the folds, so their models count equally in "
+                f"the test predictions (not more for the later folds)"
+            )
+    return Plan(
+        strategy=strategy, folds=folds, notes=notes, group=group_on, time=time_on, test_later=test_later
+    )
 
 
-def _groups(comp: Competition) -> np.ndarray:
-    return comp.train[comp.group].cast(pl.String).fill_null("").to_numpy()
+MISSING_GROUP = "\x00missing"  # the label of the rows without a group: they form one group
+
+
+def _groups(comp: Competition, notes: list[str] | None = None) -> np.ndarray:
+    """The group of every train row, as text; the rows without one are one group (said in a note)."""
+    s = comp.train[comp.group]
+    s = s.fill_nan(None) if s.dtype.is_float() else s
+    if notes is not None and s.null_count():
+        notes.append(
+            f"{s.null_count()} of the {s.len()} rows have no '{comp.group}' (missing): they are kept "
+            f"together as one group, in one fold; fill them to put them in groups of their own"
+        )
+    return s.cast(pl.String).fill_null(MISSING_GROUP).to_numpy()
+
+
+def _order_notes(comp: Competition, strategy: str) -> list[str]:
+    """What the split does with a group and a time column that it does not both follow."""
+    g, t = comp.group, comp.time
+    crossing = f"--split time would order them in time, but put groups of '{g}' on both sides of the folds"
+    if strategy == "group" and t is not None:
+        return [
+            f"the folds keep the groups of '{g}' apart, not in the order of '{t}' (the group comes first); {crossing}"
+        ]
+    if strategy == "holdout" and g is not None:
+        if t is None:
+            return [f"the holdout validates on 20% of the groups of '{g}', each group whole"]
+        return [
+            f"the holdout validates on 20% of the groups of '{g}', each group whole, not on the last rows in "
+            f"the order of '{t}' (the group comes first); {crossing}"
+        ]
+    if strategy == "holdout" and t is not None:
+        return [
+            f"the holdout validates on the last 20% of the rows in the order of '{t}' (no time on both sides)"
+        ]
+    if strategy in ("kfold", "stratified") and t is not None:
+        return [
+            f"--split {strategy} does not follow the order of '{t}': its folds validate on rows earlier than "
+            f"rows they trained on; pass --split time for time-ordered folds"
+        ]
+    return []
+
+
+def _crossing_notes(comp: Competition, strategy: str, folds) -> list[str]:
+    """Where a split ignores the group column: how many groups it puts on both sides of the folds,
+    and whether that leaks (test's groups are all new)."""
+    g, groups = comp.group, _groups(comp)
+    crossing: set = set()
+    for tr, va in folds:
+        crossing |= set(np.unique(groups[tr])) & set(np.unique(groups[va]))
+    if not crossing:
+        return []
+    what = "the time split" if strategy == "time" else f"--split {strategy}"
+    note = (
+        f"{what} does not keep the groups of '{g}' apart: {len(crossing)} of its "
+        f"{len(np.unique(groups))} groups are on both sides of the folds"
+    )
+    if g in comp.test.columns:
+        test_groups = set(comp.test[g].drop_nulls().cast(pl.String).to_list())
+        if test_groups and not test_groups & set(groups.tolist()):
+            note += (
+                f"; none of test's '{g}' values is in train, so the leaderboard scores new groups, and this "
+                f"CV, validated on groups it trained on, leaks (it flatters)"
+            )
+    return [f"{note}; pass --split group to keep them apart"]
+
+
+def _test_not_later(comp: Competition) -> tuple[int, int] | None:
+    """How many test rows have a time no later than train's latest, of how many have one (None:
+    test has no such column, or its times do not read)."""
+    from kit.columns import parse_time_column
+
+    if comp.time not in comp.test.columns:
+        return None
+    train_s, test_s = comp.train[comp.time], comp.test[comp.time]
+    try:
+        if train_s.dtype.is_numeric() and test_s.dtype.is_numeric():
+            key = pl.concat([train_s.cast(pl.Float64), test_s.cast(pl.Float64)]).fill_nan(None)
+        else:
+            # parsed together, so both are read day or month first alike
+            key = parse_time_column(pl.concat([train_s.cast(pl.String), test_s.cast(pl.String)]))
+            key = key.dt.epoch("s").cast(pl.Float64)
+    except pl.exceptions.PolarsError:
+        return None
+    latest, test_key = key[: train_s.len()].max(), key[train_s.len() :].drop_nulls()
+    if latest is None or test_key.len() == 0:
+        return None
+    return int((test_key <= latest).sum()), test_key.len()
 
 
 def time_order(comp: Competition) -> np.ndarray:
@@ -130,6 +243,21 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, order, notes) -> int:
     """The number of folds the data allows, from the settings'."""
     n, k, name = comp.train.height, cfg.folds, comp.train_path.name
     classification = comp.task != "regression"
+    if strategy == "holdout" and groups is not None:
+        if len(np.unique(groups)) < 2:
+            raise InputError(
+                f"The group column '{comp.group}' has a single group in '{name}', so a holdout of groups "
+                f"has none to validate on. Pass --group with another column, or --split kfold. Received: groups=1"
+            )
+        return k
+    if strategy == "holdout" and order is not None:
+        n_times = len(np.unique(order))
+        if n_times < 2:
+            raise InputError(
+                f"The time column '{comp.time}' has a single time in '{name}', so a holdout in time has no "
+                f"later rows to validate on. Pass --time with another column, or --split kfold. Received: times=1"
+            )
+        return k
     if strategy == "holdout":
         if classification:
             counts = np.bincount(y, minlength=len(comp.classes))

@@ -156,7 +156,7 @@ def cross_validate(
     plan = preflight(comp, cfg, track=track, params=params, out=out if chief else None)
     for note in plan.notes:
         log(f"note: {note}")
-    strategy, folds = plan.strategy, plan.folds
+    folds = plan.folds
     metric = metrics.get(comp.metric)
     train, roles = derive(comp.train, comp.roles, comp.parts)
     test, _ = derive(comp.test, comp.roles, comp.parts)
@@ -174,7 +174,7 @@ def cross_validate(
         run_dir, claim = claim_run_dir(scratch / "run", fixed=True)
     try:
         run = _cross_validate(
-            comp, cfg, track, params, run_dir=run_dir, strategy=strategy, folds=folds, metric=metric,
+            comp, cfg, track, params, run_dir=run_dir, plan=plan, folds=folds, metric=metric,
             train=train, test=test, roles=roles, y=y, n_classes=n_classes, chief=chief, started=started,
             log=log, fold_callbacks=fold_callbacks, progress=progress, phases=phases,
         )  # fmt: skip
@@ -189,14 +189,15 @@ def cross_validate(
 
 
 def _cross_validate(
-    comp, cfg, track, params, *, run_dir, strategy, folds, metric, train, test, roles, y, n_classes,
+    comp, cfg, track, params, *, run_dir, plan, folds, metric, train, test, roles, y, n_classes,
     chief, started, log, fold_callbacks, progress, phases,
 ) -> Run:  # fmt: skip
     """The folds, the score and the run folder, for `cross_validate` once its checks have passed
     and its run folder is claimed."""
+    strategy = plan.strategy
     log(
         f"{comp.name}: {comp.task}, target '{comp.target}', metric {comp.metric}, "
-        f"{strategy} split, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
+        f"{plan.describe()}, {len(folds)} fold(s), {train.height} train rows, {train.width} features"
     )
     tidy_stopped_runs(run_dir.parent, run_dir.name, log)
     work = run_dir.parent / f".{run_dir.name}.work"
@@ -213,7 +214,8 @@ def _cross_validate(
     oof = np.full((train.height, width), np.nan)
     fold_of = np.full(train.height, -1)
     test_sum = np.zeros((test.height, width))
-    weights = fold_weights(folds, strategy)  # equal, but a time split's later folds count more
+    # equal, but a time split's later folds count more where the test comes after them
+    weights = fold_weights(folds, strategy, test_later=plan.test_later)
     fold_scores, results, histories, fold_seconds = [], [], [], []
     # a label metric's cut is chosen once every fold is in: until then a fold's labels are at 0.5
     at_half = " at 0.5" if metrics.tunes_threshold(metric, comp.task, comp.submission.kind) else ""
@@ -306,7 +308,10 @@ def _cross_validate(
             files = write_run_files(
                 staging,
                 comp,
-                cfg.resolved(comp, track=track.name, params=params),
+                # the folds used (fewer than asked where the groups or times are fewer)
+                cfg.resolved(
+                    comp, track=track.name, params=params, folds=None if strategy == "holdout" else len(folds)
+                ),
                 track=track.name,
                 metric=metric,
                 score=score,
@@ -316,6 +321,7 @@ def _cross_validate(
                 test_pred=test_pred,
                 submission=submission,
                 strategy=strategy,
+                split_on={"group": plan.group, "time": plan.time},
                 fold_weights=weights,
                 histories=histories,
                 started=started,

@@ -165,6 +165,7 @@ def write_run_files(
     test_pred: np.ndarray,
     submission: pl.DataFrame,
     strategy: str,
+    split_on: dict | None = None,
     fold_weights: np.ndarray | None = None,
     histories: list | None = None,
     started: float | None = None,
@@ -205,6 +206,9 @@ def write_run_files(
         "score": score,
         "fold_scores": fold_scores,
         "split": strategy,
+        # the group and time columns the folds follow (None: the split ignores them)
+        "group": (split_on or {}).get("group"),
+        "time": (split_on or {}).get("time"),
         "folds": len(fold_scores),
         # each fold's share of the test predictions (a time split's later folds count more)
         "fold_weights": None if fold_weights is None else [round(float(w), 6) for w in fold_weights],

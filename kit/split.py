@@ -47,9 +47,11 @@ def make_folds(
         strategy: "holdout", "kfold", "stratified", "group" or "time" (resolve "auto" first).
         n_splits: number of folds (ignored by "holdout").
         y: class indices, for "stratified" (and a stratified "holdout").
-        groups: group labels, for "group": a group never spans train and validation.
+        groups: group labels, for "group": a group never spans train and validation (a "holdout"
+            given groups validates on `holdout_size` of the groups).
         order: sort key, for "time": each fold validates on rows later than all its training rows
-            (rows of one time are never split between training and validation).
+            (rows of one time are never split between training and validation); a "holdout" given
+            an order and no groups validates on its last `holdout_size` of the rows.
 
     Returns:
         A list of (train_idx, val_idx) pairs of int arrays.
@@ -57,6 +59,11 @@ def make_folds(
     if n_splits < 2 and strategy != "holdout":
         raise InputError(f"--folds must be at least 2 for a {strategy} split. Received: folds={n_splits}")
     index = np.arange(n_rows)
+    if strategy == "holdout" and groups is not None:
+        splitter = ms.GroupShuffleSplit(n_splits=1, test_size=holdout_size, random_state=seed)
+        return [(tr, va) for tr, va in splitter.split(index, groups=groups)]
+    if strategy == "holdout" and order is not None:
+        return [_time_holdout(order, holdout_size)]
     if strategy == "holdout":
         splitter = (
             ms.StratifiedShuffleSplit(n_splits=1, test_size=holdout_size, random_state=seed)
@@ -113,7 +120,34 @@ def _time_folds(order: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.n
     return [(sorted_rows[:a], sorted_rows[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def fold_weights(folds: list, strategy: str) -> np.ndarray:
+def _time_holdout(order: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the earliest rows, validate on about the last `size` of them in time order; the
+    cut falls between two different times (nearest the ideal one), so no time is on both sides."""
+    sorted_rows = np.argsort(order, kind="stable")
+    keys = np.asarray(order)[sorted_rows]
+    starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    if len(starts) == 0:
+        raise InputError(
+            "The time column has a single time, so no rows come after others to validate on. Pass "
+            "--time with another column, or --split kfold. Received: times=1"
+        )
+    ideal = len(keys) - int(np.ceil(size * len(keys)))
+    cut = int(starts[np.argmin(np.abs(starts - ideal))])
+    return sorted_rows[:cut], sorted_rows[cut:]
+
+
+def describe(strategy: str, *, group: str | None = None, time: str | None = None) -> str:
+    """A split in words with the columns it follows: "group split on 'patient_id'", "holdout of
+    the last 20% in 'date'"; `group` and `time` are the columns the split honours (None: none)."""
+    if strategy == "holdout" and group is not None:
+        return f"holdout of 20% of the groups of '{group}'"
+    if strategy == "holdout" and time is not None:
+        return f"holdout of the last 20% in '{time}'"
+    on = group if strategy == "group" else time if strategy == "time" else None
+    return f"{strategy} split" + (f" on '{on}'" if on is not None else "")
+
+
+def fold_weights(folds: list, strategy: str, *, test_later: bool = True) -> np.ndarray:
     """How much each fold's model counts in the test predictions (summing to 1).
 
     Equally, except in a time split: there the folds' training windows grow, and the test rows
@@ -123,8 +157,12 @@ def fold_weights(folds: list, strategy: str) -> np.ndarray:
     come after the train days: equal weights, weights by rows and by rows squared gave rmsle
     0.527, 0.457, 0.423 (trees) and 0.423, 0.382, 0.364 (baseline) on bike-sharing, and MAPE
     0.174, 0.169, 0.168 (trees) and 0.188, 0.186, 0.186 (baseline) on sales.
+
+    `test_later=False` (some test rows are not later than every train row): equal, as in other
+    splits. The later folds count more only because the test comes after them; where test rows
+    fall within train's period, a later window is no nearer to them.
     """
-    if strategy != "time":
+    if strategy != "time" or not test_later:
         return np.full(len(folds), 1.0 / len(folds))
     rows = np.array([len(train) for train, _ in folds], dtype=np.float64)
     return rows**2 / np.sum(rows**2)

@@ -240,6 +240,9 @@ def test_the_test_predictions_weigh_each_fold_as_the_split_says(split, tmp_path)
         "    return np.full(fold.val.height, fold.y_train.mean()), np.full(fold.test.height, float(fold.index))\n"
     )
     data = write_competition(tmp_path / "data", task="regression", n=200)
+    # the test rows come after train's, as a forecast's do (else the folds count equally)
+    test = pl.read_csv(data / "test.csv")
+    test.with_columns(pl.col("when").str.replace("2024-01-", "2024-02-")).write_csv(data / "test.csv")
     comp, cfg = kit.load(data, folds=4, split=split, time="when" if split == "time" else None)
     run = cross_validate(comp, cfg, str(track), out=tmp_path / "run", log=quiet, progress=False)
     # scikit-learn's TimeSeriesSplit trains fold k on the first k + 1 fifths of the sorted rows
