@@ -204,13 +204,20 @@ class Preprocessor:
     def _columns(self, role):
         return [c for c, r in self.roles.items() if r == role]
 
-    def fit(self, frame: pl.DataFrame, *, seed: int = 0) -> Preprocessor:
+    def fit(self, frame: pl.DataFrame, *, seed: int = 0, rows: np.ndarray | None = None) -> Preprocessor:
         """Learn the constants from a training fold (a seeded sample of FIT_ROWS rows of a bigger
-        one: the frequency thresholds then count in the sample's proportion)."""
+        one: the frequency thresholds then count in the sample's proportion); with `rows`, the
+        fold is those rows of `frame` (`Fold.rows_of`), and only the sample is gathered."""
+        n = frame.height if rows is None else len(rows)
         share = 1.0
-        if frame.height > FIT_ROWS:
-            share = FIT_ROWS / frame.height
-            frame = frame.sample(n=FIT_ROWS, seed=seed)
+        if n > FIT_ROWS:
+            share = FIT_ROWS / n
+            if rows is None:
+                frame = frame.sample(n=FIT_ROWS, seed=seed)
+            else:  # the rows frame[rows].sample(n=FIT_ROWS, seed=seed) would hold
+                frame = frame[pl.Series(rows).sample(n=FIT_ROWS, seed=seed).to_numpy()]
+        elif rows is not None:
+            frame = frame[rows]
         min_frequency = max(1, round(self.min_frequency * share))
         text_min_frequency = max(1, round(self.text_min_frequency * share))
         numeric, categorical, text = (self._columns(r) for r in ("numeric", "categorical", "text"))
@@ -253,15 +260,20 @@ class Preprocessor:
                         binned,
                     )
                 )
+
         def one_hot(sparse: bool):
             return make_pipeline(
                 SimpleImputer(strategy="most_frequent"),
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=sparse),
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=sparse
+                ),
             )
 
         # in "codes", one encoder a column, so each column's one-hots are told apart
         self.one_hots_ = (
-            {c: one_hot(sparse=True).fit(frame.select(c)) for c in categorical} if self.one_hot == "codes" else {}
+            {c: one_hot(sparse=True).fit(frame.select(c)) for c in categorical}
+            if self.one_hot == "codes"
+            else {}
         )
         self.depths_ = [len(e.get_feature_names_out()) for e in self.one_hots_.values()]
         self.n_one_hot_ = sum(self.depths_)
@@ -334,21 +346,30 @@ class Preprocessor:
             at += part.shape[1]
         return out
 
-    def transform(self, frame: pl.DataFrame, *, width: int = 0, one_hot_width: int = 0) -> dict[str, np.ndarray]:
+    def transform(
+        self, frame: pl.DataFrame, *, rows: np.ndarray | None = None, width: int = 0, one_hot_width: int = 0
+    ) -> dict[str, np.ndarray]:
         """{"numbers": float32 (n, n_dense_), "codes": int32 (n, text columns)}, and "categories"
-        int32 (n, categorical columns) with `one_hot="codes"`. With `width`, "numbers" gets zero
-        columns up to that many (made in place, not a padded copy); with `one_hot_width`, "none"
-        in "categories" is that, one past a block of that many one-hot columns."""
-        if frame.height > TRANSFORM_ROWS:
+        int32 (n, categorical columns) with `one_hot="codes"`, for `frame`, or its `rows` in
+        that order (gathered a chunk at a time). With `width`, "numbers" gets zero columns up to
+        that many (made in place, not a padded copy); with `one_hot_width`, "none" in
+        "categories" is that, one past a block of that many one-hot columns."""
+        n = frame.height if rows is None else len(rows)
+        if n > TRANSFORM_ROWS or (rows is not None and n):
             # each chunk into its rows of the output: no list of parts beside the whole
             out = None
-            for i in range(0, frame.height, TRANSFORM_ROWS):
-                part = self.transform(frame.slice(i, TRANSFORM_ROWS), width=width, one_hot_width=one_hot_width)
+            for i in range(0, n, TRANSFORM_ROWS):
+                chunk = (
+                    frame.slice(i, TRANSFORM_ROWS) if rows is None else frame[rows[i : i + TRANSFORM_ROWS]]
+                )
+                part = self.transform(chunk, width=width, one_hot_width=one_hot_width)
                 if out is None:
-                    out = {k: np.empty((frame.height, v.shape[1]), v.dtype) for k, v in part.items()}
+                    out = {k: np.empty((n, v.shape[1]), v.dtype) for k, v in part.items()}
                 for k, v in part.items():
                     out[k][i : i + len(v)] = v
             return out
+        if rows is not None:
+            frame = frame[rows]  # no rows
         frame = self._coded(frame)
         n = frame.height
         dense = self._dense(frame, width)

@@ -36,9 +36,14 @@ from kit.submission import check_submission, make_submission
 SEED_STRIDE = 1000
 
 
-@dataclass
 class Fold:
     """What a model sees of one fold: derived feature frames, targets and the task.
+
+    Made either from its frames (`train=`, `val=`) or, as a run makes it, from the run's derived
+    training frame and the fold's row numbers (`rows=(frame, train_rows, val_rows)`): then
+    `train` and `val` are gathered at each access and no copy of them outlives its use; a track
+    that reads them more than once binds them once (`train = fold.train`), and one that can read
+    rows in chunks takes `fold.rows_of("train")` instead.
 
     Attributes:
         work_dir: a folder of this fold's own that outlives a crash (checkpoints go there, so a
@@ -48,20 +53,54 @@ class Fold:
             their `on_epoch_end(epoch, {"val_score": ...})` itself.
     """
 
-    index: int
-    train: pl.DataFrame
-    val: pl.DataFrame
-    test: pl.DataFrame
-    y_train: np.ndarray
-    y_val: np.ndarray
-    roles: dict[str, str]
-    task: str
-    n_classes: int
-    metric: str
-    seed: int
-    callbacks: list = field(default_factory=list)
-    work_dir: Path | None = None
-    log: Callable[[str], None] = print
+    def __init__(
+        self,
+        *,
+        index: int,
+        test: pl.DataFrame,
+        y_train: np.ndarray,
+        y_val: np.ndarray,
+        roles: dict[str, str],
+        task: str,
+        n_classes: int,
+        metric: str,
+        seed: int,
+        train: pl.DataFrame | None = None,
+        val: pl.DataFrame | None = None,
+        rows: tuple[pl.DataFrame, np.ndarray, np.ndarray] | None = None,
+        callbacks: list | None = None,
+        work_dir: Path | None = None,
+        log: Callable[[str], None] = print,
+    ):
+        if (rows is None) == (train is None or val is None):
+            raise ValueError("A Fold takes its train and val frames, or rows=(frame, train_rows, val_rows).")
+        self._parts = (
+            {"train": (rows[0], rows[1]), "val": (rows[0], rows[2])}
+            if rows is not None
+            else {"train": (train, None), "val": (val, None)}
+        )
+        self.index, self.test, self.y_train, self.y_val = index, test, y_train, y_val
+        self.roles, self.task, self.n_classes, self.metric, self.seed = roles, task, n_classes, metric, seed
+        self.callbacks = [] if callbacks is None else callbacks
+        self.work_dir, self.log = work_dir, log
+
+    @property
+    def train(self) -> pl.DataFrame:
+        """The training rows' derived columns."""
+        return self._gathered("train")
+
+    @property
+    def val(self) -> pl.DataFrame:
+        """The validation rows' derived columns."""
+        return self._gathered("val")
+
+    def rows_of(self, part: str) -> tuple[pl.DataFrame, np.ndarray | None]:
+        """("train" or "val") -> (a frame, its row numbers that make the part, or None: all of it)."""
+        return self._parts[part]
+
+    def _gathered(self, part: str) -> pl.DataFrame:
+        frame, rows = self._parts[part]
+        return frame if rows is None else frame[rows]
 
 
 @dataclass
@@ -241,8 +280,7 @@ def _cross_validate(
                 for s in range(cfg.seeds):
                     fold = Fold(
                         index=k,
-                        train=train[tr],
-                        val=train[va],
+                        rows=(train, tr, va),
                         test=test,
                         y_train=y[tr],
                         y_val=y[va],
@@ -451,7 +489,7 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str, params: dict 
     result = returned if isinstance(returned, FoldResult) else FoldResult(*returned)
     width = fold.n_classes if comp.task != "regression" else 1
     for what, pred, rows in (
-        ("validation", result.val, fold.val.height),
+        ("validation", result.val, len(fold.y_val)),
         ("test", result.test, fold.test.height),
     ):
         pred = np.asarray(pred, dtype=np.float64)

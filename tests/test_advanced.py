@@ -471,9 +471,7 @@ def test_the_track_streams_a_fold_by_the_width_of_its_mapped_rows(tmp_path, fast
     table_mib = pl.read_csv(data / "train.csv").estimated_size("mb")
     config = tmp_path / "wide.toml"
     # above the fold as read (half the table), below it mapped to 64 bins per numeric column
-    config.write_text(
-        fast_config.read_text() + f"n_bins = 64\nstream_above_mib = {table_mib}\n"
-    )
+    config.write_text(fast_config.read_text() + f"n_bins = 64\nstream_above_mib = {table_mib}\n")
     lines = []
     api.advanced(data, folds=2, config=config, out=tmp_path / "run", progress=False, log=lines.append)
     assert sum("streaming" in line for line in lines) == 2

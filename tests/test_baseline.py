@@ -409,7 +409,10 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
 
     monkeypatch.setattr(baseline, "GATHER_ABOVE", 0 if gathered else 10**9)
     rows = np.arange(1000)
-    x = {"numbers": np.stack([rows, -rows], axis=1).astype(np.float32), "codes": (rows % 7)[:, None].astype(np.int32)}
+    x = {
+        "numbers": np.stack([rows, -rows], axis=1).astype(np.float32),
+        "codes": (rows % 7)[:, None].astype(np.int32),
+    }
     y = rows.astype(np.float32) * 2
     epochs = []
     batches = baseline._batches(x, y, 64, seed=3)

@@ -235,11 +235,15 @@ def test_one_hot_codes_are_the_positions_of_the_dense_one_hots():
     rng = np.random.default_rng(0)
     train = pl.DataFrame(
         {
-            "color": rng.permutation(["red"] * 150 + ["green"] * 120 + ["blue"] * 100 + ["teal"] * 2 + [None] * 28),
+            "color": rng.permutation(
+                ["red"] * 150 + ["green"] * 120 + ["blue"] * 100 + ["teal"] * 2 + [None] * 28
+            ),
             "size": rng.choice(["S", "M", "L"], size=400),
         }
     )
-    test = pl.DataFrame({"color": ["red", "teal", "violet", None, "blue"], "size": ["M", "S", "L", "XL", None]})
+    test = pl.DataFrame(
+        {"color": ["red", "teal", "violet", None, "blue"], "size": ["M", "S", "L", "XL", None]}
+    )
     roles = {"color": "categorical", "size": "categorical"}
     dense = Preprocessor(roles).fit(train)
     codes = Preprocessor(roles, one_hot="codes").fit(train)
@@ -255,3 +259,21 @@ def test_one_hot_codes_are_the_positions_of_the_dense_one_hots():
     assert columns[3, 0] < 4 and 4 <= columns[4, 1] < 7  # missing: the most frequent value
     assert columns[1, 0] == columns[2, 0] == 3  # rare and unseen: the infrequent column
     assert columns[3, 1] == 7  # unseen "XL" where no value was rare: no column
+
+
+def test_fitting_and_transforming_rows_of_a_frame_is_doing_so_on_those_rows(tmp_path, monkeypatch):
+    """A run hands the baseline its frame and a fold's row numbers, so that no copy of the fold is
+    made: the prep must learn and give exactly what it would from the fold's own frame."""
+    import kit.prep
+
+    comp = discover(write_competition(tmp_path / "c", n=600))
+    frame, roles = derive(comp.train, comp.roles)
+    rows = np.random.default_rng(1).permutation(frame.height)[:450]
+    monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", 100)  # several chunks
+    for fit_rows in (10_000, 200):  # the whole fold, and a sample of it
+        monkeypatch.setattr(kit.prep, "FIT_ROWS", fit_rows)
+        own = Preprocessor(roles, one_hot="codes").fit(frame[rows], seed=4)
+        by_rows = Preprocessor(roles, one_hot="codes").fit(frame, rows=rows, seed=4)
+        want, got = own.transform(frame[rows], width=40), by_rows.transform(frame, rows=rows, width=40)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])

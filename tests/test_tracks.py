@@ -343,3 +343,20 @@ def test_a_fold_that_trains_on_one_class_is_refused_before_training(name, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Training fold 1 of the time split" in err[0] and "--split stratified" in err[0]
     assert not out.exists()
+
+
+def test_a_track_sees_its_folds_rows_whether_it_reads_the_frames_or_the_row_numbers(tmp_path):
+    data = write_competition(tmp_path / "c", n=300)
+    seen = []
+
+    def track(fold, params):
+        frame, rows = fold.rows_of("val")
+        np.testing.assert_array_equal(frame[rows]["x1"].to_numpy(), fold.val["x1"].to_numpy())
+        assert fold.train.height == len(fold.y_train) and fold.val.height == len(fold.y_val)
+        seen.append(set(fold.val["x1"].drop_nulls().to_list()))  # x1 tells the rows apart
+        assert not seen[-1] & set(fold.train["x1"].drop_nulls().to_list())
+        return np.full((len(fold.y_val), 2), 0.5), np.full((fold.test.height, 2), 0.5)
+
+    comp, cfg = kit.load(data, folds=3)
+    cross_validate(comp, cfg, track, out=tmp_path / "run", log=quiet, progress=False)
+    assert len(seen) == 3 and not (seen[0] & seen[1]) and len(set.union(*seen)) > 250

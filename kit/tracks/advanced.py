@@ -170,6 +170,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     rt = _runtime(params["strategy"], params["precision"])
     metric = metrics.get(fold.metric)
+    train, val = fold.train, fold.val  # gathered once
     # analyze: passes over the training fold only (the validation fold would leak); a streamed
     # fold's quantiles, medians and vocabularies come from a bounded sample of it
     analyzed = functools.partial(
@@ -182,12 +183,12 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         max_tokens=params["max_tokens"],
         min_frequency=params["min_frequency"],
     )
-    sample = analysis_sample(fold.train, seed=fold.seed)
+    sample = analysis_sample(train, seed=fold.seed)
     features = analyzed().analyze(sample)
     # the sample's analysis tells how wide the mapped rows are, so what they would hold in memory
-    streamed = streams(params, fold.train, mapped_row_bytes=mapped_row_bytes(features))
-    if not streamed and sample is not fold.train:
-        features = analyzed().analyze(fold.train)
+    streamed = streams(params, train, mapped_row_bytes=mapped_row_bytes(features))
+    if not streamed and sample is not train:
+        features = analyzed().analyze(train)
     scaler, y_train = None, fold.y_train
     if fold.task == "regression":
         scaler = TargetScaler().fit(fold.y_train, log=metric.trains_in_log(fold.y_train))
@@ -196,15 +197,15 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         # the training rows once to Parquet shards in the work folder, then read back batch by
         # batch; the map runs in the pipeline, so no tensor of the whole fold is ever made
         scratch = None if fold.work_dir else _scratch()  # a direct call: removed once trained
-        target = target_column(fold.train.columns)
-        shards = write_shards(fold.train, y_train, (fold.work_dir or scratch) / "shards", target=target)
+        target = target_column(train.columns)
+        shards = write_shards(train, y_train, (fold.work_dir or scratch) / "shards", target=target)
         source = ParquetSource(shards, columns=fold.roles, target=target, map_fn=features)
         fold.log(f"    streaming {source.n_rows} training rows from {len(shards)} Parquet shards")
         val_inputs = test_inputs = None
     else:
         # map: in the tf.data pipeline on the host, one pass over all three splits
         train_inputs, val_inputs, test_inputs = encode_together(
-            [to_tensors(fold.train), to_tensors(fold.val), to_tensors(fold.test)], features
+            [to_tensors(train), to_tensors(val), to_tensors(fold.test)], features
         )
         source = TableSource(train_inputs, y_train)
 
@@ -247,7 +248,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     # each epoch's score on a sample of a big validation fold; the predictions below use all of it
     rows = validation_sample(len(fold.y_val), seed=fold.seed)
     if val_inputs is None:
-        check_frame = fold.val if rows is None else fold.val[rows]
+        check_frame = val if rows is None else val[rows]
         check_inputs = encode(to_tensors(check_frame), features)
     else:
         check_inputs = val_inputs if rows is None else {k: tf.gather(v, rows) for k, v in val_inputs.items()}
@@ -288,7 +289,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         return predict(frame) if inputs is None else to_prediction(trainer.predict(inputs), fold.task, scaler)
 
     return FoldResult(
-        val=predict_split(val_inputs, fold.val),
+        val=predict_split(val_inputs, val),
         test=predict_split(test_inputs, fold.test),
         history={
             "loss": history.loss,

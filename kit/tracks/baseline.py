@@ -121,6 +121,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     from kit.training import SwapEMAWeights, batch_size_for, fit_budget, validation_sample
 
     metric = metrics.get(fold.metric)
+    # the fold's rows are read from the run's frame a chunk at a time: no copy of the fold is made
+    (train_frame, train_rows), (val_frame, val_rows) = fold.rows_of("train"), fold.rows_of("val")
     # stats from the training fold only; the validation fold would leak
     prep = Preprocessor(
         fold.roles,
@@ -128,13 +130,14 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         log_skew=params["log_skew"],
         n_bins=params["n_bins"],
         one_hot="codes",  # the network makes the one-hots: a big fold's table stays narrow
-    ).fit(fold.train, seed=fold.seed)
+    ).fit(train_frame, rows=train_rows, seed=fold.seed)
     # widths rounded up so that the folds of a run usually share one shape, and so one traced
     # model (a fold's rare values change its one-hots); the zero columns are made by the
     # transform, not by a padded copy of each table
     width, one_hot_width = _round_up(prep.n_dense_), _round_up(prep.n_one_hot_)
     x_train, x_val, x_test = (
-        prep.transform(f, width=width, one_hot_width=one_hot_width) for f in (fold.train, fold.val, fold.test)
+        prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
+        for frame, rows in ((train_frame, train_rows), (val_frame, val_rows), (fold.test, None))
     )
 
     scaler = None
@@ -208,7 +211,9 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     def predict(frame):
         # the compiled model is reused by the next fold, so this holds only until then
-        return _predict(model, prep.transform(frame, width=width, one_hot_width=one_hot_width), fold.task, scaler)
+        return _predict(
+            model, prep.transform(frame, width=width, one_hot_width=one_hot_width), fold.task, scaler
+        )
 
     return FoldResult(
         val=_predict(model, x_val, fold.task, scaler),

@@ -63,10 +63,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     from kit.prep import Preprocessor
 
     metric = metrics.get(fold.metric)
+    train_frame, train_rows = fold.rows_of("train")  # no copy of the fold: its rows, a chunk at a time
     prep = Preprocessor(fold.roles, scaling=params["scaling"], log_skew=params["log_skew"]).fit(
-        fold.train, seed=fold.seed
+        train_frame, rows=train_rows, seed=fold.seed
     )
-    train_inputs = prep.transform(fold.train)
+    train_inputs = prep.transform(train_frame, rows=train_rows)
     # the text columns' codes (0: unseen or missing) one-hot; a code the fit never saw is all zeros
     onehot = (
         OneHotEncoder(handle_unknown="ignore", dtype=np.float64).fit(train_inputs["codes"])
@@ -81,7 +82,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         return sparse.hstack([sparse.csr_matrix(numbers), onehot.transform(inputs["codes"])], "csr")
 
     x_train = design(train_inputs)
-    x_val, x_test = (design(prep.transform(f)) for f in (fold.val, fold.test))
+    x_val, x_test = (design(prep.transform(f, rows=r)) for f, r in (fold.rows_of("val"), (fold.test, None)))
     rows = sample_rows(len(fold.y_train), params["cv_rows"], seed=fold.seed)
     sampled = rows is not None  # then the chosen penalty is refit on every row
     rows = slice(None) if rows is None else rows

@@ -58,6 +58,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     from sklearn.preprocessing import OrdinalEncoder
 
     metric = metrics.get(fold.metric)
+    train = fold.train  # gathered once
     strings = [c for c, r in fold.roles.items() if r in ("categorical", "text")]
     numbers = [c for c, r in fold.roles.items() if r == "numeric"]
     # codes for the native categorical splits, fit on the training rows only
@@ -67,7 +68,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             unknown_value=np.nan,
             encoded_missing_value=np.nan,
             max_categories=params["max_bins"] - 1,  # the rest share one code
-        ).fit(fold.train.select(strings).to_numpy())
+        ).fit(train.select(strings).to_numpy())
         if strings
         else None
     )
@@ -78,7 +79,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             parts.append(encoder.transform(frame.select(strings).to_numpy()))
         return np.hstack(parts) if parts else np.zeros((frame.height, 0))
 
-    x_train, x_val, x_test = matrix(fold.train), matrix(fold.val), matrix(fold.test)
+    x_train, x_val, x_test = matrix(train), matrix(fold.val), matrix(fold.test)
+    del train
     options = dict(
         learning_rate=params["learning_rate"],
         max_iter=params["max_iter"],
