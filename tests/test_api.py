@@ -194,3 +194,24 @@ def test_a_script_that_imports_kit_imports_tensorflow_without_its_start_up_lines
     )
     assert result.returncode == 0 and result.stdout == "ok\n"
     assert result.stderr == "mine\n"  # the script's own line, and none of TensorFlow's oneDNN or CUDA lines
+
+
+def test_tensorflow_retracing_warnings_stay_off_the_terminal_and_its_other_warnings_pass():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KIT_QUIET_TF", "KIT_TF_LOGS")}
+    # each fold's new model traces its functions anew: TensorFlow warns as for a function made in a loop
+    script = (
+        "import kit, tensorflow as tf\n"
+        "for i in range(8):\n"
+        "    tf.function(lambda x: x + 1)(tf.constant(float(i)))\n"
+        "tf.get_logger().warning('mine')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    assert "retracing" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["WARNING:tensorflow:mine"]
