@@ -366,17 +366,56 @@ def validate(
     """Check a submission file against the competition; returns it, or raises `InputError`.
 
     A run folder's own submission is checked under that run's settings (its config.toml: the
-    metric that made it probabilities, its target, ...) unless `config` names another file.
+    metric that made it probabilities, its target, ...) unless `config` names another file, and
+    against the competition folder the run was made from unless `data` names one. Any other file
+    needs `data` (on Kaggle, the competition attached to the notebook is taken).
 
     Example:
         >>> kit.validate("submission.csv", "data/titanic")
+        >>> kit.validate(run.submission_path)
     """
+    from kit import kaggle
     from kit.submission import validate_file
 
     if settings.get("config") is None:
         settings["config"] = run_config_of(submission)
+    if data is None:
+        data = run_data_of(submission) or kaggle.resolve_data(None)
+    if data is None:  # never the demo: a submission is for a competition of the user's
+        if not Path(submission).is_file():
+            raise InputError(f"File '{submission}' does not exist. Received: submission={submission}")
+        raise InputError(
+            f"Which competition is '{submission}' for? It is not in a run folder of kit's, so pass the "
+            f"competition folder too: kit.validate(submission, data) or kit validate SUBMISSION DIR. "
+            f"Received: data=None"
+        )
     comp, _ = load(data, **settings)
     return validate_file(submission, comp)
+
+
+def run_data_of(submission: str | Path) -> Path | None:
+    """The competition folder the run folder a submission file is in was made from, if kit wrote
+    that folder; `InputError` where that competition folder is gone."""
+    import json
+
+    from kit.io import written_by_kit
+
+    folder = Path(submission).parent
+    if not (folder / "manifest.json").is_file() or not written_by_kit(folder):
+        return None
+    try:
+        data = json.loads((folder / "manifest.json").read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not data:
+        return None
+    if not Path(data).is_dir():
+        raise InputError(
+            f"'{submission}' was made from the competition folder {data}, which is gone. Pass the "
+            f"competition folder too: kit.validate(submission, data) or kit validate SUBMISSION DIR. "
+            f"Received: data={data}"
+        )
+    return Path(data)
 
 
 def run_config_of(submission: str | Path) -> Path | None:
