@@ -68,6 +68,12 @@ class Member:
 
 def read_member(run_dir: str | Path) -> Member:
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        here = "" if run_dir.is_absolute() else f" (looked for under {Path.cwd()})"
+        raise InputError(
+            f"Run folder '{run_dir}' not found{here}. Pass run folders, e.g. "
+            f"submissions/<competition>/<run-id>. Received: run={run_dir}"
+        )
     needed = ("metrics.json", "oof.parquet", "test_predictions.parquet", "manifest.json")
     missing = [n for n in needed if not (run_dir / n).is_file()]
     if missing or not written_by_kit(run_dir):

@@ -215,3 +215,19 @@ def test_tensorflow_retracing_warnings_stay_off_the_terminal_and_its_other_warni
     assert result.returncode == 0
     assert "retracing" not in result.stderr
     assert result.stderr.strip().splitlines() == ["WARNING:tensorflow:mine"]
+
+
+def test_a_tune_results_paths_are_absolute_so_they_outlast_a_change_of_folder(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kit.tuning.outputs import TuneResult
+
+    monkeypatch.chdir(tmp_path)
+    result = TuneResult(
+        study=None, track="trees", metric="accuracy", best_score=0.8, best_trial=0, best_params={},
+        n_complete=1, n_pruned=0, n_failed=0, out=Path("tune"), best_config=Path("tune/best.toml"),
+        best_run=Path("tune/best"), seconds=1.0,
+    )  # fmt: skip
+    assert result.out == tmp_path / "tune"
+    assert result.best_config == tmp_path / "tune" / "best.toml"
+    assert result.best_run == tmp_path / "tune" / "best"

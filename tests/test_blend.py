@@ -214,7 +214,7 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(r.run_dir, dest)
     run = kit.blend(data, log=quiet)
-    assert run.run_dir.parent == Path("submissions") / comp.name
+    assert run.run_dir.parent == Path("submissions").absolute() / comp.name
     assert len(json.loads((run.run_dir / "blend.json").read_text())["members"]) == 2
     # a run on other folds among them: the others are blended, and it is named as left out
     _, other_seed = kit.load(data, folds=3, seed=7)
@@ -227,6 +227,23 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
     assert any("left out" in line and "other-seed" in line for line in lines)
     with pytest.raises(InputError, match="does not exist"):
         kit.blend(tmp_path / "nope", log=quiet)
+
+
+def test_a_runs_paths_still_work_after_the_notebook_changes_folder(three_runs, tmp_path, monkeypatch):
+    data, comp, runs = three_runs
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run = kit.trees(data, folds=3, out="runs/trees", progress=False, log=quiet)
+    assert run.run_dir.is_absolute() and run.submission_path.is_absolute()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # %cd in a notebook
+    assert kit.report(run, log=quiet) == run.report_path
+    assert kit.validate(run.submission_path, data).height == comp.test.height
+    blended = kit.blend([run, runs[2]], out=tmp_path / "blend", log=quiet)
+    assert blended.run_dir == tmp_path / "blend" and blended.submission_path.is_file()
+    # a run folder that is not there is said to be missing, not to lack its files
+    with pytest.raises(InputError, match=r"'runs/trees' not found \(looked for under .*elsewhere\)"):
+        kit.blend(["runs/trees", runs[2]], log=quiet)
 
 
 # a fresh process per task: each model loaded there from its folder alone (pairs of model, output)
