@@ -341,8 +341,8 @@ def blend(
 
     Args:
         runs: run folders (or the `Run`s the tracks returned) of one competition made on the same
-            folds (same split and seed), or a competition folder: every run of it under
-            `submissions/<competition>/`.
+            folds (same split and seed); or a folder of run folders (`submissions/<competition>/`):
+            every run in it; or a competition folder: every run of it under `submissions/<competition>/`.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
         method: "auto" (the best by CV of hill climbing, bagged hill climbing, a level-2
             model and the best run alone), "hill", "bagged", "stack" or "best".

@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         "blend", help="blend runs by their out-of-fold predictions: a run folder with a validated submission"
     )
     p.add_argument(
-        "runs", nargs="+", help="run folders made on the same folds, or one competition folder (all its runs)"
+        "runs",
+        nargs="+",
+        help="run folders made on the same folds, or one folder of run folders or competition folder (all its runs)",
     )
     p.add_argument("--out", help="the blend's run folder (default submissions/<competition>/<run-id>-blend/)")
     p.add_argument(

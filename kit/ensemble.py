@@ -98,18 +98,31 @@ def read_member(run_dir: str | Path) -> Member:
     return Member(run_dir=run_dir, track=info.get("track", "?"), score=score, info=info, oof=oof, test=test)
 
 
-def runs_of(competition_dir: str | Path) -> list[Path]:
-    """Every run folder of a competition under the submissions folder (blends and tuning left out)."""
-    name = Path(competition_dir).resolve().name
-    root = kaggle.submissions_root() / name
+def _runs_in(folder: Path) -> list[Path]:
+    """The run folders kit wrote directly inside `folder` (blends and tuning folders left out)."""
     found = [
-        p for p in sorted(root.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
-    ] if root.is_dir() else []  # fmt: skip
-    found = [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+        p for p in sorted(folder.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
+    ] if folder.is_dir() else []  # fmt: skip
+    return [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+
+
+def runs_of(folder: str | Path) -> list[Path]:
+    """The runs a folder stands for: the run folders in it (`submissions/<competition>/`), else, for a
+    competition folder, every run of it under the submissions folder (blends and tuning left out)."""
+    folder = Path(folder)
+    root = folder
+    found = _runs_in(folder)
+    if not found:
+        root = kaggle.submissions_root() / folder.resolve().name
+        found = _runs_in(root)
     if len(found) < 2:
+        name = folder.resolve().name
+        where = f"in {folder}" if root == folder else f"in {folder} or under {root}"
         raise InputError(
-            f"Blending needs at least two runs of '{name}' under {root}, found {len(found)}. Run two tracks "
-            f"first, e.g. kit baseline {competition_dir}; kit trees {competition_dir}. Received: runs={len(found)}"
+            f"Blending needs at least two runs, found {len(found)} {where}. Pass two "
+            f"run folders, a folder of run folders, or a competition folder with runs under "
+            f"submissions/{name}/ (run two tracks first, e.g. kit baseline {folder}; kit trees {folder}). "
+            f"Received: runs={len(found)}"
         )
     return found
 
@@ -402,7 +415,8 @@ def blend(
     """Blend run folders (or every run of a competition) into a run folder of its own.
 
     Args:
-        runs: run folders of the same competition, rows and folds; or one competition folder,
+        runs: run folders of the same competition, rows and folds; or one folder of run folders
+            (`submissions/<competition>/`), whose runs are all blended; or one competition folder,
             whose runs under `submissions/<competition>/` are all blended.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
         method: "auto" (the best by CV of the four), "hill", "bagged", "stack" or "best".

@@ -229,6 +229,22 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
         kit.blend(tmp_path / "nope", log=quiet)
 
 
+def test_a_folder_of_run_folders_blends_the_runs_in_it(three_runs, tmp_path, capsys):
+    _, _, runs = three_runs
+    folder = tmp_path / "titanic"  # as submissions/<competition>/ holds them
+    folder.mkdir()
+    for r in runs[1:]:
+        os.symlink(r.run_dir, folder / r.run_dir.name)
+    run = kit.blend(folder, out=tmp_path / "blend", log=quiet)
+    members = [m["run_dir"] for m in json.loads((run.run_dir / "blend.json").read_text())["members"]]
+    assert sorted(Path(m).name for m in members) == ["linear", "trees"]
+    assert cli.main(["blend", str(folder), "--out", str(tmp_path / "blend2")]) == 0
+    capsys.readouterr()
+    (folder / "linear").unlink()  # one run left: the message says what else to pass
+    with pytest.raises(InputError, match="found 1 in .*Pass two run folders, a folder of run folders"):
+        kit.blend(folder, log=quiet)
+
+
 def test_a_runs_paths_still_work_after_the_notebook_changes_folder(three_runs, tmp_path, monkeypatch):
     data, comp, runs = three_runs
     (tmp_path / "work").mkdir()
