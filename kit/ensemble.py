@@ -127,6 +127,20 @@ def runs_of(folder: str | Path) -> list[Path]:
     return found
 
 
+def check_distinct(paths: list[Path]) -> None:
+    """Refuse a run given twice: blended with itself it only adds weight to one run."""
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            same = "" if str(seen[key]) == str(p) else f" (as '{seen[key]}' and '{p}')"
+            raise InputError(
+                f"Run '{p}' is given twice{same}; a blend takes each run once. Received: "
+                f"runs={[str(q) for q in paths]}"
+            )
+        seen[key] = p
+
+
 def check_same_folds(members: list[Member]) -> None:
     """Refuse runs that do not share rows and folds: their OOF predictions cannot be combined."""
     first = members[0]
@@ -438,6 +452,7 @@ def blend(
         paths = runs_of(paths[0])
     if len(paths) < 2:
         raise InputError(f"Blending needs at least two run folders. Received: runs={[str(p) for p in paths]}")
+    check_distinct(paths)
     members = [read_member(p) for p in paths]
     if every_run:
         members = _largest_blendable(members, log)

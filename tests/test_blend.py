@@ -245,6 +245,16 @@ def test_a_folder_of_run_folders_blends_the_runs_in_it(three_runs, tmp_path, cap
         kit.blend(folder, log=quiet)
 
 
+def test_a_run_given_twice_is_refused_naming_it(three_runs, tmp_path, monkeypatch):
+    _, _, runs = three_runs
+    with pytest.raises(InputError, match=r"Run '.*trees' is given twice"):
+        kit.blend([runs[1], runs[1]], out=tmp_path / "twice", log=quiet)
+    monkeypatch.chdir(runs[1].run_dir.parent)
+    with pytest.raises(InputError, match="given twice"):  # the same folder spelled otherwise
+        kit.blend([runs[1].run_dir, "trees", runs[0]], out=tmp_path / "twice", log=quiet)
+    assert not (tmp_path / "twice").exists()
+
+
 def test_a_runs_paths_still_work_after_the_notebook_changes_folder(three_runs, tmp_path, monkeypatch):
     data, comp, runs = three_runs
     (tmp_path / "work").mkdir()
