@@ -27,6 +27,7 @@ import polars as pl
 
 from kit import config as config_mod
 from kit import tracks
+from kit.arguments import check
 from kit.competition import Competition, discover
 from kit.errors import InputError
 from kit.run import Run
@@ -82,6 +83,7 @@ def load(
             f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}, or the "
             f"function's own keywords (out, log, progress, ...: see help() of it)"
         )
+    check(data=data, config=settings.get("config"))
     config = settings.pop("config", None)
     if isinstance(settings.get("na"), str):
         settings["na"] = [settings["na"]]
@@ -160,6 +162,8 @@ def run_track(
     """
     from kit import kaggle
 
+    check(track=track, data=data, out=out, progress=progress, log=log, params=params, stream=stream)
+    check(config=settings.get("config"))
     track = tracks.get(track)  # first: a track file's [<name>] table is then a known setting
     if stream:
         if "stream" not in track.defaults:
@@ -232,6 +236,8 @@ def predict(
     from kit import kaggle
     from kit.serving import predict_file
 
+    check(model=model, out=out, log=log)
+
     if out is None:
         out = kaggle.output_root() / kaggle.SUBMISSION_NAME
         if out.exists():  # whose it is kit cannot tell: naming it is the request to replace it
@@ -283,6 +289,10 @@ def tune(
     """
     from kit import tuning
 
+    check(data=data, track=track, trials=trials, storage=storage, study=study)
+    if time_budget is not None:
+        check(time_budget=time_budget)
+    check(pruner=pruner, out=out, log=log, progress=progress, config=settings.get("config"))
     track = tracks.get(track)
     comp, cfg = _load_noted(data, log, settings)
     return tuning.tune(
@@ -326,6 +336,9 @@ def auto(
     """
     from kit.automl import auto as run_auto
 
+    check(
+        data=data, time_budget=time_budget, out=out, progress=progress, log=log, config=settings.get("config")
+    )
     comp, cfg = _load_noted(data, log, settings)
     return run_auto(comp, cfg, time_budget=time_budget, out=out, log=log, progress=progress)
 
@@ -354,6 +367,7 @@ def blend(
     from kit import kaggle
     from kit.ensemble import blend as blend_runs
 
+    check(runs=runs, out=out, method=method, log=log)
     if isinstance(runs, list | tuple):
         runs = [r.run_dir if isinstance(r, Run) else r for r in runs]
 
@@ -377,6 +391,7 @@ def validate(
     from kit import kaggle
     from kit.submission import validate_file
 
+    check(submission=submission, data=data, config=settings.get("config"))
     if settings.get("config") is None:
         settings["config"] = run_config_of(submission)
     if data is None:
@@ -442,6 +457,7 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
     """
     from kit.reporting import write_report
 
+    check(run=run, log=log)
     folder = getattr(run, "run_dir", None) or getattr(run, "out", None) or run
     path = write_report(Path(folder))
     log(f"report: {path}")

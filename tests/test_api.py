@@ -16,6 +16,7 @@ from conftest import write_competition
 import kit
 from kit import api, kaggle, metrics
 from kit.cli import build_parser
+from kit.errors import InputError
 from kit.progress import FoldProgress
 from kit.run import cross_validate
 
@@ -231,3 +232,33 @@ def test_a_tune_results_paths_are_absolute_so_they_outlast_a_change_of_folder(tm
     assert result.out == tmp_path / "tune"
     assert result.best_config == tmp_path / "tune" / "best.toml"
     assert result.best_run == tmp_path / "tune" / "best"
+
+
+@pytest.mark.parametrize(
+    "call, argument, received",
+    [
+        (lambda d: kit.trees(5), "data", "5 (int)"),
+        (lambda d: kit.validate(pl.DataFrame({"row_id": ["1"]}), d), "submission", "a polars.DataFrame"),
+        (lambda d: kit.trees(d, config={"folds": 2}), "config", "{'folds': 2} (dict)"),
+        (lambda d: kit.auto(d, time_budget="300"), "time_budget", "'300' (str)"),
+        (lambda d: kit.trees(d, folds=2, log="quiet"), "log", "'quiet' (str)"),
+        (lambda d: kit.trees(d, folds=2, progress="no"), "progress", "'no' (str)"),
+        (lambda d: kit.tune(d, trials="5"), "trials", "'5' (str)"),
+        (lambda d: kit.blend(kit), "runs", "a module"),
+        (lambda d: kit.report(3), "run", "3 (int)"),
+    ],
+    ids=["data", "submission", "config", "time_budget", "log", "progress", "trials", "runs", "run"],
+)
+def test_an_argument_of_a_wrong_type_is_refused_in_one_line_naming_it(
+    tmp_path, off_kaggle, monkeypatch, call, argument, received
+):
+    data = write_competition(tmp_path / "tiny")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as refused:
+        call(data)
+    message = str(refused.value)
+    assert message.startswith(f"{argument} takes ") and message.endswith(f"Received: {argument}={received}")
+    assert "\n" not in message
+    assert not (tmp_path / "submissions").exists()  # refused before any work
+    if argument == "config":
+        assert "params" in message
