@@ -124,8 +124,20 @@ def inspect(data: str | Path | None = None, **settings: Unpack[Settings]) -> Com
         >>> comp = kit.inspect("data/titanic")
         >>> comp.target, comp.task, comp.metric
     """
+    _only_settings("inspect", settings)
     comp, _ = load(data, **settings)
     return comp
+
+
+def _only_settings(verb: str, settings: dict) -> None:
+    """A verb that takes `Settings` refuses any other keyword, a run's (folds, split, ...) too."""
+    unknown = sorted(set(settings) - set(Settings.__annotations__))
+    if unknown:
+        run_only = set(RunSettings.__annotations__) - set(Settings.__annotations__)
+        why = ": folds, split, seed and seeds are a run's settings" if run_only & set(unknown) else ""
+        raise TypeError(
+            f"kit.{verb} does not take {', '.join(unknown)}{why}. Use: {', '.join(Settings.__annotations__)}"
+        )
 
 
 def run_track(
@@ -392,6 +404,7 @@ def validate(
     from kit.submission import validate_file
 
     check(submission=submission, data=data, config=settings.get("config"))
+    _only_settings("validate", settings)
     if settings.get("config") is None:
         settings["config"] = run_config_of(submission)
     if data is None:

@@ -262,3 +262,13 @@ def test_an_argument_of_a_wrong_type_is_refused_in_one_line_naming_it(
     assert not (tmp_path / "submissions").exists()  # refused before any work
     if argument == "config":
         assert "params" in message
+
+
+def test_inspect_and_validate_refuse_a_runs_settings_naming_them(tmp_path, off_kaggle):
+    data = write_competition(tmp_path / "tiny")
+    with pytest.raises(TypeError, match="kit.inspect does not take folds: folds, split, seed and seeds"):
+        kit.inspect(data, folds=3)
+    with pytest.raises(TypeError, match="kit.inspect does not take foo. Use: config, target"):
+        kit.inspect(data, foo=1)
+    with pytest.raises(TypeError, match="kit.validate does not take seed"):
+        kit.validate(data / "sample_submission.csv", data, seed=1)
