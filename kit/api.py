@@ -27,6 +27,7 @@ import polars as pl
 
 from kit import config as config_mod
 from kit import tracks
+from kit.arguments import check
 from kit.competition import Competition, discover
 from kit.errors import InputError
 from kit.run import Run
@@ -82,6 +83,7 @@ def load(
             f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}, or the "
             f"function's own keywords (out, log, progress, ...: see help() of it)"
         )
+    check(data=data, config=settings.get("config"))
     config = settings.pop("config", None)
     if isinstance(settings.get("na"), str):
         settings["na"] = [settings["na"]]
@@ -122,8 +124,20 @@ def inspect(data: str | Path | None = None, **settings: Unpack[Settings]) -> Com
         >>> comp = kit.inspect("data/titanic")
         >>> comp.target, comp.task, comp.metric
     """
+    _only_settings("inspect", settings)
     comp, _ = load(data, **settings)
     return comp
+
+
+def _only_settings(verb: str, settings: dict) -> None:
+    """A verb that takes `Settings` refuses any other keyword, a run's (folds, split, ...) too."""
+    unknown = sorted(set(settings) - set(Settings.__annotations__))
+    if unknown:
+        run_only = set(RunSettings.__annotations__) - set(Settings.__annotations__)
+        why = ": folds, split, seed and seeds are a run's settings" if run_only & set(unknown) else ""
+        raise TypeError(
+            f"kit.{verb} does not take {', '.join(unknown)}{why}. Use: {', '.join(Settings.__annotations__)}"
+        )
 
 
 def run_track(
@@ -160,6 +174,8 @@ def run_track(
     """
     from kit import kaggle
 
+    check(track=track, data=data, out=out, progress=progress, log=log, params=params, stream=stream)
+    check(config=settings.get("config"))
     track = tracks.get(track)  # first: a track file's [<name>] table is then a known setting
     if stream:
         if "stream" not in track.defaults:
@@ -232,6 +248,8 @@ def predict(
     from kit import kaggle
     from kit.serving import predict_file
 
+    check(model=model, out=out, log=log)
+
     if out is None:
         out = kaggle.output_root() / kaggle.SUBMISSION_NAME
         if out.exists():  # whose it is kit cannot tell: naming it is the request to replace it
@@ -283,6 +301,10 @@ def tune(
     """
     from kit import tuning
 
+    check(data=data, track=track, trials=trials, storage=storage, study=study)
+    if time_budget is not None:
+        check(time_budget=time_budget)
+    check(pruner=pruner, out=out, log=log, progress=progress, config=settings.get("config"))
     track = tracks.get(track)
     comp, cfg = _load_noted(data, log, settings)
     return tuning.tune(
@@ -326,6 +348,9 @@ def auto(
     """
     from kit.automl import auto as run_auto
 
+    check(
+        data=data, time_budget=time_budget, out=out, progress=progress, log=log, config=settings.get("config")
+    )
     comp, cfg = _load_noted(data, log, settings)
     return run_auto(comp, cfg, time_budget=time_budget, out=out, log=log, progress=progress)
 
@@ -341,8 +366,8 @@ def blend(
 
     Args:
         runs: run folders (or the `Run`s the tracks returned) of one competition made on the same
-            folds (same split and seed), or a competition folder: every run of it under
-            `submissions/<competition>/`.
+            folds (same split and seed); or a folder of run folders (`submissions/<competition>/`):
+            every run in it; or a competition folder: every run of it under `submissions/<competition>/`.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
         method: "auto" (the best by CV of hill climbing, bagged hill climbing, a level-2
             model and the best run alone), "hill", "bagged", "stack" or "best".
@@ -354,6 +379,7 @@ def blend(
     from kit import kaggle
     from kit.ensemble import blend as blend_runs
 
+    check(runs=runs, out=out, method=method, log=log)
     if isinstance(runs, list | tuple):
         runs = [r.run_dir if isinstance(r, Run) else r for r in runs]
 
@@ -366,17 +392,58 @@ def validate(
     """Check a submission file against the competition; returns it, or raises `InputError`.
 
     A run folder's own submission is checked under that run's settings (its config.toml: the
-    metric that made it probabilities, its target, ...) unless `config` names another file.
+    metric that made it probabilities, its target, ...) unless `config` names another file, and
+    against the competition folder the run was made from unless `data` names one. Any other file
+    needs `data` (on Kaggle, the competition attached to the notebook is taken).
 
     Example:
         >>> kit.validate("submission.csv", "data/titanic")
+        >>> kit.validate(run.submission_path)
     """
+    from kit import kaggle
     from kit.submission import validate_file
 
+    check(submission=submission, data=data, config=settings.get("config"))
+    _only_settings("validate", settings)
     if settings.get("config") is None:
         settings["config"] = run_config_of(submission)
+    if data is None:
+        data = run_data_of(submission) or kaggle.resolve_data(None)
+    if data is None:  # never the demo: a submission is for a competition of the user's
+        if not Path(submission).is_file():
+            raise InputError(f"File '{submission}' does not exist. Received: submission={submission}")
+        raise InputError(
+            f"Which competition is '{submission}' for? It is not in a run folder of kit's, so pass the "
+            f"competition folder too: kit.validate(submission, data) or kit validate SUBMISSION DIR. "
+            f"Received: data=None"
+        )
     comp, _ = load(data, **settings)
     return validate_file(submission, comp)
+
+
+def run_data_of(submission: str | Path) -> Path | None:
+    """The competition folder the run folder a submission file is in was made from, if kit wrote
+    that folder; `InputError` where that competition folder is gone."""
+    import json
+
+    from kit.io import written_by_kit
+
+    folder = Path(submission).parent
+    if not (folder / "manifest.json").is_file() or not written_by_kit(folder):
+        return None
+    try:
+        data = json.loads((folder / "manifest.json").read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not data:
+        return None
+    if not Path(data).is_dir():
+        raise InputError(
+            f"'{submission}' was made from the competition folder {data}, which is gone. Pass the "
+            f"competition folder too: kit.validate(submission, data) or kit validate SUBMISSION DIR. "
+            f"Received: data={data}"
+        )
+    return Path(data)
 
 
 def run_config_of(submission: str | Path) -> Path | None:
@@ -403,6 +470,7 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
     """
     from kit.reporting import write_report
 
+    check(run=run, log=log)
     folder = getattr(run, "run_dir", None) or getattr(run, "out", None) or run
     path = write_report(Path(folder))
     log(f"report: {path}")

@@ -13,7 +13,9 @@ head`): what it prints then goes to the null device instead of failing the run.
 before absl::InitializeLog()", oneDNN and CUDA probes) out of the terminal. They are written to
 file descriptor 2 while `import tensorflow` runs, before TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so
 no setting silences them: the import runs with fd 2 pointed at a temporary file, and every line
-that is not one of those is written back to stderr afterwards. `KIT_TF_LOGS=1` shows them all.
+that is not one of those is written back to stderr afterwards. The `tensorflow` logger's
+"triggered tf.function retracing" warnings (a fold's new model traces its functions anew, which is
+expected) are dropped too; its other warnings and errors pass. `KIT_TF_LOGS=1` shows them all.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import errno
 import importlib.abc
 import importlib.util
 import io
+import logging
 import os
 import re
 import sys
@@ -151,10 +154,26 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _NoRetracingWarnings(logging.Filter):
+    """Drops the `tensorflow` logger's "triggered tf.function retracing" warnings: every fold and
+    trial builds a new model whose functions trace anew, which TensorFlow counts as retracing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno <= logging.WARNING and "triggered tf.function retracing" in str(record.msg)
+        )
+
+
 def quiet_tensorflow() -> None:
     """Import TensorFlow without its C++ start-up lines on stderr, from now on in this process and
-    in the processes it spawns. Does nothing once TensorFlow is imported or with KIT_TF_LOGS=1."""
-    if os.environ.get(SHOW_TF_LOGS_ENV) or "tensorflow" in sys.modules:
+    in the processes it spawns, and drop its retracing warnings (even where TensorFlow was imported
+    first). Does nothing with KIT_TF_LOGS=1."""
+    if os.environ.get(SHOW_TF_LOGS_ENV):
+        return
+    tf_logger = logging.getLogger("tensorflow")  # the one tf.get_logger() returns, made now or then
+    if not any(isinstance(f, _NoRetracingWarnings) for f in tf_logger.filters):
+        tf_logger.addFilter(_NoRetracingWarnings())
+    if "tensorflow" in sys.modules:
         return
     os.environ[QUIET_ENV] = "1"
     if not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):

@@ -7,7 +7,7 @@
     kit run FILE.py [DIR] [flags]   a team's own track file, the same way
     kit predict MODEL TEST --out F  exported model + raw test file -> validated submission
     kit tune [DIR] --track T        Optuna search over a track's parameters -> best.toml
-    kit validate SUBMISSION DIR     check any submission file against the competition
+    kit validate SUBMISSION [DIR]   check any submission file against the competition
     kit blend RUN... [--out DIR]    blend runs by their out-of-fold predictions
     kit auto [DIR] --time-budget S  trees, a linear model, networks, seeds in a budget, then their blend
     kit report RUN_DIR              write the run's (or a tuning folder's) report.html again
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a submission file against the competition's sample")
     p.add_argument("submission", help="the submission file")
-    p.add_argument("data", help="competition folder")
+    p.add_argument("data", nargs="?", help="competition folder (default: a run folder's own)")
     _competition_flags(p)
 
     p = sub.add_parser(
@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         "blend", help="blend runs by their out-of-fold predictions: a run folder with a validated submission"
     )
     p.add_argument(
-        "runs", nargs="+", help="run folders made on the same folds, or one competition folder (all its runs)"
+        "runs",
+        nargs="+",
+        help="run folders made on the same folds, or one folder of run folders or competition folder (all its runs)",
     )
     p.add_argument("--out", help="the blend's run folder (default submissions/<competition>/<run-id>-blend/)")
     p.add_argument(

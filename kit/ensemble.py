@@ -69,6 +69,12 @@ class Member:
 
 def read_member(run_dir: str | Path) -> Member:
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        here = "" if run_dir.is_absolute() else f" (looked for under {Path.cwd()})"
+        raise InputError(
+            f"Run folder '{run_dir}' not found{here}. Pass run folders, e.g. "
+            f"submissions/<competition>/<run-id>. Received: run={run_dir}"
+        )
     needed = ("metrics.json", "oof.parquet", "test_predictions.parquet", "manifest.json")
     missing = [n for n in needed if not (run_dir / n).is_file()]
     if missing or not written_by_kit(run_dir):
@@ -93,20 +99,47 @@ def read_member(run_dir: str | Path) -> Member:
     return Member(run_dir=run_dir, track=info.get("track", "?"), score=score, info=info, oof=oof, test=test)
 
 
-def runs_of(competition_dir: str | Path) -> list[Path]:
-    """Every run folder of a competition under the submissions folder (blends and tuning left out)."""
-    name = Path(competition_dir).resolve().name
-    root = kaggle.submissions_root() / name
+def _runs_in(folder: Path) -> list[Path]:
+    """The run folders kit wrote directly inside `folder` (blends and tuning folders left out)."""
     found = [
-        p for p in sorted(root.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
-    ] if root.is_dir() else []  # fmt: skip
-    found = [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+        p for p in sorted(folder.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
+    ] if folder.is_dir() else []  # fmt: skip
+    return [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+
+
+def runs_of(folder: str | Path) -> list[Path]:
+    """The runs a folder stands for: the run folders in it (`submissions/<competition>/`), else, for a
+    competition folder, every run of it under the submissions folder (blends and tuning left out)."""
+    folder = Path(folder)
+    root = folder
+    found = _runs_in(folder)
+    if not found:
+        root = kaggle.submissions_root() / folder.resolve().name
+        found = _runs_in(root)
     if len(found) < 2:
+        name = folder.resolve().name
+        where = f"in {folder}" if root == folder else f"in {folder} or under {root}"
         raise InputError(
-            f"Blending needs at least two runs of '{name}' under {root}, found {len(found)}. Run two tracks "
-            f"first, e.g. kit baseline {competition_dir}; kit trees {competition_dir}. Received: runs={len(found)}"
+            f"Blending needs at least two runs, found {len(found)} {where}. Pass two "
+            f"run folders, a folder of run folders, or a competition folder with runs under "
+            f"submissions/{name}/ (run two tracks first, e.g. kit baseline {folder}; kit trees {folder}). "
+            f"Received: runs={len(found)}"
         )
     return found
+
+
+def check_distinct(paths: list[Path]) -> None:
+    """Refuse a run given twice: blended with itself it only adds weight to one run."""
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            same = "" if str(seen[key]) == str(p) else f" (as '{seen[key]}' and '{p}')"
+            raise InputError(
+                f"Run '{p}' is given twice{same}; a blend takes each run once. Received: "
+                f"runs={[str(q) for q in paths]}"
+            )
+        seen[key] = p
 
 
 def check_same_folds(members: list[Member]) -> None:
@@ -401,7 +434,8 @@ def blend(
     """Blend run folders (or every run of a competition) into a run folder of its own.
 
     Args:
-        runs: run folders of the same competition, rows and folds; or one competition folder,
+        runs: run folders of the same competition, rows and folds; or one folder of run folders
+            (`submissions/<competition>/`), whose runs are all blended; or one competition folder,
             whose runs under `submissions/<competition>/` are all blended.
         out: the blend's run folder (default `submissions/<competition>/<run-id>-blend/`).
         method: "auto" (the best by CV of the four), "hill", "bagged", "stack" or "best".
@@ -423,6 +457,7 @@ def blend(
         paths = runs_of(paths[0])
     if len(paths) < 2:
         raise InputError(f"Blending needs at least two run folders. Received: runs={[str(p) for p in paths]}")
+    check_distinct(paths)
     members = [read_member(p) for p in paths]
     if every_run:
         members = _largest_blendable(members, log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -127,7 +128,7 @@ class FoldResult:
 
 @dataclass
 class Run:
-    """The result of a track: scores, predictions and where the files are."""
+    """The result of a track: scores, predictions and where the files are (absolute paths)."""
 
     competition: str
     track: str
@@ -142,6 +143,11 @@ class Run:
     params: dict = field(default_factory=dict)
     # of `seconds`, what the report took (its permutation importance included)
     report_seconds: float | None = None
+
+    def __post_init__(self):
+        # absolute, so that they still point at the files after the notebook's %cd or os.chdir
+        self.run_dir = Path(os.path.abspath(self.run_dir))
+        self.submission_path = Path(os.path.abspath(self.submission_path))
 
     def __repr__(self) -> str:
         return f"Run({self.competition}, {self.track}, {self.metric}={self.score:.5f}, {self.run_dir})"

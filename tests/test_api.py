@@ -16,6 +16,7 @@ from conftest import write_competition
 import kit
 from kit import api, kaggle, metrics
 from kit.cli import build_parser
+from kit.errors import InputError
 from kit.progress import FoldProgress
 from kit.run import cross_validate
 
@@ -194,3 +195,80 @@ def test_a_script_that_imports_kit_imports_tensorflow_without_its_start_up_lines
     )
     assert result.returncode == 0 and result.stdout == "ok\n"
     assert result.stderr == "mine\n"  # the script's own line, and none of TensorFlow's oneDNN or CUDA lines
+
+
+def test_tensorflow_retracing_warnings_stay_off_the_terminal_and_its_other_warnings_pass():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KIT_QUIET_TF", "KIT_TF_LOGS")}
+    # each fold's new model traces its functions anew: TensorFlow warns as for a function made in a loop
+    script = (
+        "import kit, tensorflow as tf\n"
+        "for i in range(8):\n"
+        "    tf.function(lambda x: x + 1)(tf.constant(float(i)))\n"
+        "tf.get_logger().warning('mine')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    assert "retracing" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["WARNING:tensorflow:mine"]
+
+
+def test_a_tune_results_paths_are_absolute_so_they_outlast_a_change_of_folder(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kit.tuning.outputs import TuneResult
+
+    monkeypatch.chdir(tmp_path)
+    result = TuneResult(
+        study=None, track="trees", metric="accuracy", best_score=0.8, best_trial=0, best_params={},
+        n_complete=1, n_pruned=0, n_failed=0, out=Path("tune"), best_config=Path("tune/best.toml"),
+        best_run=Path("tune/best"), seconds=1.0,
+    )  # fmt: skip
+    assert result.out == tmp_path / "tune"
+    assert result.best_config == tmp_path / "tune" / "best.toml"
+    assert result.best_run == tmp_path / "tune" / "best"
+
+
+@pytest.mark.parametrize(
+    "call, argument, received",
+    [
+        (lambda d: kit.trees(5), "data", "5 (int)"),
+        (lambda d: kit.validate(pl.DataFrame({"row_id": ["1"]}), d), "submission", "a polars.DataFrame"),
+        (lambda d: kit.trees(d, config={"folds": 2}), "config", "{'folds': 2} (dict)"),
+        (lambda d: kit.auto(d, time_budget="300"), "time_budget", "'300' (str)"),
+        (lambda d: kit.trees(d, folds=2, log="quiet"), "log", "'quiet' (str)"),
+        (lambda d: kit.trees(d, folds=2, progress="no"), "progress", "'no' (str)"),
+        (lambda d: kit.tune(d, trials="5"), "trials", "'5' (str)"),
+        (lambda d: kit.blend(kit), "runs", "a module"),
+        (lambda d: kit.report(3), "run", "3 (int)"),
+    ],
+    ids=["data", "submission", "config", "time_budget", "log", "progress", "trials", "runs", "run"],
+)
+def test_an_argument_of_a_wrong_type_is_refused_in_one_line_naming_it(
+    tmp_path, off_kaggle, monkeypatch, call, argument, received
+):
+    data = write_competition(tmp_path / "tiny")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as refused:
+        call(data)
+    message = str(refused.value)
+    assert message.startswith(f"{argument} takes ") and message.endswith(f"Received: {argument}={received}")
+    assert "\n" not in message
+    assert not (tmp_path / "submissions").exists()  # refused before any work
+    if argument == "config":
+        assert "params" in message
+
+
+def test_inspect_and_validate_refuse_a_runs_settings_naming_them(tmp_path, off_kaggle):
+    data = write_competition(tmp_path / "tiny")
+    with pytest.raises(TypeError, match="kit.inspect does not take folds: folds, split, seed and seeds"):
+        kit.inspect(data, folds=3)
+    with pytest.raises(TypeError, match="kit.inspect does not take foo. Use: config, target"):
+        kit.inspect(data, foo=1)
+    with pytest.raises(TypeError, match="kit.validate does not take seed"):
+        kit.validate(data / "sample_submission.csv", data, seed=1)

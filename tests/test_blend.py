@@ -214,7 +214,7 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(r.run_dir, dest)
     run = kit.blend(data, log=quiet)
-    assert run.run_dir.parent == Path("submissions") / comp.name
+    assert run.run_dir.parent == Path("submissions").absolute() / comp.name
     assert len(json.loads((run.run_dir / "blend.json").read_text())["members"]) == 2
     # a run on other folds among them: the others are blended, and it is named as left out
     _, other_seed = kit.load(data, folds=3, seed=7)
@@ -227,6 +227,49 @@ def test_kit_blend_of_a_competition_folder_takes_its_runs(three_runs, tmp_path, 
     assert any("left out" in line and "other-seed" in line for line in lines)
     with pytest.raises(InputError, match="does not exist"):
         kit.blend(tmp_path / "nope", log=quiet)
+
+
+def test_a_folder_of_run_folders_blends_the_runs_in_it(three_runs, tmp_path, capsys):
+    _, _, runs = three_runs
+    folder = tmp_path / "titanic"  # as submissions/<competition>/ holds them
+    folder.mkdir()
+    for r in runs[1:]:
+        os.symlink(r.run_dir, folder / r.run_dir.name)
+    run = kit.blend(folder, out=tmp_path / "blend", log=quiet)
+    members = [m["run_dir"] for m in json.loads((run.run_dir / "blend.json").read_text())["members"]]
+    assert sorted(Path(m).name for m in members) == ["linear", "trees"]
+    assert cli.main(["blend", str(folder), "--out", str(tmp_path / "blend2")]) == 0
+    capsys.readouterr()
+    (folder / "linear").unlink()  # one run left: the message says what else to pass
+    with pytest.raises(InputError, match="found 1 in .*Pass two run folders, a folder of run folders"):
+        kit.blend(folder, log=quiet)
+
+
+def test_a_run_given_twice_is_refused_naming_it(three_runs, tmp_path, monkeypatch):
+    _, _, runs = three_runs
+    with pytest.raises(InputError, match=r"Run '.*trees' is given twice"):
+        kit.blend([runs[1], runs[1]], out=tmp_path / "twice", log=quiet)
+    monkeypatch.chdir(runs[1].run_dir.parent)
+    with pytest.raises(InputError, match="given twice"):  # the same folder spelled otherwise
+        kit.blend([runs[1].run_dir, "trees", runs[0]], out=tmp_path / "twice", log=quiet)
+    assert not (tmp_path / "twice").exists()
+
+
+def test_a_runs_paths_still_work_after_the_notebook_changes_folder(three_runs, tmp_path, monkeypatch):
+    data, comp, runs = three_runs
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    run = kit.trees(data, folds=3, out="runs/trees", progress=False, log=quiet)
+    assert run.run_dir.is_absolute() and run.submission_path.is_absolute()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # %cd in a notebook
+    assert kit.report(run, log=quiet) == run.report_path
+    assert kit.validate(run.submission_path, data).height == comp.test.height
+    blended = kit.blend([run, runs[2]], out=tmp_path / "blend", log=quiet)
+    assert blended.run_dir == tmp_path / "blend" and blended.submission_path.is_file()
+    # a run folder that is not there is said to be missing, not to lack its files
+    with pytest.raises(InputError, match=r"'runs/trees' not found \(looked for under .*elsewhere\)"):
+        kit.blend(["runs/trees", runs[2]], log=quiet)
 
 
 # a fresh process per task: each model loaded there from its folder alone (pairs of model, output)

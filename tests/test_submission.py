@@ -244,6 +244,34 @@ def test_kit_validate_checks_a_runs_submission_under_the_runs_settings(tmp_path,
     assert cli.main(["validate", str(copy), str(data), "--metric", "roc_auc"]) == 0
 
 
+def test_a_runs_submission_validates_without_its_competition_folder_and_other_files_ask_for_it(
+    tmp_path, monkeypatch, capsys
+):
+    import kit
+    from kit import kaggle
+    from kit.run import cross_validate
+
+    monkeypatch.setenv(kaggle.INPUT_ENV, str(tmp_path / "no-kaggle-input"))
+    data = write_competition(tmp_path / "c")
+    comp, cfg = kit.load(data, folds=2)
+    cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=lambda _: None, progress=False)
+    elsewhere = tmp_path / "notebook"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # the run's own competition, not the built-in demo (whose ids it lacks)
+    assert kit.validate(tmp_path / "run" / "submission.csv").height == comp.test.height
+    assert cli.main(["validate", str(tmp_path / "run" / "submission.csv")]) == 0
+    assert "OK" in capsys.readouterr().out
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes((tmp_path / "run" / "submission.csv").read_bytes())
+    with pytest.raises(InputError, match="pass the competition folder"):
+        kit.validate(copy)
+    assert cli.main(["validate", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "copy.csv" in err and "competition folder" in err and len(err.strip().splitlines()) == 1
+    assert list(elsewhere.iterdir()) == []  # no data/penguins-demo written on the way
+
+
 def test_kit_validate_on_a_missing_file(binary, tmp_path, capsys):
     assert cli.main(["validate", str(tmp_path / "nope.csv"), str(binary.root)]) == 2
     err = capsys.readouterr().err

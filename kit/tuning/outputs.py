@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import io
 import json
+import os
 import shutil
 import time
 import warnings
@@ -46,6 +47,14 @@ class TuneResult:
     best_config: Path | None
     best_run: Path | None
     seconds: float
+
+    def __post_init__(self):
+        # absolute, so that they still point at the files after the notebook's %cd or os.chdir
+        self.out = Path(os.path.abspath(self.out))
+        if self.best_config is not None:
+            self.best_config = Path(os.path.abspath(self.best_config))
+        if self.best_run is not None:
+            self.best_run = Path(os.path.abspath(self.best_run))
 
     def __repr__(self) -> str:
         score = "none" if self.best_score is None else f"{self.best_score:.5f}"
