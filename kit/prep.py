@@ -347,7 +347,12 @@ class Preprocessor:
         return out
 
     def transform(
-        self, frame: pl.DataFrame, *, rows: np.ndarray | None = None, width: int = 0, one_hot_width: int = 0
+        self,
+        frame: pl.DataFrame,
+        *,
+        rows: np.ndarray | None = None,
+        width: int = 0,
+        one_hot_width: int | None = 0,
     ) -> dict[str, np.ndarray]:
         """{"numbers": float32 (n, n_dense_), "codes": int32 (n, text columns)}, and "categories"
         int32 (n, categorical columns) with `one_hot="codes"`, for `frame`, or its `rows` in
@@ -385,7 +390,7 @@ class Preprocessor:
     def _one_hot_columns(self, frame: pl.DataFrame, one_hot_width: int) -> np.ndarray:
         """Per row and categorical column, its one-hot column among all columns' side by side;
         where none is set, one past the last (`one_hot_width`, at least `n_one_hot_`)."""
-        out = np.full((frame.height, len(self.one_hots_)), max(one_hot_width, self.n_one_hot_), np.int32)
+        out = np.full((frame.height, len(self.one_hots_)), max(one_hot_width or 0, self.n_one_hot_), np.int32)
         offset = 0
         for j, (column, encoder) in enumerate(self.one_hots_.items()):
             hot = encoder.transform(frame.select(column)).tocsr()  # at most one entry a row

@@ -426,3 +426,25 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
         np.testing.assert_array_equal(target, numbers[:, 0] * 2)
         epochs.append(numbers[:, 0])
     assert not np.array_equal(*epochs)  # a new order each epoch
+
+
+def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(workdir, monkeypatch):
+    """Above GATHER_ABOVE rows, batches are gathered from the arrays by a permutation each epoch
+    and the one-hots are made in the network: here every fold takes that way."""
+    import kit.tracks.baseline
+
+    data = write_competition(workdir / "data" / "big-way", task="binary", n=600)
+
+    config = _config(workdir / "big-way.toml", epochs=20, units=[32])
+
+    def run(key):
+        return kit.api.baseline(
+            data, config=config, seed=3, out=workdir / "big-way" / key, log=lambda line: None
+        )
+
+    small = run("small")
+    monkeypatch.setattr(kit.tracks.baseline, "GATHER_ABOVE", 0)
+    big = run("big")
+    assert kit.tracks.baseline._last[1].input["categories"].shape[1] >= 1  # color, the date's parts
+    assert not np.array_equal(_oof_predictions(small), _oof_predictions(big))  # the other way ran
+    assert big.score > 0.75 and abs(big.score - small.score) < 0.05
