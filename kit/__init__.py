@@ -4,10 +4,6 @@ import os
 
 # TensorFlow prints C++ start-up chatter (CUDA probes, oneDNN notes) unless told otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# polars' allocator (jemalloc) hands freed pages back after a second instead of keeping them for
-# its own next use: TensorFlow's and NumPy's memory, from another allocator, could not use them,
-# and a 10M-row run's peak held half a gigabyte of them (read before polars is imported)
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:0")
 
 __version__ = "0.1.0"
 
