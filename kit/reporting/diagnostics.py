@@ -104,9 +104,13 @@ def predictions(f: Folder) -> Predictions | str:
     classes = [c[len("proba_") :] for c in proba]
     lookup = {str(c): i for i, c in enumerate(comp.get("classes") or classes)}
     # str() of the Python value, as the proba_<class> columns were named (True, not polars' "true")
-    values = scored[target].to_list()
-    codes = {v: lookup.get(str(v), -1) for v in set(values)}
-    y = np.array([codes[v] for v in values], dtype=np.int64)
+    # each distinct value looked up once, not a Python object a row (7.5M of them at 10M rows)
+    codes = {v: lookup.get(str(v), -1) for v in scored[target].unique().to_list() if v is not None}
+    y = (
+        scored[target]
+        .replace_strict(list(codes), list(codes.values()), default=-1, return_dtype=pl.Int64)
+        .to_numpy()
+    )
     keep = y >= 0
     if not keep.any():
         return f"No value of the target '{target}' in oof.parquet names one of its proba_<class> columns."
