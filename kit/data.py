@@ -169,6 +169,9 @@ class TableSource:
         return ds.prefetch(AUTOTUNE)
 
 
+SEED_RANGE = 4096  # see shuffled_batches
+
+
 def shuffled_batches(
     n_rows: int,
     batch_size: int,
@@ -178,8 +181,11 @@ def shuffled_batches(
     repeat: bool = False,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of row indices (int64) in a new seeded order at each iteration, or at each pass
-    over the rows with `repeat`; with `shard` (count, index), the rows index, index + count, ...
+    """Batches of row indices (int64) in a new seeded order at each iteration, or, with `repeat`,
+    one endless stream of passes over the rows, each in a new order, batched across the passes
+    (as a repeated shuffle is: the same stream of rows whatever the batch size, so two replicas'
+    batches of 32 are one device's batches of 64); with `shard` (count, index), the rows index,
+    index + count, ...
 
     One permutation tensor a pass: a shuffle buffer would hold each index as a tensor of its own,
     about 150 bytes a row (1 GB for 7M rows), and take twice as long.
@@ -189,16 +195,25 @@ def shuffled_batches(
     fixed = tf.constant(seed, tf.int64)
 
     def one_pass(draw):
-        order = tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([draw, fixed]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+        return tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([draw, fixed]))
+        )
 
-    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    # a number drawn anew at each iteration (each pass, repeated), from a small reshuffled range
+    draws = (
+        tf.data.Dataset.range(SEED_RANGE)
+        .shuffle(SEED_RANGE, seed=seed, reshuffle_each_iteration=True)
+        .take(2)
+        .batch(2)
+        .map(lambda pair: pair[0] * SEED_RANGE + pair[1])
+    )
     if repeat:
-        return draws.flat_map(one_pass)
+        return draws.repeat().flat_map(one_pass).batch(batch_size, drop_remainder=drop_remainder)
     # a known length, as a batched range has: Keras counts an epoch's steps by it
     n = len(range(index, n_rows, count))
     n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
-    return draws.take(1).flat_map(one_pass).apply(tf.data.experimental.assert_cardinality(n_batches))
+    batches = draws.flat_map(one_pass).batch(batch_size, drop_remainder=drop_remainder)
+    return batches.apply(tf.data.experimental.assert_cardinality(n_batches))
 
 
 def encode(columns: dict, map_fn: Callable) -> dict:
