@@ -424,17 +424,11 @@ def validate(
 def run_data_of(submission: str | Path) -> Path | None:
     """The competition folder the run folder a submission file is in was made from, if kit wrote
     that folder; `InputError` where that competition folder is gone."""
-    import json
+    from kit.io import kit_manifest
 
-    from kit.io import written_by_kit
-
-    folder = Path(submission).parent
-    if not (folder / "manifest.json").is_file() or not written_by_kit(folder):
-        return None
-    try:
-        data = json.loads((folder / "manifest.json").read_text()).get("data")
-    except (OSError, ValueError, AttributeError):
-        return None
+    # the user's own files beside it (kit predict's output, say) do not make it another run's
+    info = kit_manifest(Path(submission).parent)
+    data = info.get("data") if info is not None else None
     if not data:
         return None
     if not Path(data).is_dir():
@@ -448,11 +442,11 @@ def run_data_of(submission: str | Path) -> Path | None:
 
 def run_config_of(submission: str | Path) -> Path | None:
     """The config.toml of the run folder a submission file is in, if kit wrote that folder."""
-    from kit.io import written_by_kit
+    from kit.io import kit_manifest
 
     folder = Path(submission).parent
     config = folder / "config.toml"
-    return config if config.is_file() and written_by_kit(folder) else None
+    return config if config.is_file() and kit_manifest(folder) is not None else None
 
 
 def report(run, *, log: Callable[[str], None] = print) -> Path:

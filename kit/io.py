@@ -461,7 +461,8 @@ MANIFEST = "manifest.json"
 WRITTEN_BY = "kit"
 
 
-def _kit_manifest(folder: Path) -> dict | None:
+def kit_manifest(folder: Path) -> dict | None:
+    """A folder's manifest.json where kit wrote it (its mark, or kit among the versions); else None."""
     try:
         info = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -474,7 +475,7 @@ def _kit_manifest(folder: Path) -> dict | None:
 
 def added_files(folder: str | os.PathLike) -> list[str]:
     """What is in a folder kit wrote beside what it wrote there (the names its manifest lists)."""
-    info = _kit_manifest(Path(folder)) or {}
+    info = kit_manifest(Path(folder)) or {}
     if "files" not in info:
         return []
     # `kit report` writes the page again, where the run's own attempt may have failed
@@ -485,12 +486,12 @@ def added_files(folder: str | os.PathLike) -> list[str]:
 def written_by_kit(folder: str | os.PathLike) -> bool:
     """Whether `folder` is one kit wrote, and holds nothing else: its manifest.json says so, and
     lists every file in it."""
-    return _kit_manifest(Path(folder)) is not None and not added_files(folder)
+    return kit_manifest(Path(folder)) is not None and not added_files(folder)
 
 
 def _list_files(staging: Path) -> None:
     """The names in a staged run folder, in its manifest: a file added later is the user's."""
-    info = _kit_manifest(staging)
+    info = kit_manifest(staging)
     if info is not None:
         names = sorted({p.name for p in staging.iterdir()} | {MANIFEST})
         write_atomic(staging / MANIFEST, {**info, "files": names})

@@ -262,6 +262,10 @@ def test_a_runs_submission_validates_without_its_competition_folder_and_other_fi
     assert kit.validate(tmp_path / "run" / "submission.csv").height == comp.test.height
     assert cli.main(["validate", str(tmp_path / "run" / "submission.csv")]) == 0
     assert "OK" in capsys.readouterr().out
+    # a file of the user's in the run folder (kit predict's output) is checked the same way
+    beside = tmp_path / "run" / "predicted.csv"
+    beside.write_bytes((tmp_path / "run" / "submission.csv").read_bytes())
+    assert kit.validate(beside).height == comp.test.height
     copy = tmp_path / "copy.csv"
     copy.write_bytes((tmp_path / "run" / "submission.csv").read_bytes())
     with pytest.raises(InputError, match="pass the competition folder"):
