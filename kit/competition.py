@@ -232,6 +232,12 @@ def _check_output_names(id, target, task, classes, train_path) -> None:
             )
 
 
+def _shares_values(train: pl.Series, test: pl.Series) -> bool:
+    """Whether a value of test's column (as text, so 7 and "7" meet) occurs in train's."""
+    seen = train.drop_nulls().cast(pl.String).unique()
+    return bool(test.drop_nulls().cast(pl.String).is_in(seen.implode()).any())
+
+
 def _all_later(train_s: pl.Series, test_s: pl.Series) -> bool:
     from kit.derive import parse_datetime
 
@@ -393,6 +399,14 @@ def discover(
             )
     if time is not None:
         check_time_column(train[time], train_path)
+    # a group whose test values are all new (other patients, other series): what a model learns of
+    # each group applies to no test row, and fits the training rows by their group instead
+    new_groups = group is not None and group in test.columns and not _shares_values(train[group], test[group])
+    if new_groups:
+        notes.append(
+            f"dropped '{group}' as a feature: none of its values in '{test_path.name}' occurs in "
+            f"'{train_path.name}' (new groups), so no test row could use what is learned of a group"
+        )
     unusable = [
         c
         for c in train.columns
@@ -402,7 +416,10 @@ def discover(
     ]
     for column in unusable:
         notes.append(f"dropped '{column}': a {train[column].dtype} column, which kit cannot use")
-    roles = infer_roles(train, test, exclude={target, id, *leaked, *unusable}, paths=(train_path, test_path))
+    roles = infer_roles(
+        train, test, exclude={target, id, *leaked, *unusable, *([group] if new_groups else [])},
+        paths=(train_path, test_path),
+    )  # fmt: skip
     if id is not None and id in test.columns and id in train.columns and is_datetime(train[id]):
         roles[id] = "datetime"
         notes.append(f"id column '{id}' is a timestamp: its parts (hour, weekday, ...) are used as features")

@@ -215,3 +215,17 @@ def test_a_run_folder_records_the_folds_it_used(tmp_path):
     assert "folds = 7\n" in (run.run_dir / "config.toml").read_text()
     info = json.loads((run.run_dir / "metrics.json").read_text())
     assert info["folds"] == 7 and info["group"] == "patient_id"
+
+
+@pytest.mark.parametrize("new_groups", [True, False])
+def test_a_group_column_whose_test_values_are_all_new_is_not_a_feature(tmp_path, new_groups):
+    """Test series that never occur in train: a model that learned each training series' level
+    could apply none of it, and it fits the training rows by their series instead."""
+    data = _series(tmp_path / "sensors", new_groups=new_groups)
+    comp, _ = api.load(data, group="series_id")
+    dropped = [n for n in comp.notes if "dropped 'series_id' as a feature" in n]
+    if new_groups:
+        assert "series_id" not in comp.roles and len(dropped) == 1 and "new groups" in dropped[0]
+        assert not any("is also a feature" in n for n in comp.notes)
+    else:  # the same series in test: what is learned of each applies there
+        assert "series_id" in comp.roles and not dropped
