@@ -193,7 +193,7 @@ def build_network(
     numeric_value: bool = False,
     k: int = 1,
     front_scale: float = 0.0,
-    one_hot_width: int | None = None,
+    one_hot_width: int = 0,
     n_categories: int = 0,
     seed: int = 0,
 ) -> keras.Model:
@@ -218,7 +218,7 @@ def build_network(
             its embedding (RealMLP's DenseNet-style connection, `plr_use_densenet`).
         k: ensemble members (1: a plain MLP); TabM-mini above 1.
         front_scale: a `FrontScale` of the whole input with this learning-rate factor (0: none).
-        one_hot_width, n_categories: with a width, a "categories" input of `n_categories` columns,
+        one_hot_width, n_categories: with categories, a "categories" input of `n_categories` columns,
             each the index of the one-hot column set among `one_hot_width` (that width itself:
             none), which the network makes and puts after the "numbers" columns, so that no
             table of one-hots is made outside it (`kit.prep.Preprocessor(one_hot="codes")`).
@@ -239,9 +239,9 @@ def build_network(
     numbers = keras.Input((n_dense,), name="numbers")
     codes = keras.Input((len(cardinalities),), dtype="int32", name="codes")
     inputs = {"numbers": numbers, "codes": codes}
-    if one_hot_width is not None:
+    if n_categories:
         inputs["categories"] = keras.Input((n_categories,), dtype="int32", name="categories")
-        if n_categories and one_hot_width:
+        if one_hot_width:
             # one past the block: the column of "none", cut off
             hots = layers.CategoryEncoding(one_hot_width + 1, output_mode="multi_hot", name="one_hots")(
                 inputs["categories"]

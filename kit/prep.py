@@ -352,15 +352,17 @@ class Preprocessor:
         *,
         rows: np.ndarray | None = None,
         width: int = 0,
-        one_hot_width: int | None = 0,
+        one_hot_width: int = 0,
     ) -> dict[str, np.ndarray]:
         """{"numbers": float32 (n, n_dense_), "codes": int32 (n, text columns)}, and "categories"
-        int32 (n, categorical columns) with `one_hot="codes"`, for `frame`, or its `rows` in
+        int32 (n, categorical columns) with `one_hot="codes"` and categorical columns, for `frame`, or its `rows` in
         that order (gathered a chunk at a time). With `width`, "numbers" gets zero columns up to
         that many (made in place, not a padded copy); with `one_hot_width`, "none" in
         "categories" is that, one past a block of that many one-hot columns."""
+        if rows is not None and len(rows) <= TRANSFORM_ROWS:
+            frame, rows = frame[rows], None  # one chunk: gathered whole
         n = frame.height if rows is None else len(rows)
-        if n > TRANSFORM_ROWS or (rows is not None and n):
+        if n > TRANSFORM_ROWS:
             # each chunk into its rows of the output: no list of parts beside the whole
             out = None
             for i in range(0, n, TRANSFORM_ROWS):
@@ -373,8 +375,6 @@ class Preprocessor:
                 for k, v in part.items():
                     out[k][i : i + len(v)] = v
             return out
-        if rows is not None:
-            frame = frame[rows]  # no rows
         frame = self._coded(frame)
         n = frame.height
         dense = self._dense(frame, width)
@@ -383,14 +383,14 @@ class Preprocessor:
             if self.text_ is not None
             else np.zeros((n, 0), np.int32)
         )
-        if self.one_hot == "dense":
+        if not self.one_hots_:
             return {"numbers": dense, "codes": embed}
         return {"numbers": dense, "codes": embed, "categories": self._one_hot_columns(frame, one_hot_width)}
 
     def _one_hot_columns(self, frame: pl.DataFrame, one_hot_width: int) -> np.ndarray:
         """Per row and categorical column, its one-hot column among all columns' side by side;
         where none is set, one past the last (`one_hot_width`, at least `n_one_hot_`)."""
-        out = np.full((frame.height, len(self.one_hots_)), max(one_hot_width or 0, self.n_one_hot_), np.int32)
+        out = np.full((frame.height, len(self.one_hots_)), max(one_hot_width, self.n_one_hot_), np.int32)
         offset = 0
         for j, (column, encoder) in enumerate(self.one_hots_.items()):
             hot = encoder.transform(frame.select(column)).tocsr()  # at most one entry a row

@@ -138,10 +138,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     # widths rounded up so that the folds of a run usually share one shape, and so one traced
     # model (a fold's rare values change its one-hots); the zero columns are made by the
     # transform, not by a padded copy of each table
-    width, one_hot_width = (
-        _round_up(prep.n_dense_),
-        _round_up(prep.n_one_hot_) if prep.one_hot == "codes" else None,
-    )
+    width, one_hot_width = _round_up(prep.n_dense_), _round_up(prep.n_one_hot_)
     x_train, x_val, x_test = (
         prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
         for frame, rows in ((train_frame, train_rows), (val_frame, val_rows), (fold.test, None))
