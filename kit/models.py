@@ -404,3 +404,25 @@ def learning_rate_schedule(learning_rate: float, *, total_steps: int, warmup: fl
         warmup_target=learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
+
+
+def adjustable_schedule(learning_rate: float, *, total_steps: int, warmup: float, floor: float = 0.01):
+    """`learning_rate_schedule` with its lengths in variables: a traced train step reads them when it
+    runs, so a compiled model trains a fold of another length (`set_schedule_steps`) without being
+    traced again. The same learning rates at every step (no warm-up is a warm-up of 0 steps)."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=keras.Variable(1.0, trainable=False, name="decay_steps"),
+        alpha=floor,
+        warmup_target=learning_rate,
+        warmup_steps=keras.Variable(0.0, trainable=False, name="warmup_steps"),
+    )
+    set_schedule_steps(schedule, total_steps=total_steps, warmup=warmup)
+    return schedule
+
+
+def set_schedule_steps(schedule, *, total_steps: int, warmup: float) -> None:
+    """Point an `adjustable_schedule` at a training of `total_steps` steps."""
+    warmup_steps = int(warmup * total_steps)
+    schedule.warmup_steps.assign(float(warmup_steps))
+    schedule.decay_steps.assign(float(max(total_steps - warmup_steps, 1)))

@@ -271,6 +271,32 @@ def test_a_reused_model_trains_as_a_new_one(workdir, fast_config, monkeypatch):
     np.testing.assert_array_equal(_oof_predictions(fresh), _oof_predictions(reused))
 
 
+def test_a_fold_of_another_length_reuses_the_model_and_trains_as_a_new_one(workdir, fast_config, monkeypatch):
+    """A time split's growing windows and a group split's uneven folds have other numbers of steps
+    an epoch: the compiled model is still shared (the schedule's lengths are set per fold, an epoch
+    is one call whatever its steps), and the fold trains as it would on a new model."""
+    import kit.tracks.baseline
+
+    short = write_competition(workdir / "data" / "short", n=240)
+    long = write_competition(workdir / "data" / "long", n=900)
+
+    def run(data, key):
+        out = workdir / "lengths" / key
+        return kit.api.baseline(
+            data, config=fast_config, split="holdout", seed=3, out=out, log=lambda line: None
+        )
+
+    monkeypatch.setattr(kit.tracks.baseline, "_last", None)
+    fresh = run(long, "fresh")
+    monkeypatch.setattr(kit.tracks.baseline, "_last", None)
+    run(short, "short")
+    model = kit.tracks.baseline._last[1]
+    reused = run(long, "reused")
+    assert kit.tracks.baseline._last[1] is model
+    # the same training up to the order of float32 sums (a graph traced for other shapes)
+    np.testing.assert_allclose(_oof_predictions(fresh), _oof_predictions(reused), rtol=1e-5, atol=1e-6)
+
+
 def test_classification_scores_and_keeps_each_epoch_with_averaged_weights(workdir):
     """Where the moving average of the weights is on (classification), each epoch is scored with it
     and the best epoch's average is the model: the same training (same seed, so the same raw

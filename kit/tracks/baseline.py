@@ -303,6 +303,8 @@ def _round_up(n: int, step: int = 16) -> int:
 
 # the last compiled model and what it was built from; see _compiled_model
 _last = None
+# steps of one call into the traced train step: more than any epoch has
+STEPS_PER_CALL = 1 << 20
 
 
 def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps: int):
@@ -313,24 +315,29 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
     asks for what the previous fold had, the previous model is reused: every variable (weights,
     batch-norm statistics, dropout seed state) is set from a newly built model with this fold's seed
     and the optimizer's state (its step count, so its schedule, too) is zeroed, so the fold trains
-    exactly as a new model would.
+    exactly as a new model would. Folds of other lengths (a time split's growing windows, a group
+    split's uneven folds) share it too: the schedule's lengths are variables set per fold, and one
+    call into the graph runs a whole epoch, however many steps it has.
     """
     import keras
 
-    from kit.models import NO_WEIGHT_DECAY, build_network, learning_rate_schedule, loss_for
+    from kit.models import NO_WEIGHT_DECAY, adjustable_schedule, build_network, loss_for, set_schedule_steps
 
     global _last
     fresh = build_network(**spec, embeddings="per_column", seed=seed)
-    key = (repr(sorted(spec.items())), repr(sorted(training.items())), loss, steps)
+    total_steps = training["epochs"] * steps
+    shared = {k: v for k, v in training.items() if k != "epochs"}
+    key = (repr(sorted(spec.items())), repr(sorted(shared.items())), loss)
     if _last is not None and _last[0] == key:
-        model = _last[1]
+        model, schedule = _last[1], _last[2]
         for target, value in zip(model.variables, fresh.variables, strict=True):
             target.assign(value)
         for variable in model.optimizer.variables:
             variable.assign(np.zeros(variable.shape, variable.dtype))
+        set_schedule_steps(schedule, total_steps=total_steps, warmup=training["warmup"])
         return model
-    schedule = learning_rate_schedule(
-        training["learning_rate"], total_steps=training["epochs"] * steps, warmup=training["warmup"]
+    schedule = adjustable_schedule(
+        training["learning_rate"], total_steps=total_steps, warmup=training["warmup"]
     )
     optimizer = keras.optimizers.AdamW(
         schedule,
@@ -344,10 +351,11 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
     fresh.compile(
         optimizer=optimizer,
         loss=loss_for(*loss, label_smoothing=training["label_smoothing"]),
-        # one call into the graph per epoch instead of per batch: small batches stay cheap
-        steps_per_execution=steps,
+        # one call into the graph per epoch instead of per batch: small batches stay cheap (the
+        # loop ends with the epoch's batches, so any fold's epoch fits in one call)
+        steps_per_execution=STEPS_PER_CALL,
         # XLA compile time per fold costs more than it saves for a small MLP on CPU
         jit_compile=False,
     )
-    _last = (key, fresh)
+    _last = (key, fresh, schedule)
     return fresh
