@@ -224,6 +224,7 @@ class Trainer:
             self.model = build_model()
         self.optimizer = None
         self._predict_fn = None
+        self._swap = None
 
     # -- optimizer, EMA and checkpoint state: made once the number of steps is known ------------
     def _build_optimizer(self, total_steps: int) -> None:
@@ -326,14 +327,27 @@ class Trainer:
         if not self.ema:
             yield
             return
-        live = [v.numpy() for v in self.model.trainable_variables]
-        for v, a in zip(self.model.trainable_variables, self.ema, strict=True):
-            v.assign(a.numpy())
+        self._swap_averages()
         try:
             yield
         finally:
-            for v, value in zip(self.model.trainable_variables, live, strict=True):
-                v.assign(value)
+            self._swap_averages()  # a swap twice is no swap
+
+    def _swap_averages(self) -> None:
+        """Exchange the live weights and their moving averages, in one call into a graph traced once
+        (a host round trip per variable, twice an epoch, cost more than a small model's epoch)."""
+        if self._swap is None:
+            pairs = list(zip(self.model.trainable_variables, self.ema, strict=True))
+
+            @tf.function(autograph=False)
+            def swap():
+                for v, a in pairs:
+                    live = tf.identity(v.value)
+                    v.assign(a.value())
+                    a.assign(live)
+
+            self._swap = swap
+        self._swap()
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(
@@ -546,6 +560,9 @@ class Trainer:
             parts = [
                 tf.concat(self._predict_fn(x), 0) for x in self.strategy.experimental_distribute_dataset(ds)
             ]
+        elif n <= batch_size:
+            # one batch: no pipeline to build (each epoch's scoring of a small validation fold)
+            parts = [self._predict_fn(inputs)]
         else:
             ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
             parts = [self._predict_fn(x) for x in ds]
