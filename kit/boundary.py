@@ -212,7 +212,7 @@ def report(err: BaseException) -> tuple[str, int]:
     if isinstance(err, InputError):
         return f"kit: error: {one_line(err)}", 2
     if isinstance(err, TrackError):
-        text = "".join(traceback.format_exception(err.cause))
+        text = err.trace
         if os.environ.get(TRACEBACK_ENV):
             return f"{text.rstrip()}\nkit: error: {one_line(err)}", 2
         try:
