@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kit.derive import parse_datetime, part_name, split_parts
+from kit.derive import parse_datetime, parse_wall_clock, part_name, split_parts
 from kit.errors import InputError
 from kit.io import read_table
 
@@ -137,12 +137,14 @@ def placeholders_as_missing(train, test, *, exclude, notes):
 # a date written with its day and month first, as "31/12/2024", "12/31/2024", "31.12.2024" or
 # "31-12-2024", with an optional time "23:59[:59]"
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"
+DOTTED_DATE = r"^\s*\d{1,2}\.\d{1,2}\.\d{4}"
 
 
 def parse_time_column(s: pl.Series) -> pl.Series:
     """A time column's values as datetimes: ISO dates (`kit.derive.parse_datetime`), or dates whose
     day and month come first. Those are month first ("12/31/2024", as pandas reads them) unless a
-    first field above 12 shows the day is ("31/12/2024"). What does not parse becomes null.
+    first field above 12 shows the day is ("31/12/2024"), or the fields are dotted: "01.02.2024" is
+    the 1st of February wherever dates are written so. What does not parse becomes null.
 
     Only for ordering rows in time; as features such dates stay text split into their fields.
     """
@@ -154,7 +156,7 @@ def parse_time_column(s: pl.Series) -> pl.Series:
         return parse_datetime(text)
     fields = text.str.extract_groups(NUMERIC_DATE).struct.unnest()
     first, second = (fields[str(i)].cast(pl.Int64) for i in (1, 2))
-    day_first = bool((first > 12).any())
+    day_first = bool((first > 12).any()) or bool(values.str.contains(DOTTED_DATE).all())
     day, month = (first, second) if day_first else (second, first)
     clock = [fields[str(i)].cast(pl.Int64).fill_null(0) for i in (4, 5, 6)]
     iso = pl.select(
@@ -255,13 +257,24 @@ def match_ids(a: pl.Series, b: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     """Keys under which two files' ids are the same set, or None where they are not.
 
     The ids as spelled first; where the files spell numbers differently (test "1.0", sample "1";
-    sample "001", test 1), as numbers, if that keeps each file's ids apart.
+    sample "001", test 1), as numbers, if that keeps each file's ids apart; where they spell
+    moments differently (a Parquet timestamp, "2011-05-01 00:00:00" in a CSV), as moments.
     """
-    for key in (id_text, id_number):
+    for key in (id_text, id_number, id_moment):
         ka, kb = key(a), key(b)
         if ka.n_unique() == ka.len() and kb.n_unique() == kb.len() and set(ka.to_list()) == set(kb.to_list()):
             return ka, kb
     return None
+
+
+def id_moment(s: pl.Series) -> pl.Series:
+    """Ids that are moments (a timestamp column, or ISO-like text) as one spelling of the moment;
+    other ids as text."""
+    text = id_text(s)
+    if not (s.dtype in (pl.Date, pl.Datetime) or s.dtype == pl.String):
+        return text
+    stamp = parse_wall_clock(s if s.dtype != pl.String else text)
+    return stamp.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").fill_null(text).alias(s.name)
 
 
 def is_datetime(s: pl.Series) -> bool:
