@@ -96,6 +96,12 @@ def read_member(run_dir: str | Path) -> Member:
             f"'{run_dir / name}' could not be read ({first}): the run folder is damaged. Run its track "
             f"again, or leave the folder out. Received: run={run_dir}"
         ) from None
+    model = run_dir / "model"
+    if (model / "saved_model.pb").is_file() and not (model / "variables" / "variables.index").is_file():
+        raise InputError(
+            f"'{model}' is damaged: its variables are missing, so a blend cannot export it. Run its track "
+            f"again, or remove '{model}' (the blend then has no exported model). Received: run={run_dir}"
+        )
     return Member(run_dir=run_dir, track=info.get("track", "?"), score=score, info=info, oof=oof, test=test)
 
 
@@ -159,7 +165,10 @@ def check_same_folds(members: list[Member]) -> None:
                 on = describe(i.get("split"), group=i.get("group"), time=i.get("time"))
                 return f"{on}, {i.get('folds')} folds, seed {i.get('seed')}"
 
-            problem = f"its folds differ ({split(m.info)} against {split(first.info)})"
+            if split(m.info) != split(first.info):
+                problem = f"its folds differ ({split(m.info)} against {split(first.info)})"
+            else:  # the same settings drew other folds: other rows, or other targets to stratify
+                problem = f"its folds differ under the same settings ({split(m.info)}): its data differ"
         elif m.oof.columns[0] == first.oof.columns[0] and not m.oof[:, 0].equals(first.oof[:, 0]):
             problem = "its training rows differ"
         elif not m.test[:, 0].equals(first.test[:, 0]):
@@ -176,7 +185,10 @@ def _largest_blendable(members: list[Member], log) -> list[Member]:
     the set with the best run); the rest are named and left out."""
 
     def key(m: Member):
-        return (m.info.get("metric"), m.oof.height, m.oof["fold"].to_numpy().tobytes(), m.test.height)
+        return (
+            m.info.get("competition"), m.info.get("metric"), m.oof.height, m.oof["fold"].to_numpy().tobytes(),
+            m.test.height,
+        )  # fmt: skip
 
     groups: dict = {}
     for m in members:
@@ -193,8 +205,8 @@ def _largest_blendable(members: list[Member], log) -> list[Member]:
     if len(chosen) < 2:
         return members  # no two alike: check_same_folds names the first mismatch
     log(
-        f"blending the {len(chosen)} runs on the same folds and metric; left out (other folds, seed or "
-        f"metric): {', '.join(m.run_dir.name for m in left)}"
+        f"blending the {len(chosen)} runs of one competition on the same folds and metric; left out "
+        f"(another competition, other folds, seed or metric): {', '.join(m.run_dir.name for m in left)}"
     )
     return chosen
 
@@ -525,9 +537,6 @@ def blend(
             staging / "weights.csv",
             pl.DataFrame([{k: v for k, v in m.items()} for m in summary["members"]]),
         )
-        from kit.reporting import timed_report
-
-        timed_report(staging, dest=run_dir, log=log)
         if all((m.run_dir / "model" / "saved_model.pb").is_file() for m in members):
             from kit.serving import export_blend
 
@@ -536,6 +545,9 @@ def blend(
                 threshold=threshold,
             )  # fmt: skip
             log("model: model/ in the run folder (the weighted blend, takes raw rows; `kit predict` uses it)")
+        from kit.reporting import timed_report
+
+        timed_report(staging, dest=run_dir, log=log)  # last: it says where the page is
         publish_dir(staging, run_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -186,6 +186,23 @@ def test_a_damaged_run_folder_is_named_in_one_line(three_runs, tmp_path, capsys,
     assert not (tmp_path / "blend").exists()
 
 
+def test_a_member_whose_exported_model_lost_its_variables_is_named_before_anything_is_written(
+    three_runs, tmp_path, capsys
+):
+    _, _, runs = three_runs
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[1].run_dir, copy)
+    (copy / "model").mkdir()
+    (copy / "model" / "saved_model.pb").write_bytes(b"graph")  # and no variables/ beside it
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "files": [*manifest["files"], "model"]}))
+    code = cli.main(["blend", str(runs[0].run_dir), str(copy), "--out", str(tmp_path / "blend")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"'{copy / 'model'}' is damaged: its variables are missing" in err
+    assert not (tmp_path / "blend").exists()
+
+
 def test_holdout_runs_are_refused_before_anything_is_written(three_runs, tmp_path, capsys):
     data, _, _ = three_runs
     comp, holdout = kit.load(data, split="holdout")
