@@ -42,10 +42,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = HERE.parent
 ANCHORS = REPO / ".venv-anchors" / "bin" / "python"
 DEFAULT_FOLDS = 5
-BASELINE, ADVANCED, HGB, PLAIN, AUTOGLUON, PREVIOUS, AUTO, AUTOGLUON_BEST = (
-    "kit baseline", "kit advanced", "HGB", "plain Keras", "AutoGluon", "kit previous", "kit auto", "AutoGluon best",
+BASELINE, ADVANCED, TREES, HGB, PLAIN, AUTOGLUON, PREVIOUS, AUTO, AUTOGLUON_BEST = (
+    "kit baseline", "kit advanced", "kit trees", "HGB", "plain Keras", "AutoGluon", "kit previous", "kit auto",
+    "AutoGluon best",
 )  # fmt: skip
-ORDER = (BASELINE, ADVANCED, AUTO, HGB, PLAIN, AUTOGLUON, AUTOGLUON_BEST, PREVIOUS)
+ORDER = (BASELINE, ADVANCED, TREES, AUTO, HGB, PLAIN, AUTOGLUON, AUTOGLUON_BEST, PREVIOUS)
 # kit auto and AutoGluon's best_quality get the same budget (--auto)
 AUTO_BUDGET = 300
 # who must beat whom, on what share of the competitions
@@ -170,6 +171,7 @@ def contenders(h: Holdout, runs: Path, *, anchors: bool, previous: Path | None, 
             runs / "advanced" / "submission.csv",
             None,
         ),
+        TREES: (kit_command(h, runs / "trees", track="trees"), runs / "trees" / "submission.csv", None),
         HGB: (recipe_command("hgb.py", h, runs / "hgb.csv"), runs / "hgb.csv", None),
         PLAIN: (
             recipe_command("plain_keras.py", h, runs / "plain_keras.csv"),

@@ -173,6 +173,7 @@ def cross_validate(
     log: Callable[[str], None] = print,
     fold_callbacks: Callable[[int], list] | None = None,
     progress: bool | None = None,
+    refit: bool = True,
 ) -> Run:
     """Run a track on every fold, score the OOF predictions, write the run folder.
 
@@ -184,6 +185,9 @@ def cross_validate(
         fold_callbacks: fold index -> extra Keras callbacks for that fold (e.g. pruning).
         progress: bars over folds and epochs (True, False, or None: only where a terminal or
             notebook shows them).
+        refit: after a time split whose test comes later than train, predict the test with the
+            track refit on every training row (`_refit`), where the track can; False: with the
+            folds' models (a tuning trial, which needs only the score).
 
     Returns:
         A `Run`. The run folder appears whole, once: nothing is written when a check fails.
@@ -221,7 +225,7 @@ def cross_validate(
         run = _cross_validate(
             comp, cfg, track, params, run_dir=run_dir, plan=plan, folds=folds, metric=metric,
             train=train, test=test, roles=roles, y=y, n_classes=n_classes, chief=chief, started=started,
-            log=log, fold_callbacks=fold_callbacks, progress=progress, phases=phases,
+            log=log, fold_callbacks=fold_callbacks, progress=progress, phases=phases, refit=refit,
         )  # fmt: skip
     except BaseException:
         claim.release(failed=True)
@@ -235,7 +239,7 @@ def cross_validate(
 
 def _cross_validate(
     comp, cfg, track, params, *, run_dir, plan, folds, metric, train, test, roles, y, n_classes,
-    chief, started, log, fold_callbacks, progress, phases,
+    chief, started, log, fold_callbacks, progress, phases, refit,
 ) -> Run:  # fmt: skip
     """The folds, the score and the run folder, for `cross_validate` once its checks have passed
     and its run folder is claimed."""
@@ -320,7 +324,36 @@ def _cross_validate(
                     f"  fold {k + 1}/{len(folds)}: {comp.metric} {fold_scores[-1]:.5f}{at_half} "
                     f"({time.perf_counter() - t0:.1f} s{f', {cfg.seeds} seeds' if cfg.seeds > 1 else ''})"
                 )
-        test_pred = test_sum
+        # the test from the folds' models (each result's share), or below from a refit on all rows
+        test_pred, exported, refit_info = test_sum, results, {}
+        shares = [w / cfg.seeds for w in weights for _ in range(cfg.seeds)]
+        forecast = refit and strategy == "time" and plan.test_later
+        refit_with = track.refit_params(params, histories[-1]) if forecast else None
+        if refit_with is not None:
+            t0 = time.perf_counter()
+            refit_with, epochs = refit_with  # epochs None: a track without them
+            # a budget (kit auto) that runs out during the refit keeps the folds' test predictions
+            out_of_time = ()
+            if fold_callbacks is not None:
+                from kit.tuning.callbacks import OutOfTime
+
+                out_of_time = (OutOfTime,)
+            trained = f", {epochs} epochs" if epochs else ""
+            try:
+                test_pred, exported = _refit(
+                    track, refit_with, epochs=epochs, comp=comp, cfg=cfg, train=train, test=test, y=y,
+                    roles=roles, n_classes=n_classes, width=width, last_val=folds[-1][1], index=len(folds),
+                    work=work, log=log, callbacks=fold_callbacks(len(folds)) if fold_callbacks else [],
+                )  # fmt: skip
+            except out_of_time:
+                log(
+                    "  the time budget ran out before the refit on all rows: the folds' models predict the test"
+                )
+            else:
+                shares = [1.0 / cfg.seeds] * cfg.seeds
+                phases["refit"] = time.perf_counter() - t0
+                refit_info = {"test_from": f"a refit on all {train.height} training rows{trained}"}
+                log(f"  refit on all {train.height} rows for the test{trained} ({phases['refit']:.1f} s)")
         finish_started = time.perf_counter()
         scored = fold_of >= 0  # time splits never validate the earliest rows
         flat = (lambda a: a.reshape(-1)) if comp.task == "regression" else (lambda a: a)
@@ -372,14 +405,15 @@ def _cross_validate(
                 importance=importance,
                 phases=_phases(phases, fold_seconds, histories, finish_started),
                 # each fold's labels were cut where the other folds chose: the CV recomputes from them
-                extra_metrics=None
-                if threshold is None
-                else {"threshold": threshold, "fold_thresholds": fold_cuts},
+                extra_metrics={
+                    **refit_info,
+                    **({} if threshold is None else {"threshold": threshold, "fold_thresholds": fold_cuts}),
+                },
             )
             if chief:
                 track.write_artifacts(
-                    staging, comp=comp, cfg=cfg, params=params, results=results, score=score, log=log,
-                    work_dir=work, weights=[w / cfg.seeds for w in weights for _ in range(cfg.seeds)],
+                    staging, comp=comp, cfg=cfg, params=params, results=exported, score=score, log=log,
+                    work_dir=work, weights=shares,
                 )  # fmt: skip
                 report_seconds += timed_report(staging, dest=run_dir, log=log)
             publish_dir(staging, run_dir)
@@ -410,6 +444,44 @@ def _cross_validate(
         params=params,
         report_seconds=report_seconds if chief else None,
     )
+
+
+def _refit(
+    track, params, *, epochs, comp, cfg, train, test, y, roles, n_classes, width, last_val, index, work, log,
+    callbacks,
+) -> tuple[np.ndarray, list]:  # fmt: skip
+    """A forecast's test predictions from the track trained on every training row for `epochs`
+    epochs (the last fold's best; None: a track without epochs), and its results (per seed).
+
+    A time split's folds estimate the score, but none of them trains on the latest rows (the last
+    window only validates), which are the nearest to the test's days. Kaggle teams refit on all
+    rows for the final model; so does this, as long as the last fold found best. The validation
+    rows it is handed are the last window's, which it trains on: their score means nothing here.
+    """
+    from kit.training import StopAfter
+
+    everything = np.arange(train.height)
+    total, results = np.zeros((test.height, width)), []
+    for s in range(cfg.seeds):
+        fold = Fold(
+            index=index,
+            rows=(train, everything, last_val),
+            test=test,
+            y_train=y,
+            y_val=y[last_val],
+            roles=roles,
+            task=comp.task,
+            n_classes=n_classes,
+            metric=comp.metric,
+            seed=cfg.seed + index + SEED_STRIDE * s,
+            callbacks=[*([StopAfter(epochs)] if epochs else []), *callbacks],
+            work_dir=work / ("refit" if s == 0 else f"refit_seed_{s}"),
+            log=log,
+        )
+        result = _as_result(_fit_fold(track, fold, params), fold, comp, track.name, params)
+        total += result.test.reshape(test.height, width)
+        results.append(result)
+    return total / cfg.seeds, results
 
 
 def _resume_key(comp, cfg, folds, roles) -> dict:
@@ -492,6 +564,14 @@ def _fit_fold(track: tracks.Track, fold: Fold, params: dict):
 
 def _as_result(returned, fold: Fold, comp: Competition, name: str, params: dict | None = None) -> FoldResult:
     """A track's return value as a `FoldResult`, checked: a wrong shape fails at the fold, not later."""
+    if not isinstance(returned, FoldResult) and (
+        not isinstance(returned, tuple | list) or len(returned) != 2
+    ):
+        got = type(returned).__name__ if not isinstance(returned, tuple | list) else f"{len(returned)} values"
+        raise InputError(
+            f"Track '{name}' returned {got} for fold {fold.index + 1}; expected (validation predictions, "
+            f"test predictions) or a kit.run.FoldResult. Received: {got}"
+        )
     result = returned if isinstance(returned, FoldResult) else FoldResult(*returned)
     width = fold.n_classes if comp.task != "regression" else 1
     for what, pred, rows in (
@@ -520,7 +600,23 @@ def _as_result(returned, fold: Fold, comp: Competition, name: str, params: dict 
                 + " the target's scale. "
                 f"Received: non_finite={int((~np.isfinite(pred)).sum())}"
             )
+        rows = pred.reshape(-1, width)
+        if comp.task != "regression" and (
+            rows.min() < -PROBABILITY_SLACK
+            or rows.max() > 1 + PROBABILITY_SLACK
+            or np.abs(rows.sum(axis=1) - 1).max() > PROBABILITY_SLACK
+        ):
+            raise InputError(
+                f"Track '{name}' predicted values that are not class probabilities for fold {fold.index + 1}'s "
+                f"{what} rows: each row needs {width} values in [0, 1] summing to 1 (softmax, or "
+                f"[1 - p, p] for a binary task). Received: min={rows.min():.4g}, max={rows.max():.4g}, "
+                f"row sums {rows.sum(axis=1).min():.4g} to {rows.sum(axis=1).max():.4g}"
+            )
     return result
+
+
+# how far a class probability or a row's sum may stray from [0, 1] and 1 (float32 rounding)
+PROBABILITY_SLACK = 1e-3
 
 
 def scores_by_fold(metric, y, pred, fold_of) -> tuple[float, list[float]]:

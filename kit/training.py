@@ -91,6 +91,18 @@ def validation_sample(n_rows: int, *, seed: int) -> np.ndarray | None:
     return sample_rows(n_rows, VALIDATION_SAMPLE, seed=seed)
 
 
+class StopAfter(keras.callbacks.Callback):
+    """Ends training after `epochs` epochs (a refit on all rows trains as long as CV found best)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            self.model.stop_training = True
+
+
 class SwapEMAWeights(keras.callbacks.SwapEMAWeights):
     """Keras's callback, with each swap of the weights and their moving averages one call into a
     graph, traced once per optimizer (a model reused by the next fold keeps it), instead of three
@@ -398,6 +410,7 @@ class Trainer:
         callbacks = list(callbacks or [])
         for cb in callbacks:
             cb.set_model(self.model)
+        self.model.stop_training = False  # a callback may set it, as under Keras' fit()
 
         manager, scratch = self._checkpoint_manager()
         latest = self._latest() if manager is not None else None
@@ -486,6 +499,8 @@ class Trainer:
                     writer.flush()
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if self.model.stop_training:
+                    break
         finally:
             if writer is not None:
                 writer.close()

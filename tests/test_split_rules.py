@@ -229,3 +229,41 @@ def test_a_group_column_whose_test_values_are_all_new_is_not_a_feature(tmp_path,
         assert not any("is also a feature" in n for n in comp.notes)
     else:  # the same series in test: what is learned of each applies there
         assert "series_id" in comp.roles and not dropped
+
+
+def _jump(root, *, days=400, test_days=40):
+    """Daily values whose level jumps from 0 to 10 in train's last 15% of days, where only the
+    last fold validates, and stays there in the test's later days."""
+    rng = np.random.default_rng(0)
+    day = np.arange(days + test_days)
+    y = np.where(day >= int(days * 0.85), 10.0, 0.0) + rng.normal(scale=0.1, size=len(day))
+    frame = pl.DataFrame({"id": day, "day": day, "x": rng.normal(size=len(day))})
+    root.mkdir(parents=True)
+    frame[:days].with_columns(pl.Series("y", y[:days])).write_csv(root / "train.csv")
+    frame[days:].write_csv(root / "test.csv")
+    frame[days:].select("id", pl.lit(0.0).alias("y")).write_csv(root / "sample_submission.csv")
+    return root
+
+
+def test_a_forecast_predicts_the_test_with_a_refit_on_every_row_the_latest_included(tmp_path):
+    """No fold of a time split trains on the last window, the nearest to a later test; the test
+    predictions come from the track refit on all rows, which has seen the jump."""
+    run = api.trees(
+        _jump(tmp_path / "jump"), time="day", split="time", folds=5, metric="rmse", out=tmp_path / "run",
+        log=lambda line: None,
+    )  # fmt: skip
+    assert run.test_predictions["prediction"].mean() > 5  # the folds' models never saw a 10: about 0
+    info = json.loads((run.run_dir / "metrics.json").read_text())
+    assert info["test_from"] == "a refit on all 400 training rows"
+    assert run.oof.filter(pl.col("fold") == 4)["prediction"].mean() < 2  # the CV stays the folds'
+
+
+def test_dotted_dates_are_read_day_first_where_no_day_is_above_12():
+    """ "01.02.2024" is the 1st of February wherever dates are dotted; slashed dates stay month
+    first, as pandas reads them, until a first field above 12 says otherwise."""
+    from kit.columns import parse_time_column
+
+    dotted = parse_time_column(pl.Series(["10.01.2024", "01.02.2024", "03.02.2024"]))
+    assert dotted.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-10", "2024-02-01", "2024-02-03"]
+    slashed = parse_time_column(pl.Series(["01/02/2024", "03/02/2024"]))
+    assert slashed.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-02", "2024-03-02"]

@@ -291,3 +291,22 @@ def test_no_sample_file_gives_id_and_target_columns(tmp_path):
     check_submission(frame, comp)
     with pytest.raises(InputError, match="rows"):
         check_submission(frame.head(5), comp)
+
+
+def test_a_parquet_test_file_with_timestamp_ids_submits_the_samples_spelling(tmp_path):
+    """A CSV train and sample spell the id moments as text; a Parquet test file holds them as a
+    timestamp: the same ids, which the submission spells as the sample does."""
+    import datetime as dt
+
+    stamps = [dt.datetime(2011, 5, 1) + dt.timedelta(hours=h) for h in range(40)]
+    text = [s.strftime("%Y-%m-%d %H:%M:%S") for s in stamps]
+    rng = np.random.default_rng(0)
+    pl.DataFrame(
+        {"datetime": text[:30], "x": rng.normal(size=30), "count": rng.gamma(2.0, 9.0, 30)}
+    ).write_csv(tmp_path / "train.csv")
+    pl.DataFrame({"datetime": stamps[30:], "x": rng.normal(size=10)}).write_parquet(tmp_path / "test.parquet")
+    pl.DataFrame({"datetime": text[30:], "count": [0.0] * 10}).write_csv(tmp_path / "sample_submission.csv")
+    comp = discover(tmp_path)
+    submission = make_submission(comp, np.arange(10.0))
+    assert submission["datetime"].to_list() == text[30:]
+    check_submission(submission, comp)

@@ -148,6 +148,30 @@ def test_an_error_in_a_track_files_fold_names_the_file_and_keeps_its_traceback(t
     assert "in helper\n    raise ValueError('boom')" in saved.read_text()
 
 
+def test_a_track_error_crosses_from_a_tuning_worker_with_the_tracks_traceback(tmp_path, monkeypatch):
+    """`kit tune` trains in worker processes: a track's error reaches the command as the track's
+    (exit 2, its own traceback saved), not as an error of kit's."""
+    import pickle
+
+    from kit import boundary
+    from kit.errors import TrackError
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where the traceback is saved
+
+    def helper():
+        raise ValueError("boom")
+
+    try:
+        helper()
+    except ValueError as cause:
+        err = TrackError("Track file 'mine.py'", 0, cause)
+    back = pickle.loads(pickle.dumps(err))
+    line, code = boundary.report(back)
+    assert code == 2 and line.startswith("kit: error: Track file 'mine.py' raised ValueError: boom (fold 1)")
+    saved = Path(line.rsplit("the full traceback is in ", 1)[1])
+    assert 'in helper\n    raise ValueError("boom")' in saved.read_text()
+
+
 def test_a_track_file_cannot_take_a_kit_name(tmp_path):
     for name in ("baseline", "tune"):
         path = tmp_path / f"{name}.py"
@@ -164,6 +188,27 @@ def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
 
     with pytest.raises(ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\)"):
         cross_validate(comp, cfg, one_column, out=tmp_path / "run", log=quiet, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "returned, match",
+    [
+        (lambda fold: None, "returned NoneType for fold 1; expected"),
+        (lambda fold: (np.zeros((fold.val.height, 2)),), "returned 1 values for fold 1; expected"),
+        # "probabilities" of 3: accuracy would score them, log_loss would clip them to a number
+        (lambda fold: (np.full((fold.val.height, 2), 3.0), np.full((fold.test.height, 2), 3.0)),
+         r"not class probabilities for fold 1's validation rows.*max=3"),
+        (lambda fold: (np.full((fold.val.height, 2), 0.2), np.full((fold.test.height, 2), 0.5)),
+         r"not class probabilities .* row sums 0.4 to 0.4"),
+    ],
+)  # fmt: skip
+def test_a_track_that_returns_other_than_predictions_fails_at_the_fold(tmp_path, returned, match):
+    comp, cfg = kit.load(write_competition(tmp_path / "tiny", n=60), folds=2)
+    with pytest.raises(InputError, match=match):
+        cross_validate(
+            comp, cfg, lambda fold, params: returned(fold), out=tmp_path / "run", log=quiet, progress=False
+        )
     assert not (tmp_path / "run").exists()
 
 

@@ -21,6 +21,11 @@ and may define:
     LIMITS = {"ema": "[0, 1)",        the range of a parameter, or the strings it may be, checked
               "mode": ("a", "b")}     before any training (COMMON_LIMITS covers units, dropout, ...)
     def begin(params, *, log): ...    once per run, before the first fold (e.g. pick a device)
+    def refit_params(params, history) -> (params, epochs): ...
+                                      the parameters of a refit on all training rows after a
+                                      forecast's time split (see kit.run) and its epochs (None:
+                                      as the parameters say), from the last fold's history;
+                                      without it the folds' models predict the test
     def write_artifacts(staging, *, comp, cfg, params, results, score, log, work_dir, weights): ...
                                       extra files for the run folder (an exported model),
                                       written into its staging folder before it is published;
@@ -139,6 +144,13 @@ class Track:
         hook = getattr(self.module, "begin", None)
         if hook is not None:
             hook(params, log=log)
+
+    def refit_params(self, params: dict, history: dict | None) -> tuple[dict, int | None] | None:
+        """The parameters of a refit on all training rows after a forecast's time split, given
+        the last fold's history (how long it trained), and the epochs it trains (None: as the
+        parameters say); None: the track does not refit."""
+        hook = getattr(self.module, "refit_params", None)
+        return None if hook is None or history is None else hook(params, history)
 
     def write_artifacts(self, staging: Path, **context) -> None:
         hook = getattr(self.module, "write_artifacts", None)

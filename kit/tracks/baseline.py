@@ -232,6 +232,13 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     )
 
 
+def refit_params(params: dict, history: dict) -> tuple[dict, int] | None:
+    """A refit on all rows (`kit.run`) trains to the last fold's best epoch and is not stopped
+    early: its validation rows are among its training rows. None where the fold kept no best."""
+    best = history.get("best_epoch", -1)
+    return ({**params, "patience": params["epochs"]}, best + 1) if best >= 0 else None
+
+
 def _best_epoch(scores: list[float], direction: str) -> int:
     if not scores:
         return -1

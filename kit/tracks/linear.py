@@ -133,3 +133,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 def _smallest_class(y: np.ndarray) -> int:
     """Rows of the rarest class: stratified inner folds need at least one of each per fold."""
     return max(2, int(np.unique(y, return_counts=True)[1].min()))
+
+
+def refit_params(params: dict, history: dict) -> tuple[dict, None]:
+    """A refit on all rows (`kit.run`): the same model, nothing learned from the fold to carry."""
+    return params, None

@@ -136,3 +136,10 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             else -1,
         },
     )
+
+
+def refit_params(params: dict, history: dict) -> tuple[dict, None] | None:
+    """A refit on all rows (`kit.run`) boosts as many iterations as the last fold's model had
+    (its validation rows are among its training rows, so they would not stop it)."""
+    iterations = len(history.get("val_loss") or [])
+    return ({**params, "max_iter": iterations}, None) if iterations else None

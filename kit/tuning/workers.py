@@ -96,7 +96,8 @@ class Plan:
             load_if_exists=True,
         )
 
-    def cross_validate(self, params: dict, *, out: Path, callbacks=None):
+    def cross_validate(self, params: dict, *, out: Path, callbacks=None, refit: bool = True):
+        """A run of the track; `refit=False` for a trial, which needs only its score."""
         from kit.run import cross_validate
 
         return cross_validate(
@@ -108,6 +109,7 @@ class Plan:
             log=lambda _: None,
             fold_callbacks=callbacks,
             progress=False,
+            refit=refit,
         )
 
 
@@ -190,7 +192,7 @@ class Worker:
             return found
 
         out = self.plan.trials_dir / f"{trial.number:04d}"
-        return self.plan.cross_validate(params, out=out, callbacks=fold_callbacks).score
+        return self.plan.cross_validate(params, out=out, callbacks=fold_callbacks, refit=False).score
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.current = None
