@@ -270,6 +270,25 @@ def _cross_validate(
     at_half = " at 0.5" if metrics.tunes_threshold(metric, comp.task, comp.submission.kind) else ""
     from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
 
+    def fold_of_rows(index: int, train_rows, val_rows, seed_index: int, callbacks: list) -> Fold:
+        """Fold `index` (the refit on all rows: one past the last) of these rows, for a seed."""
+        name = f"fold_{index}" if index < len(folds) else "refit"
+        return Fold(
+            index=index,
+            rows=(train, train_rows, val_rows),
+            test=test,
+            y_train=y[train_rows],
+            y_val=y[val_rows],
+            roles=roles,
+            task=comp.task,
+            n_classes=n_classes,
+            metric=comp.metric,
+            seed=cfg.seed + index + SEED_STRIDE * seed_index,
+            callbacks=callbacks,
+            work_dir=work / (name if seed_index == 0 else f"{name}_seed_{seed_index}"),
+            log=log,
+        )
+
     bars = FoldProgress(
         len(folds),
         epochs=params.get("epochs"),
@@ -288,20 +307,8 @@ def _cross_validate(
                 )
                 # seed bagging: the fold trained cfg.seeds times with other seeds, predictions averaged
                 for s in range(cfg.seeds):
-                    fold = Fold(
-                        index=k,
-                        rows=(train, tr, va),
-                        test=test,
-                        y_train=y[tr],
-                        y_val=y[va],
-                        roles=roles,
-                        task=comp.task,
-                        n_classes=n_classes,
-                        metric=comp.metric,
-                        seed=cfg.seed + k + SEED_STRIDE * s,
-                        callbacks=[*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])],
-                        work_dir=work / (f"fold_{k}" if s == 0 else f"fold_{k}_seed_{s}"),
-                        log=log,
+                    fold = fold_of_rows(
+                        k, tr, va, s, [*bars.start_fold(k), *(fold_callbacks(k) if fold_callbacks else [])]
                     )
                     result = _as_result(_fit_fold(track, fold, params), fold, comp, track.name, params)
                     if results:
@@ -341,9 +348,9 @@ def _cross_validate(
             trained = f", {epochs} epochs" if epochs else ""
             try:
                 test_pred, exported = _refit(
-                    track, refit_with, epochs=epochs, comp=comp, cfg=cfg, train=train, test=test, y=y,
-                    roles=roles, n_classes=n_classes, width=width, last_val=folds[-1][1], index=len(folds),
-                    work=work, log=log, callbacks=fold_callbacks(len(folds)) if fold_callbacks else [],
+                    track, refit_with, epochs=epochs, comp=comp, cfg=cfg, fold_of_rows=fold_of_rows,
+                    index=len(folds), rows=(np.arange(train.height), folds[-1][1]), width=width,
+                    callbacks=fold_callbacks(len(folds)) if fold_callbacks else [],
                 )  # fmt: skip
             except out_of_time:
                 log(
@@ -447,8 +454,7 @@ def _cross_validate(
 
 
 def _refit(
-    track, params, *, epochs, comp, cfg, train, test, y, roles, n_classes, width, last_val, index, work, log,
-    callbacks,
+    track, params, *, epochs, comp, cfg, fold_of_rows, index, rows, width, callbacks
 ) -> tuple[np.ndarray, list]:  # fmt: skip
     """A forecast's test predictions from the track trained on every training row for `epochs`
     epochs (the last fold's best; None: a track without epochs), and its results (per seed).
@@ -456,30 +462,17 @@ def _refit(
     A time split's folds estimate the score, but none of them trains on the latest rows (the last
     window only validates), which are the nearest to the test's days. Kaggle teams refit on all
     rows for the final model; so does this, as long as the last fold found best. The validation
-    rows it is handed are the last window's, which it trains on: their score means nothing here.
+    rows it is handed (`rows`: all, then the last window's) are among those it trains on: their
+    score means nothing here.
     """
     from kit.training import StopAfter
 
-    everything = np.arange(train.height)
-    total, results = np.zeros((test.height, width)), []
+    total, results = None, []
     for s in range(cfg.seeds):
-        fold = Fold(
-            index=index,
-            rows=(train, everything, last_val),
-            test=test,
-            y_train=y,
-            y_val=y[last_val],
-            roles=roles,
-            task=comp.task,
-            n_classes=n_classes,
-            metric=comp.metric,
-            seed=cfg.seed + index + SEED_STRIDE * s,
-            callbacks=[*([StopAfter(epochs)] if epochs else []), *callbacks],
-            work_dir=work / ("refit" if s == 0 else f"refit_seed_{s}"),
-            log=log,
-        )
+        fold = fold_of_rows(index, *rows, s, [*([StopAfter(epochs)] if epochs else []), *callbacks])
         result = _as_result(_fit_fold(track, fold, params), fold, comp, track.name, params)
-        total += result.test.reshape(test.height, width)
+        test = result.test.reshape(-1, width)
+        total = test if total is None else total + test
         results.append(result)
     return total / cfg.seeds, results
 
