@@ -415,7 +415,7 @@ def test_regression_outputs_are_not_shrunk_toward_the_mean(tmp_path):
 
     folder = synthetic.make("sales", tmp_path / "sales", rows=18_000)
     run = kit.api.baseline(
-        folder, out=tmp_path / "run", metric="mape", folds=3, split="kfold", log=lambda s: None
+        folder, out=tmp_path / "run", metric="mape", folds=2, split="kfold", log=lambda s: None
     )
     oof = pl.read_parquet(tmp_path / "run" / "oof.parquet").filter(pl.col("fold") >= 0)
     rows = pl.read_csv(folder / "train.csv").join(oof.select("id", "prediction"), on="id")
