@@ -20,6 +20,16 @@ def shared_competition(name: str) -> Path:
     return path
 
 
+def write_frame(root: Path, frame: pl.DataFrame, y: np.ndarray, n: int) -> Path:
+    """A competition folder from `frame` (with an "id" column) and its regression target `y`
+    (column "y"): the first `n` rows train, the rest are the test, with a sample of zeros."""
+    root.mkdir(parents=True)
+    frame[:n].with_columns(pl.Series("y", y[:n])).write_csv(root / "train.csv")
+    frame[n:].write_csv(root / "test.csv")
+    frame[n:].select("id", pl.lit(0.0).alias("y")).write_csv(root / "sample_submission.csv")
+    return root
+
+
 def write_competition(
     root: Path, *, n: int = 240, task: str = "binary", seed: int = 0, positives: float | None = None
 ) -> Path:

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import polars as pl
+from conftest import write_frame
 
 import kit
 from kit import tracks
@@ -29,11 +30,7 @@ def _stores(root, *, n=1200, seed=0):
     store = rng.choice(stores, size=total)
     y = 3 * x1 - 2 * x2 + np.array([effect[s] for s in store]) + rng.normal(scale=0.3, size=total)
     frame = pl.DataFrame({"id": np.arange(total), "x1": x1, "x2": x2, "store": store})
-    root.mkdir(parents=True)
-    frame[:n].with_columns(pl.Series("y", y[:n])).write_csv(root / "train.csv")
-    frame[n:].write_csv(root / "test.csv")
-    frame[n:].select("id", pl.lit(0.0).alias("y")).write_csv(root / "sample_submission.csv")
-    return root
+    return write_frame(root, frame, y, n)
 
 
 def test_a_linear_target_with_a_many_valued_column_is_learned_where_trees_struggle(tmp_path):

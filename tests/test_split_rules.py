@@ -9,6 +9,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from conftest import write_frame
 
 from kit import api
 from kit.ensemble import Member, check_same_folds
@@ -238,11 +239,7 @@ def _jump(root, *, days=400, test_days=40):
     day = np.arange(days + test_days)
     y = np.where(day >= int(days * 0.85), 10.0, 0.0) + rng.normal(scale=0.1, size=len(day))
     frame = pl.DataFrame({"id": day, "day": day, "x": rng.normal(size=len(day))})
-    root.mkdir(parents=True)
-    frame[:days].with_columns(pl.Series("y", y[:days])).write_csv(root / "train.csv")
-    frame[days:].write_csv(root / "test.csv")
-    frame[days:].select("id", pl.lit(0.0).alias("y")).write_csv(root / "sample_submission.csv")
-    return root
+    return write_frame(root, frame, y, days)
 
 
 def test_a_forecast_predicts_the_test_with_a_refit_on_every_row_the_latest_included(tmp_path):
