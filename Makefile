@@ -32,8 +32,10 @@ BUDGET ?=
 tune: $(STAMP)
 	$(VENV)/bin/kit tune $(DATA) --track $(TRACK) --trials $(TRIALS) $(if $(BUDGET),--time-budget $(BUDGET)) $(ARGS)
 
+# a worker process per core (at most 4), each test file in one of them (its fixtures built once);
+# `.venv/bin/pytest tests/test_x.py` runs in this process
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # make bench ARGS="--only titanic,house-prices --out results.md"; AutoGluon joins where
 # .venv-anchors exists (make bench-anchors)
