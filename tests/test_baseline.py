@@ -433,7 +433,7 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
     """Small folds shuffle the rows themselves; big ones a shuffled index into the arrays."""
     from kit.tracks import baseline
 
-    monkeypatch.setattr(baseline, "GATHER_ABOVE", 0 if gathered else 10**9)
+    monkeypatch.setattr(baseline, "SHUFFLE_ROWS_UP_TO", 0 if gathered else 10**9)
     rows = np.arange(1000)
     x = {
         "numbers": np.stack([rows, -rows], axis=1).astype(np.float32),
@@ -455,8 +455,8 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
 
 
 def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(workdir, monkeypatch):
-    """Above GATHER_ABOVE rows, batches are gathered from the arrays by a permutation each epoch
-    and the one-hots are made in the network: here every fold takes that way."""
+    """Above GATHER_ABOVE rows (and SHUFFLE_ROWS_UP_TO), batches are gathered from the arrays by a
+    permutation each epoch and the one-hots are made in the network: here every fold takes that way."""
     import kit.tracks.baseline
 
     data = write_competition(workdir / "data" / "big-way", task="binary", n=600)
@@ -470,6 +470,7 @@ def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(w
 
     small = run("small")
     monkeypatch.setattr(kit.tracks.baseline, "GATHER_ABOVE", 0)
+    monkeypatch.setattr(kit.tracks.baseline, "SHUFFLE_ROWS_UP_TO", 0)
     big = run("big")
     assert kit.tracks.baseline._last[1].input["categories"].shape[1] >= 1  # color, the date's parts
     assert not np.array_equal(_oof_predictions(small), _oof_predictions(big))  # the other way ran
