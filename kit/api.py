@@ -18,6 +18,7 @@ Each registered track is a verb (`kit.baseline`, `kit.advanced`, ...: see `kit.t
 from __future__ import annotations
 
 import inspect as _inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -257,6 +258,11 @@ def predict(
                 f"'{out}' exists, and kit predict replaces a file only where --out names it. Pass --out "
                 f"{out} to replace it, or another --out. Received: out=None"
             )
+    if isinstance(test, str | Path) and os.path.realpath(out) == os.path.realpath(test):
+        raise InputError(
+            f"--out '{out}' is the test file itself, which the submission would replace. Pass another "
+            f"--out. Received: out={out}"
+        )
     return predict_file(model, test, out=out, log=log)
 
 

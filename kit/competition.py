@@ -350,6 +350,14 @@ def discover(
             notes.append(
                 f"target '{target}' has {len(classes)} integer values; {scorer.name} scores them as classes"
             )
+    if per_class and task == "regression" and train[target].dtype.is_integer():
+        # many integer values, and the sample file a probability column for each: they are classes
+        if not metric or "multiclass" in metrics.get(metric).tasks:
+            task, classes = "multiclass", sorted(train[target].drop_nulls().unique().to_list())
+            notes.append(
+                f"target '{target}' has {len(classes)} integer values, and the sample file a "
+                f"probability column for each: they are classes"
+            )
     if (
         task == "multiclass"
         and train[target].dtype.is_numeric()
@@ -367,6 +375,18 @@ def discover(
             f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
             f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
             f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
+        )
+    if (
+        metric
+        and metrics.canonical(metric) == "qwk"
+        and task == "multiclass"
+        and train[target].dtype == pl.String
+    ):
+        shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+        raise InputError(
+            f"qwk scores ratings in their order, but '{target}' in '{train_path.name}' holds text "
+            f"({shown}), whose order kit cannot know. Write the ratings as whole numbers in the train "
+            f"file (0 for the lowest), or pass another --metric. Received: metric={metric}"
         )
     classes = positive_last(classes, task, target, positive, metric, notes)
     _check_output_names(id, target, task, classes, train_path)

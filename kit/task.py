@@ -58,10 +58,7 @@ def infer_target(train, test, sample, id, target, train_path):
         if len(in_train) == 1:
             return in_train[0], False
         if len(in_train) > 1:
-            raise InputError(
-                f"The sample submission asks for several targets ({', '.join(in_train)}); kit "
-                f"predicts one at a time. Pass --target with one of them. Received: targets={in_train}"
-            )
+            raise _several_targets(in_train, "sample submission")
         for column in absent:
             if _has_class_columns(sample, id, column, train):
                 return column, True
@@ -268,6 +265,14 @@ def positive_last(classes: list, task: str, target: str, positive, metric, notes
     return [classes[1 - match[0]], classes[match[0]]]
 
 
+def _several_targets(targets: list[str], where: str) -> InputError:
+    return InputError(
+        f"The {where} asks for several targets ({', '.join(targets)}); kit predicts one target a run "
+        f"and cannot write the others. To predict one of them, copy the competition folder and keep "
+        f"only the id and that column in its sample file. Received: targets={targets}"
+    )
+
+
 def sample_fraction(sample, id) -> float | None:
     """A value of the sample's one prediction column that is not a whole number, if it has one."""
     if sample is None:
@@ -292,6 +297,12 @@ def infer_submission(
     columns = sample.columns
     others = [c for c in columns if c != id]
     name = sample_path.name if sample_path is not None else "sample file"
+    if per_class and task == "regression":
+        raise InputError(
+            f"The sample file '{name}' has a probability column per value of '{target}', as for classes, "
+            f"but {metrics.canonical(metric) if metric else 'the metric'} scores a regression. Pass a "
+            f"--metric of classes (log_loss), or fix the sample file. Received: metric={metric}"
+        )
     if per_class:
         by_name = {c.removeprefix(f"{target}_"): c for c in others}
         class_columns = [by_name.get(str(c)) for c in classes]
@@ -327,6 +338,8 @@ def infer_submission(
                 f"them. Check that the train file is the competition's whole train file. "
                 f"Received: columns={columns}"
             )
+        if target in others and all(c in train.columns for c in extra):
+            raise _several_targets(others, f"sample file '{name}'")
         raise InputError(
             f"The sample file '{name}' has column(s) {extra} besides the id and the target '{target}'; "
             f"kit writes one prediction column. Remove them from the sample file, or pass --target "
@@ -376,6 +389,15 @@ def infer_submission(
             )
         return SubmissionFormat("label", columns, value_column=value_column)
     numbers = sample[value_column].drop_nulls().cast(pl.Float64, strict=False)
+    if task == "binary" and shown and metric and metrics.get(metric).labels:
+        # the metric scores labels, and the sample spells them as none of train's ("0" for "no")
+        raise InputError(
+            f"The sample file '{name}' shows {', '.join(sorted(shown))} in '{value_column}', none of the "
+            f"labels of '{target}' in the train file ({', '.join(sorted(spelled))}), and "
+            f"{metrics.canonical(metric)} scores labels, so kit cannot tell how the submission spells them. "
+            f"Write '{target}' in the train file as the sample file does, or pass a --metric that scores "
+            f"probabilities if the competition scores them. Received: metric={metric}"
+        )
     if task == "multiclass" or numbers.null_count():
         # one column holding a probability cannot describe several classes, nor hold text
         return SubmissionFormat("label", columns, value_column=value_column)

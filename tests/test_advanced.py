@@ -121,6 +121,15 @@ def test_predict_without_out_keeps_a_submission_csv_that_is_there(binary_run, tm
     )
 
 
+def test_predict_refuses_to_write_over_its_own_test_file(binary_run, tmp_path):
+    data, run = binary_run
+    test = tmp_path / "test.csv"
+    test.write_bytes((data / "test.csv").read_bytes())
+    with pytest.raises(InputError, match="is the test file itself"):
+        api.predict(run.run_dir / "model", test, out=tmp_path / "." / "test.csv", log=quiet)
+    assert test.read_bytes() == (data / "test.csv").read_bytes()
+
+
 def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
     data, run = binary_run
     out = api.predict(

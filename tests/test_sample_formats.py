@@ -1,0 +1,81 @@
+"""What a sample file tells of the submission where train's target says something else: labels
+spelled otherwise, a probability column per integer value, several targets, ratings as words."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import write_competition
+
+from kit.competition import discover
+from kit.errors import InputError
+
+
+def _with_sample(root, **columns):
+    """The competition's sample file with these prediction columns (name -> value) after the id."""
+    sample = pl.read_csv(root / "sample_submission.csv").select("row_id")
+    sample.with_columns(pl.lit(v).alias(k) for k, v in columns.items()).write_csv(
+        root / "sample_submission.csv"
+    )
+    return root
+
+
+def _integers(root, k: int, *, columns) -> None:
+    """Train's target as k integer values; the sample: a probability column per value."""
+    train = pl.read_csv(root / "train.csv")
+    y = np.arange(train.height) % k
+    train.with_columns(pl.Series("label", y)).write_csv(root / "train.csv")
+    _with_sample(root, **{columns.format(c): 1 / k for c in range(k)})
+
+
+def test_labels_spelled_otherwise_by_the_sample_are_refused_under_a_label_metric(tmp_path):
+    # train says yes/no, the sample 0: which of them is 1 kit cannot know where labels are scored
+    root = _with_sample(write_competition(tmp_path / "yn"), label=0)
+    with pytest.raises(InputError, match=r"shows 0 in 'label', none of the labels .*\(no, yes\).*accuracy"):
+        discover(root, metric="accuracy")
+    # where probabilities are scored, the 0s are a probability's placeholder, as before
+    comp = discover(root)
+    assert (comp.submission.kind, comp.metric) == ("proba", "roc_auc")
+
+
+@pytest.mark.parametrize("columns", ["{}", "label_{}"])
+def test_a_probability_column_per_integer_value_makes_them_classes_however_many(tmp_path, columns):
+    root = write_competition(tmp_path / "k11")
+    _integers(root, 11, columns=columns)
+    comp = discover(root)
+    assert comp.task == "multiclass" and comp.classes == list(range(11))
+    assert comp.submission.kind == "proba_columns" and comp.metric == "log_loss"
+    assert any(
+        "11 integer values, and the sample file a probability column for each" in n for n in comp.notes
+    )
+    with pytest.raises(
+        InputError, match=r"rmse scores a regression. Pass a --metric of classes \(log_loss\)"
+    ):
+        discover(root, metric="rmse")
+
+
+@pytest.mark.parametrize("target", [None, "label"])
+def test_several_targets_are_refused_with_a_fix_that_works(tmp_path, target):
+    root = write_competition(tmp_path / "two")
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns(pl.col("x2").alias("second")).drop("x2").write_csv(root / "train.csv")
+    pl.read_csv(root / "test.csv").drop("x2").write_csv(root / "test.csv")
+    _with_sample(root, label="no", second=0)
+    with pytest.raises(InputError, match=r"several targets \(label, second\).*copy the competition folder"):
+        discover(root, target=target)
+    # the fix it names: the sample file of a copy keeps the id and one target
+    _with_sample(root, label="no")
+    assert discover(root, target=target).target == "label"
+
+
+def test_ratings_written_as_words_are_refused_under_qwk(tmp_path):
+    root = write_competition(tmp_path / "words", task="multiclass")  # low, mid, high
+    _with_sample(root, label="low")
+    with pytest.raises(InputError, match=r"qwk scores ratings in their order, but 'label' .* holds text"):
+        discover(root, metric="qwk")
+    train = pl.read_csv(root / "train.csv")
+    ranks = train["label"].replace_strict({"low": 0, "mid": 1, "high": 2}, return_dtype=pl.Int64)
+    train.with_columns(ranks.alias("label")).write_csv(root / "train.csv")
+    _with_sample(root, label=0)
+    assert discover(root, metric="qwk").classes == [0, 1, 2]
