@@ -138,7 +138,7 @@ def _pick_sample(tables: list[Path], notes: list[str] | None) -> Path | None:
     """The sample submission among the folder's tables: a name with "sample" in it, then one with
     "submission" in it (Titanic's gender_submission.csv), then submission.csv itself (the name a
     submission of the user's saved beside the data has most often); a CSV before Parquet. When
-    several are alike, a note names the one taken."""
+    there are several, a note names the one taken."""
     names = [p.name.lower() for p in tables]
     ranked = [
         [p for p, n in zip(tables, names, strict=True) if "sample" in n],
@@ -152,8 +152,11 @@ def _pick_sample(tables: list[Path], notes: list[str] | None) -> Path | None:
     alike = next((group for group in ranked if group), [])
     if not alike:
         return None
+    # a sample-like file of another name too (titanic's gender_submission.csv beside a sample_...);
+    # not submission.csv, the name of the user's own submissions
+    later = [p for group in ranked[ranked.index(alike) + 1 : 2] for p in group]
     alike = sorted(alike, key=lambda p: (not p.name.lower().endswith(".csv"), p.name))
-    others = [p.name for p in alike[1:] if p.stem.lower() != alike[0].stem.lower()]
+    others = [p.name for p in [*alike[1:], *later] if p.stem.lower() != alike[0].stem.lower()]
     if others and notes is not None:
         notes.append(
             f"took '{alike[0].name}' as the sample submission, not {', '.join(repr(n) for n in others)}; "

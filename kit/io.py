@@ -205,6 +205,9 @@ def _read_typed(source, options: dict) -> pl.DataFrame:
     return frame
 
 
+DUPLICATED = re.compile(r"(.+)_duplicated_\d+")
+
+
 def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFrame:
     sep = sniff_delimiter(path)
     options = dict(
@@ -228,6 +231,13 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
             text = data.decode("latin-1")
         frame = _read_typed(io.BytesIO(text.encode("utf-8")), options)
         notes.append(f"'{path.name}' is not UTF-8: read as Windows-1252 (Latin-1)")
+    # polars renames a repeated header name: "f0", then "f0_duplicated_0"
+    repeated = [c for c in frame.columns if (m := DUPLICATED.fullmatch(c)) and m[1] in frame.columns]
+    if repeated and not strings:
+        notes.append(
+            f"'{path.name}' names more than one column alike: read as {', '.join(repeated[:5])}; "
+            f"rename them in the file to choose the names"
+        )
     if sep != "," and not (sep == "\t" and path.name.lower().endswith(".tsv")):
         shown = {"\t": "tabs", ";": "semicolons", "|": "'|'"}[sep]
         if sep == ";" and not strings:

@@ -1,5 +1,5 @@
-"""What a sample file tells of the submission where train's target says something else: labels
-spelled otherwise, a probability column per integer value, several targets, ratings as words."""
+"""What a competition folder's files tell where they say something odd: a sample file whose
+labels, columns or name disagree with train's target, and a header that repeats a name."""
 
 from __future__ import annotations
 
@@ -79,3 +79,24 @@ def test_ratings_written_as_words_are_refused_under_qwk(tmp_path):
     train.with_columns(ranks.alias("label")).write_csv(root / "train.csv")
     _with_sample(root, label=0)
     assert discover(root, metric="qwk").classes == [0, 1, 2]
+
+
+def test_a_second_sample_like_file_is_named_in_a_note(tmp_path):
+    root = write_competition(tmp_path / "two-samples")
+    (root / "gender_submission.csv").write_bytes((root / "sample_submission.csv").read_bytes())
+    comp = discover(root)
+    assert comp.sample_path.name == "sample_submission.csv"
+    assert any("not 'gender_submission.csv'" in n for n in comp.notes), comp.notes
+
+
+def test_a_header_that_repeats_a_name_is_named_in_a_note(tmp_path):
+    root = write_competition(tmp_path / "repeated")
+    for name in ("train.csv", "test.csv"):
+        lines = (root / name).read_text().splitlines()
+        header = lines[0].replace("x2", "x1")  # two columns named x1
+        (root / name).write_text("\n".join([header, *lines[1:]]) + "\n")
+    comp = discover(root)
+    assert "x1_duplicated_0" in comp.train.columns
+    assert any(
+        "'train.csv' names more than one column alike: read as x1_duplicated_0" in n for n in comp.notes
+    )
