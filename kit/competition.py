@@ -21,6 +21,7 @@ from kit.columns import (
     check_sample_rows,
     check_time_column,
     describe_parts,
+    id_number,
     id_text,
     infer_parts,
     infer_roles,
@@ -236,9 +237,10 @@ def _check_output_names(id, target, task, classes, train_path) -> None:
 
 
 def _shares_values(train: pl.Series, test: pl.Series) -> bool:
-    """Whether a value of test's column (as text, so 7 and "7" meet) occurs in train's."""
-    seen = train.drop_nulls().cast(pl.String).unique()
-    return bool(test.drop_nulls().cast(pl.String).is_in(seen.implode()).any())
+    """Whether a value of test's column occurs in train's, as one spelling of a number where it is
+    one (7, 7.0 and "7" meet: a column with missing values is read as floats in one file only)."""
+    seen = id_number(train.drop_nulls()).unique()
+    return bool(id_number(test.drop_nulls()).is_in(seen.implode()).any())
 
 
 def _all_later(train_s: pl.Series, test_s: pl.Series) -> bool:

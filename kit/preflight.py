@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from kit import metrics, tracks
+from kit.columns import id_number
 from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
@@ -144,7 +145,7 @@ def _groups(comp: Competition, notes: list[str] | None = None) -> np.ndarray:
             f"{s.null_count()} of the {s.len()} rows have no '{comp.group}' (missing): they are kept "
             f"together as one group, in one fold; fill them to put them in groups of their own"
         )
-    return s.cast(pl.String).fill_null(MISSING_GROUP).to_numpy()
+    return id_number(s).fill_null(MISSING_GROUP).to_numpy()
 
 
 def _order_notes(comp: Competition, strategy: str) -> list[str]:
@@ -189,7 +190,7 @@ def _crossing_notes(comp: Competition, strategy: str, folds) -> list[str]:
         f"{len(np.unique(groups))} groups are on both sides of the folds"
     )
     if g in comp.test.columns:
-        test_groups = set(comp.test[g].drop_nulls().cast(pl.String).to_list())
+        test_groups = set(id_number(comp.test[g].drop_nulls()).to_list())
         if test_groups and not test_groups & set(groups.tolist()):
             note += (
                 f"; none of test's '{g}' values is in train, so the leaderboard scores new groups, and this "

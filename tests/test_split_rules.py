@@ -232,6 +232,19 @@ def test_a_group_column_whose_test_values_are_all_new_is_not_a_feature(tmp_path,
         assert "series_id" in comp.roles and not dropped
 
 
+def test_groups_written_as_floats_in_one_file_are_the_same_groups(tmp_path):
+    """A group column with a missing value is read as floats ("17.0"), the other file's as ints."""
+    data = _series(tmp_path / "sensors", new_groups=False)
+    train = pl.read_csv(data / "train.csv")
+    train.with_columns(pl.col("series_id").cast(pl.Float64)).write_csv(data / "train.csv")
+    comp, cfg = api.load(data, group="series_id", time="time_step", split="time", folds=3)
+    assert "series_id" in comp.roles
+    assert not any("dropped 'series_id'" in n or "new groups" in n for n in comp.notes), comp.notes
+    plan = preflight(comp, cfg)
+    assert any("does not keep the groups of 'series_id' apart" in n for n in plan.notes)
+    assert not any("new groups" in n for n in plan.notes), plan.notes
+
+
 def _jump(root, *, days=400, test_days=40):
     """Daily values whose level jumps from 0 to 10 in train's last 15% of days, where only the
     last fold validates, and stays there in the test's later days."""
