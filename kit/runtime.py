@@ -363,6 +363,11 @@ def choose(*, strategy: str = "auto", precision: str = "auto") -> Runtime:
             '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", '
             '"index": 0}}. Received: TF_CONFIG unset'
         )
+    if strategy == "tpu" and not _tpu_present():
+        raise InputError(
+            "strategy 'tpu' needs a TPU: none is attached to this machine, and TPU_NAME names none. "
+            "Use strategy 'auto' (it takes a TPU where there is one), or set TPU_NAME. Received: strategy=tpu"
+        )
     dist = _make_strategy(strategy)
     gpus = tf.config.list_physical_devices("GPU")
     notes = []

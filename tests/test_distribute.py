@@ -51,6 +51,11 @@ def test_bad_strategy_precision_or_cluster_settings_are_input_errors(monkeypatch
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(InputError, match="needs TF_CONFIG"):
         runtime.choose(strategy="multi_worker")
+    for name in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_WORKER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    if not runtime._tpu_present():  # a machine with a TPU takes it
+        with pytest.raises(InputError, match="strategy 'tpu' needs a TPU"):
+            runtime.choose(strategy="tpu")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(InputError, match="TF_CONFIG is not valid JSON"):
         runtime.choose()

@@ -100,13 +100,27 @@ def test_search_tables_merge_entry_by_entry_across_config_files():
         ({"baseline": {"dropout": {"min": 0.0, "max": 0.5}}}, "must be"),
         ({"baseline": {"learning_rate": {"low": 0.0, "high": 1e-2, "log": True}}}, "log scale"),
         ({"baseline": {"units": {"choices": []}}}, "non-empty list"),
+        ({"baseline": {"units": {"choices": [[64.5]]}}}, r"units \(each value\) .* must be of type int"),
+        ({"baseline": {"patience": {"low": 4, "high": 64, "step": 0}}}, "step above 0"),
+        ({"trees": {"max_leaf_nodes": {"low": 4, "high": 64, "step": -4}}}, "step above 0"),
         ({"pruner": "sometimes"}, "Unknown pruner"),
         ({"trials": 5}, "Unknown \\[search\\] setting"),
     ],
 )
 def test_bad_search_table_names_the_entry_and_the_fix(search, match):
     with pytest.raises(InputError, match=match):
-        tuning.search_space("baseline", _cfg(**search))
+        tuning.search_space(next(iter(search)) if "trees" in search else "baseline", _cfg(**search))
+
+
+def test_a_storage_that_is_a_folder_or_not_a_journal_is_refused_and_left_as_it_was(tmp_path):
+    with pytest.raises(InputError, match="is a folder. Pass a journal file's path in it"):
+        tuning.open_storage(tmp_path)
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes, no newline at the end")  # a journal repair would cut it to nothing
+    with pytest.raises(InputError, match="is a file that is not a study's journal"):
+        tuning.open_storage(mine)
+    assert mine.read_text() == "my notes, no newline at the end"
+    tuning.open_storage(tmp_path / "new" / "study.journal")  # a new journal's folder is made
 
 
 def test_list_choices_are_sampled_and_decoded_as_lists():

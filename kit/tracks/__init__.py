@@ -137,6 +137,10 @@ class Track:
             # an int where a float is expected is fine (learning_rate = 1)
             expected = (int, float) if isinstance(default, float) else type(default)
             check_type(f"[{self.name}] {name}", value, expected, source)
+            if isinstance(default, list) and default:  # units = [64.5] is no layer width
+                each = (int, float) if isinstance(default[0], float) else type(default[0])
+                for item in value:
+                    check_type(f"[{self.name}] {name} (each value)", item, each, source)
             if name in self.limits:
                 check_limit(f"[{self.name}] {name}", value, self.limits[name], source)
 

@@ -109,6 +109,9 @@ def _check_spec(track: str, name: str, spec: dict, default) -> dict:
         raise InputError(
             f"{where} is on a log scale, which needs low > 0 and no step. Received: {name}={spec!r}"
         )
+    step = spec.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
+        raise InputError(f"{where} needs a step above 0. Received: step={step!r}")
     # the type of the track's default decides: learning_rate = {low = 1, high = 2} is still a float
     is_int = isinstance(default, int) and not isinstance(default, bool)
     if default is None:

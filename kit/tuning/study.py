@@ -9,6 +9,7 @@ whose machine died is retried by the others after `GRACE_S` seconds.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import random
@@ -120,6 +121,7 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
     text = str(storage)
     if "://" not in text:
         path = Path(text)
+        _check_journal(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         _repair_journal(path)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
@@ -157,6 +159,29 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
         f"Could not open the storage: {type(failure).__name__}: {str(failure).splitlines()[0]}. Check "
         f"the URL and that the server is up. Received: storage={safe_url(text)}"
     ) from None
+
+
+def _check_journal(path: Path) -> None:
+    """A journal storage is a new file or one Optuna wrote: a line of JSON per operation."""
+    if path.is_dir():
+        raise InputError(
+            f"--storage '{path}' is a folder. Pass a journal file's path in it ({path / 'study.journal'}) "
+            f"or a database URL. Received: storage={path}"
+        )
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 16)
+    try:
+        line = json.loads(first)
+        is_journal = isinstance(line, dict) and "op_code" in line
+    except (ValueError, TypeError):
+        is_journal = False
+    if not is_journal:
+        raise InputError(
+            f"--storage '{path}' is a file that is not a study's journal (a line of JSON per operation), "
+            f"which kit would write into. Pass a new file's path or a study's journal. Received: storage={path}"
+        )
 
 
 def _repair_journal(path: Path) -> None:
