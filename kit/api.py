@@ -95,16 +95,19 @@ def load(
     if data is None:
         data = make_demo(kaggle.data_root() / "penguins-demo")
     cfg = config_mod.resolve(data.resolve().name, config=config, **settings)
-    comp = discover(
-        data,
-        target=cfg.target,
-        id=cfg.id,
-        metric=cfg.metric,
-        na=tuple(cfg.na),
-        group=cfg.group,
-        time=cfg.time,
-        positive=cfg.positive,
-    )
+    try:
+        comp = discover(
+            data,
+            target=cfg.target,
+            id=cfg.id,
+            metric=cfg.metric,
+            na=tuple(cfg.na),
+            group=cfg.group,
+            time=cfg.time,
+            positive=cfg.positive,
+        )
+    except InputError as err:
+        raise config_mod.from_a_file(err, cfg) from None
     comp.notes.extend(tfds.notes(data))
     return comp, cfg
 

@@ -75,6 +75,8 @@ class Config:
     seeds: int = 1  # seed bagging: each fold trained this many times, predictions averaged
     tracks: dict[str, dict] = field(default_factory=dict)
     search: dict = field(default_factory=dict)
+    # where each setting came from (a TOML's path, the flags), for errors that name it
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def params(self, track: str) -> dict:
         """The track's parameters: its defaults with this config's [<track>] table on top."""
@@ -95,6 +97,7 @@ class Config:
                 if key in SETTING_LIMITS:
                     check_limit(key, value, SETTING_LIMITS[key], source)
                 setattr(self, key, value)
+                self.sources[key] = source
             elif key == "search":
                 check_type(key, value, dict, source)
                 # [search.<track>] tables merge entry by entry, so a --config file can add one range
@@ -143,7 +146,11 @@ class Config:
 
     def to_dict(self) -> dict:
         """The TOML's mapping: settings, one table per track, [search]."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("tracks", "search")}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("tracks", "search", "sources")
+        }
         out = {k: v for k, v in out.items() if v is not None and v != []}
         out.update({name: dict(table) for name, table in self.tracks.items() if table})
         if self.search:
@@ -181,4 +188,20 @@ def resolve(competition: str, *, config: str | Path | None = None, **flags) -> C
         cfg.update(read_toml(own), source=str(own))
     if config is not None:
         cfg.update(read_toml(config), source=str(config))
-    return cfg.update(flags, source="the flags (or keyword arguments)")
+    return cfg.update(flags, source=FLAGS)
+
+
+FLAGS = "the flags (or keyword arguments)"
+
+
+def from_a_file(err: InputError, cfg: Config) -> InputError:
+    """The error, saying which TOML set the settings its fix names as flags ("Pass --time ...")
+    where a file did: the competition's own config in pipelines/configs is read by folder name."""
+    said = [
+        f"{key} = {getattr(cfg, key)!r} is set by {source}"
+        for key, source in cfg.sources.items()
+        if source != FLAGS and f"--{key} " in str(err) + " "
+    ]
+    if not said:
+        return err
+    return InputError(f"{err} ({'; '.join(said)})")

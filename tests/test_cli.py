@@ -270,3 +270,9 @@ def test_the_recipe_scripts_run_and_say_bad_input_in_one_line(tmp_path):
         assert done.returncode == 2, (recipe, done.stderr)
         assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "'" in done.stderr, recipe
         assert "does not exist" in done.stderr and "Traceback" not in done.stderr, recipe
+
+
+def test_leaderboard_with_a_root_that_is_a_file_says_so(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli.main(["leaderboard", "--root", str(tmp_path / "notes.txt")]) == 2
+    assert "is a file: pass the folder of the runs" in capsys.readouterr().err

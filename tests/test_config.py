@@ -140,3 +140,17 @@ def test_a_value_of_the_wrong_type_is_rejected(tmp_path, text, key):
     path = _toml(tmp_path / "bad.toml", text)
     with pytest.raises(InputError, match=key):
         resolve("x", config=path)
+
+
+def test_an_error_whose_fix_names_a_flag_says_which_file_set_it(tmp_path):
+    # a folder named as a competition kit has a config for: its TOML applies by the name alone
+    data = write_competition(tmp_path / "bike-sharing-demand", task="regression")
+    with pytest.raises(
+        InputError, match=r"Pass --time .*\(time = 'datetime' is set by .*bike-sharing-demand\.toml\)"
+    ):
+        api.load(data)
+    own = _toml(tmp_path / "mine.toml", 'group = "nosuch"\n')
+    with pytest.raises(InputError, match=r"Pass --group .*\(group = 'nosuch' is set by .*mine\.toml\)"):
+        api.load(write_competition(tmp_path / "tiny"), config=own)
+    with pytest.raises(InputError, match=r"Pass --group .*column=nosuch$"):  # a flag says no more
+        api.load(tmp_path / "tiny", group="nosuch")
