@@ -106,6 +106,8 @@ class Config:
                     current = self.search.get(name)
                     both = isinstance(item, dict) and isinstance(current, dict)
                     self.search[name] = {**current, **item} if both else item
+                if "pruner" in value:  # the track tables are checked where the tracks are known
+                    check_search_table({"pruner": value["pruner"]})
             elif key in tracks.known():
                 check_type(key, value, dict, source)
                 tracks.get(key).check(value, source=source)
@@ -205,3 +207,28 @@ def from_a_file(err: InputError, cfg: Config) -> InputError:
     if not said:
         return err
     return InputError(f"{err} ({'; '.join(said)})")
+
+
+PRUNERS = ("median", "hyperband", "none")
+SEARCH_SETTINGS = ("pruner",)  # [search] keys that are not track tables
+
+
+def check_search_table(search: dict) -> None:
+    """Reject [search] keys that are neither a track table nor a known setting."""
+    for key, value in search.items():
+        if key in tracks.known():
+            if not isinstance(value, dict):
+                raise InputError(
+                    f"[search] key '{key}' must be a table of parameter ranges, "
+                    f"e.g. [search.{key}]. Received: {key}={value!r}"
+                )
+        elif key == "pruner":
+            if value not in PRUNERS:
+                raise InputError(
+                    f"Unknown pruner '{value}'. Use one of: {', '.join(PRUNERS)}. Received: {value}"
+                )
+        else:
+            raise InputError(
+                f"Unknown [search] setting '{key}'. Use a track table ({', '.join(tracks.known())}) or "
+                f"one of: {', '.join(SEARCH_SETTINGS)}. Received: {key}={value!r}"
+            )

@@ -222,6 +222,7 @@ def test_a_track_that_returns_other_than_predictions_fails_at_the_fold(tmp_path,
         ("[advanced]\nunits = [64, 0]\n", r"units .* must be in \[1, 65536\]"),
         ("[baseline]\nunits = [64.5]\n", r"units \(each value\) .* must be of type int"),
         ("seed = -1\n", r"seed .* must be in \[0,"),
+        ("[search]\npruner = 'nosuch'\n", "Unknown pruner 'nosuch'"),  # not only where kit tune reads it
         ("[nope]\nx = 1\n", "Unknown setting 'nope'.*track's table: advanced, baseline"),
     ],
 )

@@ -17,11 +17,8 @@ import math
 import optuna
 
 from kit import tracks
-from kit.config import Config
+from kit.config import Config, check_search_table
 from kit.errors import InputError
-
-PRUNERS = ("median", "hyperband", "none")
-SEARCH_SETTINGS = ("pruner",)  # [search] keys that are not track tables
 
 
 def search_space(track: str | tracks.Track, cfg: Config) -> tuple[dict[str, dict], dict]:
@@ -66,27 +63,6 @@ def search_space(track: str | tracks.Track, cfg: Config) -> tuple[dict[str, dict
         for value in spec.get("choices", [spec.get("low"), spec.get("high")]):
             track.check({name: value}, source=f"[search.{track.name}] entry '{name}'")
     return space, fixed
-
-
-def check_search_table(search: dict) -> None:
-    """Reject [search] keys that are neither a track table nor a known setting."""
-    for key, value in search.items():
-        if key in tracks.known():
-            if not isinstance(value, dict):
-                raise InputError(
-                    f"[search] key '{key}' must be a table of parameter ranges, "
-                    f"e.g. [search.{key}]. Received: {key}={value!r}"
-                )
-        elif key == "pruner":
-            if value not in PRUNERS:
-                raise InputError(
-                    f"Unknown pruner '{value}'. Use one of: {', '.join(PRUNERS)}. Received: {value}"
-                )
-        else:
-            raise InputError(
-                f"Unknown [search] setting '{key}'. Use a track table ({', '.join(tracks.known())}) or "
-                f"one of: {', '.join(SEARCH_SETTINGS)}. Received: {key}={value!r}"
-            )
 
 
 def _check_spec(track: str, name: str, spec: dict, default) -> dict:

@@ -24,8 +24,8 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
+from kit.config import PRUNERS
 from kit.errors import InputError
-from kit.tuning.space import PRUNERS
 
 # a trial that keeps killing its worker (out of memory, ...) is dropped after this many retries
 MAX_RETRY = 2
