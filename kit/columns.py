@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from kit.derive import parse_datetime, parse_wall_clock, part_name, split_parts
+from kit.derive import UTC_OFFSET, parse_datetime, parse_wall_clock, part_name, split_parts
 from kit.errors import InputError
 from kit.io import read_table
 
@@ -175,6 +175,13 @@ def check_time_column(s: pl.Series, train_path: Path) -> None:
     if s.dtype.is_numeric() or s.dtype in (pl.Date, pl.Datetime):
         return
     values = s.drop_nulls()
+    offset = values.cast(pl.String).str.contains(UTC_OFFSET)
+    if offset.any() and not offset.all():
+        raise InputError(
+            f"--time column '{s.name}' in '{train_path.name}' writes a UTC offset in some rows "
+            f"({values.filter(offset)[0]!r}) and none in others ({values.filter(~offset)[0]!r}), so their "
+            f"order is unknown. Write every time with its offset, or none. Received: dtype={s.dtype}"
+        )
     parsed = parse_time_column(values.cast(pl.String)) if values.len() else values
     if values.len() == 0 or parsed.null_count():
         bad = values.filter(parsed.is_null())[0] if values.len() else None

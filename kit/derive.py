@@ -55,7 +55,7 @@ def parse_datetime(s: pl.Series) -> pl.Series:
 
 
 # a UTC offset or zone letter ending an ISO datetime: "+02:00", "-0530", "Z"
-_UTC_OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
+UTC_OFFSET = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
 
 
 def parse_wall_clock(s: pl.Series) -> pl.Series:
@@ -66,7 +66,7 @@ def parse_wall_clock(s: pl.Series) -> pl.Series:
     if s.dtype == pl.Datetime and s.dtype.time_zone is not None:
         return s.dt.replace_time_zone(None)
     if s.dtype == pl.String:
-        s = s.str.replace(_UTC_OFFSET, "")
+        s = s.str.replace(UTC_OFFSET, "")
     return parse_datetime(s)
 
 
@@ -262,7 +262,7 @@ def _days_from_civil(y, m, d):
 def _parse_datetime_graph(s):
     import tensorflow as tf
 
-    s = tf.strings.regex_replace(s, _UTC_OFFSET, "")  # the clock as written, as `parse_wall_clock`
+    s = tf.strings.regex_replace(s, UTC_OFFSET, "")  # the clock as written, as `parse_wall_clock`
     valid = tf.strings.regex_full_match(s, _DATETIME_PATTERN)
     safe = tf.where(valid, s, "1970-01-01 00")
 

@@ -277,3 +277,24 @@ def test_dotted_dates_are_read_day_first_where_no_day_is_above_12():
     assert dotted.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-10", "2024-02-01", "2024-02-03"]
     slashed = parse_time_column(pl.Series(["01/02/2024", "03/02/2024"]))
     assert slashed.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-02", "2024-03-02"]
+
+
+def test_a_time_column_with_an_offset_in_some_rows_only_is_refused_naming_both(tmp_path):
+    data = _series(tmp_path / "sensors", new_groups=False)
+    train = pl.read_csv(data / "train.csv")
+    when = [
+        f"2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00" + ("+05:00" if i % 3 == 0 else "")
+        for i in range(train.height)
+    ]
+    train.with_columns(pl.Series("when", when)).write_csv(data / "train.csv")
+    pl.read_csv(data / "test.csv").with_columns(pl.lit("2024-02-01T00:00:00").alias("when")).write_csv(
+        data / "test.csv"
+    )
+    with pytest.raises(
+        InputError, match=r"UTC offset in some rows \('2024-01-01T00:00:00\+05:00'\) and none"
+    ):
+        api.load(data, time="when")
+    train.with_columns(pl.Series("when", [w.removesuffix("+05:00") for w in when])).write_csv(
+        data / "train.csv"
+    )
+    assert api.load(data, time="when")[0].time == "when"  # none with an offset: in time order
