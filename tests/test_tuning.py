@@ -562,6 +562,12 @@ def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):
         kit.tune(
             root, track="trees", trials=2, metric="f1", folds=3, out=out, log=lambda _: None, progress=False
         )
+    # another track's study in the same folder would replace this one's best.toml and best/
+    with pytest.raises(
+        InputError, match=r"holds the trees study of tiny, whose best.toml, best/ and trials.csv"
+    ):
+        kit.tune(root, track="linear", trials=1, metric="accuracy", folds=3, out=out, log=lambda _: None)
+    assert "[trees]" in (out / "best.toml").read_text()
     # a parameter no trial searches, changed by --config: best.toml would write it for trials run without it
     other = tmp_path / "other.toml"
     other.write_text("[trees]\nn_iter_no_change = 10\n")

@@ -133,6 +133,7 @@ def tune(
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track.name}"
     # a tuning folder is written into (the study goes on), not replaced: it must be new or kit's
     check_out_dir(out, may_replace=is_tuning_dir)
+    _check_same_study(out, comp.name, track.name)
     storage = str(storage if storage is not None else out / "study.journal")
     # the most epochs a fold can run: every trial reports fold k on the same steps
     spec = space.get("epochs", {})
@@ -201,6 +202,23 @@ def tune(
             started=started,
             can_refit=deadline is None or time.monotonic() < deadline,
             log=log,
+        )
+
+
+def _check_same_study(out: Path, competition: str, track: str) -> None:
+    """A tuning folder goes on with its own study: another's would replace its best.toml and best/."""
+    try:
+        held = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(held, dict):
+        return
+    had = (held.get("competition"), held.get("track"))
+    if None not in had and had != (competition, track):
+        raise InputError(
+            f"--out '{out}' holds the {had[1]} study of {had[0]}, whose best.toml, best/ and trials.csv "
+            f"a {track} study of {competition} would replace. Pass another --out. "
+            f"Received: track={track}, competition={competition}"
         )
 
 
