@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+
+# `make test` runs a worker process per core: scikit-learn's OpenMP threads, two a process, spin
+# while another worker holds the cores (a trees fold of 0.2 s took 20 s beside two busy processes),
+# so each worker's OpenMP keeps to one thread; set before scikit-learn loads it
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COMPETITIONS = sorted(p.name for p in SHARED_DATA.iterdir()) if SHARED_DATA.is_dir() else []
