@@ -182,6 +182,9 @@ def read_toml(path: str | Path) -> dict:
         raise InputError(f"Config file '{path}' is not valid TOML: {err}. Fix the file.") from None
 
 
+FLAGS = "the flags (or keyword arguments)"
+
+
 def resolve(competition: str, *, config: str | Path | None = None, **flags) -> Config:
     """Build the config for a competition folder's name, a --config file and flags."""
     cfg = Config()
@@ -191,9 +194,6 @@ def resolve(competition: str, *, config: str | Path | None = None, **flags) -> C
     if config is not None:
         cfg.update(read_toml(config), source=str(config))
     return cfg.update(flags, source=FLAGS)
-
-
-FLAGS = "the flags (or keyword arguments)"
 
 
 def from_a_file(err: InputError, cfg: Config) -> InputError:

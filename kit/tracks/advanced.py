@@ -35,6 +35,9 @@ from kit.run import Fold, FoldResult
 from kit.runtime import PRECISIONS, STRATEGIES
 from kit.tracks.baseline import LIMITS as BASELINE_LIMITS
 
+# a refit on all rows (`kit.run`) trains to the last fold's best epoch, as the baseline's does
+from kit.tracks.baseline import refit_params  # noqa: F401 - the track's hook
+
 # kit.features.SCALINGS and BIN_ENCODINGS, without importing TensorFlow
 FEATURE_SCALINGS = ("robust", "standard")
 BIN_ENCODINGS = ("linear", "embedding")
@@ -303,13 +306,6 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         model=FoldModel(features, trainer.model, fold.task, scaler),
         predict=predict,
     )
-
-
-def refit_params(params: dict, history: dict) -> tuple[dict, int] | None:
-    """A refit on all rows (`kit.run`) trains to the last fold's best epoch and is not stopped
-    early: its validation rows are among its training rows. None where the fold kept no best."""
-    best = history.get("best_epoch", -1)
-    return ({**params, "patience": params["epochs"]}, best + 1) if best >= 0 else None
 
 
 # the target's column in a streamed fold's shards, unless a column of the data has that name
