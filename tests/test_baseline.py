@@ -441,10 +441,12 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
     }
     y = rows.astype(np.float32) * 2
     epochs = []
-    batches = baseline._batches(x, y, 64, seed=3)
-    assert batches.cardinality().numpy() == 16  # Keras counts an epoch's steps by it
-    for _ in range(2):
-        seen = [(b["numbers"].numpy(), b["codes"].numpy(), t.numpy()) for b, t in batches]
+    with baseline._batches(x, y, 64, seed=3) as batches:
+        assert batches.cardinality().numpy() == 16  # Keras counts an epoch's steps by it
+        seen_in = [
+            [(b["numbers"].numpy(), b["codes"].numpy(), t.numpy()) for b, t in batches] for _ in range(2)
+        ]
+    for seen in seen_in:
         numbers, codes, target = (np.concatenate(p) for p in zip(*seen, strict=True))
         assert sorted(numbers[:, 0]) == list(rows) and max(len(t) for *_, t in seen) == 64
         np.testing.assert_array_equal(numbers[:, 1], -numbers[:, 0])
@@ -452,6 +454,26 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
         np.testing.assert_array_equal(target, numbers[:, 0] * 2)
         epochs.append(numbers[:, 0])
     assert not np.array_equal(*epochs)  # a new order each epoch
+
+
+def test_a_big_folds_pipeline_lets_go_of_the_training_rows_at_the_blocks_end(monkeypatch):
+    """TensorFlow keeps a traced pipeline's gather function after the pipeline goes: the arrays it
+    gathers from must not stay with it (a 10M-row fold's table beside its predictions)."""
+    import gc
+    import weakref
+
+    from kit.tracks import baseline
+
+    monkeypatch.setattr(baseline, "SHUFFLE_ROWS_UP_TO", 0)
+    x = {"numbers": np.ones((500, 3), np.float32)}
+    table = weakref.ref(x["numbers"])
+    with baseline._batches(x, np.zeros(500, np.float32), 100, seed=0) as batches:
+        del x
+        assert sum(len(t) for _, t in batches) == 500
+        assert table() is not None
+    del batches
+    gc.collect()
+    assert table() is None
 
 
 def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(workdir, monkeypatch):
@@ -475,3 +497,34 @@ def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(w
     assert kit.tracks.baseline._last[1].input["categories"].shape[1] >= 1  # color, the date's parts
     assert not np.array_equal(_oof_predictions(small), _oof_predictions(big))  # the other way ran
     assert big.score > 0.75 and abs(big.score - small.score) < 0.05
+
+
+def test_a_big_folds_predictions_made_a_chunk_at_a_time_keep_the_rows_order(workdir, monkeypatch):
+    """A validation fold scored on a sample each epoch is predicted whole after training, and the
+    test always, each transformed a chunk at a time: chunks of 16 rows give what one chunk gives."""
+    import kit.prep
+    import kit.tracks.baseline
+    import kit.training
+
+    data = write_competition(workdir / "data" / "chunked", task="binary", n=600)
+    config = _config(workdir / "chunked.toml", epochs=4, units=[16])
+    monkeypatch.setattr(kit.training, "VALIDATION_SAMPLE", 50)  # of each fold's 120 rows
+
+    def run(key, rows):
+        monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", rows)
+        monkeypatch.setattr(kit.tracks.baseline, "TRANSFORM_ROWS", rows)
+        return kit.api.baseline(
+            data, config=config, seed=5, out=workdir / "chunked" / key, log=lambda line: None
+        )
+
+    whole, chunked = run("whole", 10**6), run("chunked", 16)
+    oof = _oof_predictions(whole)
+    assert oof.shape[0] == 600 and not np.isnan(oof).any()
+    np.testing.assert_allclose(_oof_predictions(chunked), oof, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        chunked.test_predictions.select(pl.col("^proba_.*$")).to_numpy(),
+        whole.test_predictions.select(pl.col("^proba_.*$")).to_numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert whole.score == chunked.score

@@ -10,10 +10,12 @@ Keras traces its steps once a run.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-from kit import metrics
-from kit.prep import SCALINGS
+from kit import metrics, runtime
+from kit.prep import SCALINGS, TRANSFORM_ROWS
 from kit.run import Fold, FoldResult
 
 # no Keras at import: a config is checked before TensorFlow loads
@@ -139,10 +141,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     # model (a fold's rare values change its one-hots); the zero columns are made by the
     # transform, not by a padded copy of each table
     width, one_hot_width = _round_up(prep.n_dense_), _round_up(prep.n_one_hot_)
-    x_train, x_val, x_test = (
-        prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
-        for frame, rows in ((train_frame, train_rows), (val_frame, val_rows), (fold.test, None))
-    )
+
+    def transform(frame, rows=None):
+        return prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
+
+    x_train = transform(train_frame, train_rows)
 
     scaler = None
     y_train = fold.y_train
@@ -183,13 +186,18 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         steps=steps,
     )
 
-    # each epoch's score on a sample of a big validation fold; the predictions below use all of it
-    rows = validation_sample(len(fold.y_val), seed=fold.seed)
-    x_check = x_val if rows is None else {k: v[rows] for k, v in x_val.items()}
-    y_check = fold.y_val if rows is None else fold.y_val[rows]
+    # each epoch's score on a sample of a big validation fold; the predictions below use all of it,
+    # transformed a chunk at a time once training has let go of its rows (a big fold's validation
+    # and test tables are never held whole, nor beside the training one)
+    sample = validation_sample(len(fold.y_val), seed=fold.seed)
+    if sample is None:
+        x_check, y_check = transform(val_frame, val_rows), fold.y_val
+    else:
+        x_check = transform(val_frame, sample if val_rows is None else val_rows[sample])
+        y_check = fold.y_val[sample]
 
     def score_epoch(epoch, logs):
-        logs["val_score"] = metric(y_check, _predict(model, x_check, fold.task, scaler))
+        logs["val_score"] = metric(y_check, _predict(model, [x_check], fold.task, scaler))
 
     mode = "max" if metric.direction == "maximize" else "min"
     callbacks = [
@@ -202,26 +210,35 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
         ),
         *fold.callbacks,
     ]
-    batches = _batches(x_train, y_train, batch_size, seed=fold.seed)
-    del x_train  # the pipeline holds its own copy of the rows
-    history = model.fit(
-        batches,
-        shuffle=False,  # the pipeline shuffles
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    with _batches(x_train, y_train, batch_size, seed=fold.seed) as batches:
+        del x_train  # the pipeline holds the rows until the block ends
+        history = model.fit(
+            batches,
+            shuffle=False,  # the pipeline shuffles
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    if len(y_train) > SHUFFLE_ROWS_UP_TO:
+        runtime.release_memory()  # the training rows, before the predictions' tables are made
     scores = [float(s) for s in history.history.get("val_score", [])]
 
-    def predict(frame):
+    def predict(frame, rows=None):
         # the compiled model is reused by the next fold, so this holds only until then
+        n = frame.height if rows is None else len(rows)
         return _predict(
-            model, prep.transform(frame, width=width, one_hot_width=one_hot_width), fold.task, scaler
+            model,
+            (
+                transform(frame.slice(i, TRANSFORM_ROWS) if rows is None else frame, _chunk(rows, i))
+                for i in range(0, max(n, 1), TRANSFORM_ROWS)
+            ),
+            fold.task,
+            scaler,
         )
 
     return FoldResult(
-        val=_predict(model, x_val, fold.task, scaler),
-        test=_predict(model, x_test, fold.task, scaler),
+        val=_predict(model, [x_check], fold.task, scaler) if sample is None else predict(val_frame, val_rows),
+        test=predict(fold.test),
         history={
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_score": scores,
@@ -245,21 +262,26 @@ def _best_epoch(scores: list[float], direction: str) -> int:
     return int(np.nanargmax(scores) if direction == "maximize" else np.nanargmin(scores))
 
 
-def _predict(model, inputs: dict[str, np.ndarray], task: str, scaler) -> np.ndarray:
+def _predict(model, tables, task: str, scaler) -> np.ndarray:
+    """The model's predictions for the rows of `tables` (transformed inputs) one after another."""
     from kit.targets import to_prediction
 
-    n = len(inputs["numbers"])
-    out = np.concatenate(
-        [
-            np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
-            for i in range(0, max(n, 1), PREDICT_CHUNK)
-        ]
-    )[:n]
-    return to_prediction(out, task, scaler)
+    out = [
+        np.asarray(model.predict_on_batch({k: v[i : i + PREDICT_CHUNK] for k, v in inputs.items()}))
+        for inputs in tables
+        for i in range(0, max(len(inputs["numbers"]), 1), PREDICT_CHUNK)
+    ]
+    return to_prediction(np.concatenate(out), task, scaler)
 
 
+def _chunk(rows: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if rows is None else rows[i : i + TRANSFORM_ROWS]
+
+
+@contextlib.contextmanager
 def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: int):
-    """The training fold as a tf.data pipeline, reshuffled (seeded) every epoch.
+    """The training fold as a tf.data pipeline, reshuffled (seeded) every epoch, for the `with`
+    block's length.
 
     Keras' own shuffling of arrays builds a new shuffled pipeline with eager ops at every epoch,
     about half of an epoch's time on small data; this one is built once per fold. Up to
@@ -267,39 +289,45 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     it saves on small data: titanic CV 11.6 s against 14.8 s); above, each epoch draws a
     permutation of their indices (`kit.data.shuffled_batches`) and each batch is gathered from the
     NumPy arrays, which are never copied (a shuffle buffer of 100k rows takes 0.3-0.4 s an epoch
-    to fill, the gathers 0.1 s).
+    to fill, the gathers 0.1 s), and are let go at the block's end: TensorFlow keeps the function
+    that gathers them after the pipeline has gone.
     """
     import tensorflow as tf
 
     from kit.data import shuffled_batches
 
     if len(y) <= SHUFFLE_ROWS_UP_TO:
-        return (
+        yield (
             tf.data.Dataset.from_tensor_slices((x, y))
             .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size)
             .prefetch(tf.data.AUTOTUNE)
         )
+        return
     # each batch gathered from the NumPy arrays themselves: a tensor made of them would be a copy
     # of the fold (two, while TensorFlow aligns it)
     names = list(x)
-    arrays = [x[k] for k in names] + [np.asarray(y)]
+    held = [x[k] for k in names] + [np.asarray(y)]
+    shapes = [(tf.as_dtype(a.dtype), (None, *a.shape[1:])) for a in held]
 
     def gather(i):
-        return tuple(a[i] for a in arrays)
+        return tuple(a[i] for a in held)
 
     @tf.autograph.experimental.do_not_convert  # plain graph ops: nothing for AutoGraph to convert
     def take(i):
-        parts = tf.numpy_function(gather, [i], [tf.as_dtype(a.dtype) for a in arrays], stateful=False)
-        for part, a in zip(parts, arrays, strict=True):
-            part.set_shape((None, *a.shape[1:]))
+        parts = tf.numpy_function(gather, [i], [dtype for dtype, _ in shapes], stateful=False)
+        for part, (_, shape) in zip(parts, shapes, strict=True):
+            part.set_shape(shape)
         return dict(zip(names, parts[:-1], strict=True)), parts[-1]
 
-    return (
-        shuffled_batches(len(y), batch_size, seed=seed)
-        .map(take, num_parallel_calls=2, deterministic=True)
-        .prefetch(4)
-    )
+    try:
+        yield (
+            shuffled_batches(len(y), batch_size, seed=seed)
+            .map(take, num_parallel_calls=2, deterministic=True)
+            .prefetch(4)
+        )
+    finally:
+        held.clear()
 
 
 GATHER_ABOVE = 200_000
