@@ -59,7 +59,36 @@ class History:
     best_epoch: int = -1
     best_score: float = math.nan
     resumed_at: int = 0  # the first epoch this process trained (0 unless a checkpoint was found)
+    # the epoch the lists start at: 0, unless a checkpoint was resumed without its epochs' lists
+    first_epoch: int = 0
     stopped_early: bool = False
+
+    # kept beside each checkpoint, so a resumed fit's lists hold the epochs before the resume too
+    EPOCHS = ("loss", "val_score", "learning_rate", "seconds")
+
+    def restore_epochs(self, folder: Path) -> None:
+        """The lists up to `resumed_at` from `folder`'s epochs file (written before each checkpoint,
+        so it may hold an epoch more); where it is absent or short, they start at `resumed_at`."""
+        import json
+
+        try:
+            saved = json.loads((folder / EPOCHS_FILE).read_text())
+            lists = [[float(v) for v in saved[key]] for key in self.EPOCHS]
+        except (OSError, ValueError, KeyError, TypeError):
+            lists = None
+        if lists is None or len(lists[0]) < self.resumed_at:
+            self.first_epoch = self.resumed_at
+            return
+        for key, values in zip(self.EPOCHS, lists, strict=True):
+            setattr(self, key, values[: self.resumed_at])
+
+    def save_epochs(self, folder: Path) -> None:
+        from kit.io import write_atomic
+
+        write_atomic(folder / EPOCHS_FILE, {key: getattr(self, key) for key in self.EPOCHS})
+
+
+EPOCHS_FILE = "epochs.json"
 
 
 def batch_size_for(n_rows: int) -> int:
@@ -419,6 +448,7 @@ class Trainer:
             history.resumed_at = int(self.state["epoch"].numpy())
             history.best_epoch = int(self.state["best_epoch"].numpy())
             history.best_score = float(self.state["best_score"].numpy())
+            history.restore_epochs(self.checkpoint_dir)
             if log:
                 log(f"    resumed from {latest} at epoch {history.resumed_at + 1}")
         writer = (
@@ -490,6 +520,8 @@ class Trainer:
                 # (every epoch in a multi-worker job: a save is a collective, and the workers' clocks differ)
                 due = self.runtime.workers > 1 or time.monotonic() - saved >= self.checkpoint_seconds
                 if manager is not None and (finished or due):
+                    if scratch is None:  # the chief's: its checkpoints are the ones resumed
+                        history.save_epochs(self.checkpoint_dir)
                     manager.save(checkpoint_number=epoch + 1)
                     saved = time.monotonic()
                 if writer is not None:

@@ -220,6 +220,9 @@ def test_a_killed_run_resumes_each_fold_from_its_checkpoints(tmp_path, fast_conf
     assert "fold_0/checkpoints/ckpt-3 at epoch 4" in text  # fold 0 had finished: nothing to train
     assert "fold_1/checkpoints/ckpt-2 at epoch 3" in text
     assert (run.run_dir / "model" / "saved_model.pb").exists() and not work.exists()
+    # each fold's learning curve holds the epochs before the kill too
+    for fold in json.loads((run.run_dir / "history.json").read_text())["folds"]:
+        assert len(fold["loss"]) == len(fold["val_score"]) == 3 and fold["first_epoch"] == 0
 
 
 def test_a_killed_run_started_again_with_another_seed_starts_over(tmp_path, fast_config):

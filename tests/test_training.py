@@ -16,7 +16,7 @@ from kit import runtime
 from kit.data import TableSource
 from kit.errors import InputError
 from kit.models import build_network
-from kit.training import Trainer, fit_budget
+from kit.training import EPOCHS_FILE, Trainer, fit_budget
 
 
 class Stop(Exception):
@@ -122,6 +122,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            captured.setdefault("losses", []).append(logs["loss"])
             if epoch == 2:  # the checkpoint of epoch 3 is on disk by now
                 captured["weights"] = [w.numpy().copy() for w in self.model.weights]
                 raise KeyboardInterrupt
@@ -133,16 +134,23 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
 
     second = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)
     history = second.fit(source, epochs=3, batch_size=64)  # all 3 epochs already done: restore only
-    assert history.resumed_at == 3 and history.loss == []
+    # a fold that had finished keeps its epochs' lists (the history and the report's curves)
+    assert history.resumed_at == 3 and history.loss == captured["losses"] and history.first_epoch == 0
     for now, then in zip(second.model.weights, captured["weights"], strict=True):
         np.testing.assert_array_equal(now.numpy(), then)
 
     third = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)
     messages = []
     history = third.fit(source, epochs=5, batch_size=64, log=messages.append)
-    assert history.resumed_at == 3 and len(history.loss) == 2
+    assert history.resumed_at == 3 and len(history.loss) == 5 and history.loss[:3] == captured["losses"]
+    assert len(history.learning_rate) == len(history.seconds) == 5 and history.first_epoch == 0
     assert int(third.optimizer.iterations.numpy()) == 5 * steps  # optimizer state came back too
     assert "resumed" in messages[0] and "epoch 4" in messages[0]
+
+    (tmp_path / "ckpt" / EPOCHS_FILE).unlink()  # a checkpoint kept without its epochs' lists
+    fourth = make_trainer(checkpoint_dir=tmp_path / "ckpt", checkpoint_seconds=0)
+    history = fourth.fit(source, epochs=6, batch_size=64)
+    assert history.resumed_at == history.first_epoch == 5 and len(history.loss) == 1
 
 
 def test_a_resumed_run_that_had_stopped_early_does_not_train_on(data, tmp_path):
@@ -150,11 +158,12 @@ def test_a_resumed_run_that_had_stopped_early_does_not_train_on(data, tmp_path):
     scores = iter([0.9, 0.1, 0.1])
     # the default saves at most every 30 s, and always the epoch a fit ends on
     first = make_trainer(checkpoint_dir=tmp_path / "ckpt")
-    first.fit(source, epochs=10, batch_size=64, validate=lambda: next(scores), patience=2)
+    stopped = first.fit(source, epochs=10, batch_size=64, validate=lambda: next(scores), patience=2)
     assert [p.name for p in (tmp_path / "ckpt").glob("ckpt-*.index")] == ["ckpt-3.index"]
     again = make_trainer(checkpoint_dir=tmp_path / "ckpt")
     history = again.fit(source, epochs=10, batch_size=64, validate=lambda: 1.0, patience=2)
-    assert history.loss == [] and history.best_epoch == 0 and history.best_score == 0.9
+    assert history.best_epoch == 0 and history.best_score == 0.9
+    assert history.loss == stopped.loss and history.val_score == [0.9, 0.1, 0.1]  # nothing trained
     for now, best in zip(again.model.weights, first.model.weights, strict=True):
         np.testing.assert_array_equal(now.numpy(), best.numpy())
 

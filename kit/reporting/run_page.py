@@ -109,7 +109,7 @@ def _cv(f: Folder) -> str:
     rows = []
     for k, s in enumerate(scores):
         h = history[k] if k < len(history) and isinstance(history[k], dict) else {}
-        epochs = len(h.get("val_score") or []) + int(h.get("resumed_at") or 0)
+        epochs = len(h.get("val_score") or []) + _first_epoch(h)
         best_epoch = h.get("best_epoch")
         rows.append((
             k + 1,
@@ -193,7 +193,7 @@ def _curves(f: Folder) -> str:
     metric = f.get("metric", "score")
     loss, val, markers, best = [], [], [], []
     for k, h in enumerate(folds):
-        offset = int(h.get("resumed_at") or 0)  # epochs run before a resume are not in the lists
+        offset = _first_epoch(h)
         colour = charts.color(k)
         for key, into in (("loss", loss), ("val_score", val)):
             ys = np.asarray(h.get(key) or [], dtype=float)
@@ -392,3 +392,9 @@ def _config(f: Folder) -> str:
         )
     out.append(file_list(sorted({*f.files, "report.html"})))
     return "".join(out)
+
+
+def _first_epoch(history: dict) -> int:
+    """The epoch a fold's lists start at: 0, or where a resume lost the epochs before it (a run
+    folder written before the lists were kept with the checkpoints says only `resumed_at`)."""
+    return int(history.get("first_epoch", history.get("resumed_at")) or 0)

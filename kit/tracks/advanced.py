@@ -276,7 +276,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             shutil.rmtree(scratch, ignore_errors=True)
     fold.log(
         f"    batch {rt.global_batch_size(per_replica)} ({per_replica} x {rt.replicas} replicas), "
-        f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.resumed_at}"
+        f"best epoch {history.best_epoch + 1} of {len(history.loss) + history.first_epoch}"
     )
 
     def predict(frame):
@@ -299,6 +299,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
             "val_score": history.val_score,
             "best_epoch": history.best_epoch,  # counts the epochs before a resume too
             "resumed_at": history.resumed_at,
+            "first_epoch": history.first_epoch,  # where the lists start: >0 if a resume lost epochs
             "seconds": history.seconds,
             "batch_size": rt.global_batch_size(per_replica),
             "runtime": rt.summary(per_replica),
