@@ -171,6 +171,8 @@ def check_same_folds(members: list[Member]) -> None:
                 problem = f"its folds differ under the same settings ({split(m.info)}): its data differ"
         elif m.oof.columns[0] == first.oof.columns[0] and not m.oof[:, 0].equals(first.oof[:, 0]):
             problem = "its training rows differ"
+        elif not _targets(m).equals(_targets(first)):  # folds a stratified split drew alike
+            problem = "its training targets differ"
         elif not m.test[:, 0].equals(first.test[:, 0]):
             problem = "its test rows differ"
         if problem:
@@ -178,6 +180,11 @@ def check_same_folds(members: list[Member]) -> None:
                 f"Run '{m.run_dir}' cannot be blended with '{first.run_dir}': {problem}. Blend runs made with "
                 f"the same --metric, --split, --group, --time, --folds and --seed on the same data. Received: run={m.run_dir}"
             )
+
+
+def _targets(member: Member) -> pl.Series:
+    """The training targets a run was scored on: its OOF's column before "fold"."""
+    return member.oof[:, member.oof.columns.index("fold") - 1]
 
 
 def _largest_blendable(members: list[Member], log) -> list[Member]:

@@ -173,6 +173,22 @@ def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
     assert not (tmp_path / "blend").exists()
 
 
+def test_runs_scored_on_other_targets_are_refused(three_runs, tmp_path, capsys):
+    """A run on a copy of the competition whose targets changed (labels flipped) can draw the same
+    stratified folds: its OOF predictions answer another question and cannot join the blend."""
+    _, comp, runs = three_runs
+    copy = tmp_path / "flipped"
+    shutil.copytree(runs[1].run_dir, copy)
+    oof = pl.read_parquet(copy / "oof.parquet")
+    flipped = oof[comp.target].reverse()
+    assert not flipped.equals(oof[comp.target])
+    oof.with_columns(flipped.alias(comp.target)).write_parquet(copy / "oof.parquet")
+    code = cli.main(["blend", str(runs[0].run_dir), str(copy), "--out", str(tmp_path / "blend")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "targets differ" in err, err
+    assert not (tmp_path / "blend").exists()
+
+
 @pytest.mark.parametrize("damaged", ["oof.parquet", "metrics.json"])
 def test_a_damaged_run_folder_is_named_in_one_line(three_runs, tmp_path, capsys, damaged):
     _, _, runs = three_runs
