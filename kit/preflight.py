@@ -37,7 +37,7 @@ import polars as pl
 from kit import metrics, tracks
 from kit.columns import id_number
 from kit.competition import Competition
-from kit.config import Config
+from kit.config import Config, from_a_file
 from kit.errors import InputError
 from kit.io import check_out_dir
 from kit.split import describe, make_folds, resolve_strategy
@@ -76,6 +76,13 @@ def preflight(
         track, params: the track and its full parameters, checked against its DEFAULTS and LIMITS.
         out: the run folder, checked with `kit.io.check_out_dir` (None: not checked here).
     """
+    try:
+        return _preflight(comp, cfg, track=track, params=params, out=out)
+    except InputError as err:  # "Pass --group ...": and which TOML set the group, where one did
+        raise from_a_file(err, cfg) from None
+
+
+def _preflight(comp, cfg, *, track, params, out) -> Plan:
     if track is not None and params is not None:
         track.check({k: v for k, v in params.items() if k in track.defaults}, source="the run's parameters")
     if out is not None:

@@ -154,3 +154,21 @@ def test_an_error_whose_fix_names_a_flag_says_which_file_set_it(tmp_path):
         api.load(write_competition(tmp_path / "tiny"), config=own)
     with pytest.raises(InputError, match=r"Pass --group .*column=nosuch$"):  # a flag says no more
         api.load(tmp_path / "tiny", group="nosuch")
+
+
+def test_a_run_refused_for_a_group_a_file_set_says_which_file(tmp_path):
+    import numpy as np
+    import polars as pl
+    from conftest import write_frame
+
+    from kit.preflight import preflight
+
+    frame = pl.DataFrame({"id": range(60), "x": np.arange(60.0), "site": ["a"] * 60})
+    data = write_frame(tmp_path / "one-site", frame, np.arange(40.0), 40)
+    own = _toml(tmp_path / "mine.toml", 'group = "site"\n')
+    comp, cfg = api.load(data, config=own)
+    with pytest.raises(InputError, match=r"Pass --group .*\(group = 'site' is set by .*mine\.toml\)"):
+        preflight(comp, cfg)
+    comp, cfg = api.load(data, group="site")
+    with pytest.raises(InputError, match=r"Pass --group .*groups=1$"):  # a flag says no more
+        preflight(comp, cfg)
