@@ -148,6 +148,10 @@ def cross_validate(
     return run
 
 
+# metrics.json's "test_from" where a forecast's test came from the folds' models for want of a refit
+SKIPPED_REFIT = "the folds' models (a tuning trial's run: no refit on all rows)"
+
+
 def _cross_validate(
     comp, cfg, track, params, *, run_dir, plan, folds, metric, train, test, roles, y, n_classes,
     chief, started, log, fold_callbacks, progress, phases, refit,
@@ -245,8 +249,10 @@ def _cross_validate(
         # the test from the folds' models (each result's share), or below from a refit on all rows
         test_pred, exported, refit_info = test_sum, results, {}
         shares = [w / cfg.seeds for w in weights for _ in range(cfg.seeds)]
-        forecast = refit and strategy == "time" and plan.test_later
+        forecast = strategy == "time" and plan.test_later
         refit_with = track.refit_params(params, histories[-1]) if forecast else None
+        if refit_with is not None and not refit:
+            refit_with, refit_info = None, {"test_from": SKIPPED_REFIT}
         if refit_with is not None:
             t0 = time.perf_counter()
             refit_with, epochs = refit_with  # epochs None: a track without them

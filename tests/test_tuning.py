@@ -469,3 +469,26 @@ def test_a_script_without_a_main_guard_runs_once_while_a_worker_process_tunes(co
     assert marks.read_text() == "ran\n"
     assert "no worker process could start" not in result.stdout + result.stderr  # trials ran in a worker
     assert len(pl.read_csv(out / "trials.csv")) == 1
+
+
+def test_a_forecasts_best_run_predicts_the_test_with_the_refit_on_all_rows(tmp_path):
+    """A trial needs only its score, so a forecast's trial predicts the test with its folds' models;
+    best/, the submission a user sends, is run again with the refit a plain run of the track makes."""
+    import json
+
+    import numpy as np
+    from conftest import write_frame
+
+    rng = np.random.default_rng(0)
+    days = pl.date_range(pl.date(2023, 1, 1), pl.date(2023, 1, 1) + pl.duration(days=199), eager=True)
+    x = rng.normal(size=200)
+    frame = pl.DataFrame({"id": range(200), "date": days, "x": x})
+    root = write_frame(tmp_path / "forecast", frame, 2 * x + rng.normal(scale=0.1, size=200), 150)
+    lines = []
+    result = kit.tune(root, track="linear", trials=1, time="date", out=tmp_path / "study", log=lines.append)
+    trial = json.loads((tmp_path / "study" / "trials" / "0000" / "metrics.json").read_text())
+    best = json.loads((result.best_run / "metrics.json").read_text())
+    assert trial["split"] == best["split"] == "time" and "no refit" in trial["test_from"]
+    assert best["test_from"].startswith("a refit on all 150 training rows")
+    assert best["score"] == trial["score"]  # the same folds and parameters
+    assert any("again with the refit" in line for line in lines)

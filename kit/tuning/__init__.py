@@ -200,7 +200,7 @@ def tune(
             metric=metric,
             out=out,
             started=started,
-            can_refit=deadline is None or time.monotonic() < deadline,
+            deadline=deadline,
             log=log,
         )
 

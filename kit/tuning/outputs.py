@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import io
 import json
+import math
 import os
 import shutil
 import time
@@ -81,10 +82,11 @@ def summarize(
     metric,
     out: Path,
     started: float,
-    can_refit: bool = True,
+    deadline: float | None = None,
     log: Callable[[str], None] = print,
 ) -> TuneResult:
-    """Write trials.csv, the plots, best.toml, best/ and summary.json for the study as it stands."""
+    """Write trials.csv, the plots, best.toml, best/ and summary.json for the study as it stands;
+    best/ is run again (`Plan.cross_validate`) only where the time to `deadline` fits the best trial."""
     comp, cfg, track, space, base = plan.comp, plan.cfg, plan.track.name, plan.space, plan.base
     with _locked(out / ".summary.lock"):
         trials = study.get_trials(deepcopy=False)
@@ -99,7 +101,9 @@ def summarize(
             write_atomic(
                 best_config, _best_toml(comp, cfg, plan.track, best_params, best, study, best_config)
             )
-            best_run = _publish_best(out, best.number, best_params, plan if can_refit else None, log)
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            fits = best.duration is None or left > 1.2 * best.duration.total_seconds()
+            best_run = _publish_best(out, best.number, best_params, plan if fits else None, log)
             _plots(study, out, seed=cfg.seed, log=log)
         importances = _importances(study, seed=cfg.seed) if complete > 1 else None
         seconds = time.monotonic() - started
@@ -204,19 +208,31 @@ def _best_toml(comp, cfg, track, params, best, study, path) -> str:
     return header + dumps(resolved.to_dict())
 
 
-def _publish_best(out: Path, number: int, params: dict, refit: Plan | None, log) -> Path | None:
-    """Copy the best trial's run folder to out/best/ (a refit when it ran on another machine)."""
+def _publish_best(out: Path, number: int, params: dict, rerun: Plan | None, log) -> Path | None:
+    """Copy the best trial's run folder to out/best/, or run its parameters again (`rerun`, None
+    where the time budget cannot fit it) where it ran on another machine or is a forecast, whose
+    trial predicted the test with its folds' models instead of a refit on all rows."""
     source, dest = out / "trials" / f"{number:04d}", out / "best"
     if written_by_kit(dest) and _same_run(dest, number):
         return dest
-    if written_by_kit(source):
+    here = written_by_kit(source)
+    if here and (rerun is None or not _skipped_refit(source)):
+        if _skipped_refit(source):
+            log(
+                f"best/ is trial {number}'s run, whose test came from its folds' models (the time budget "
+                f"cannot fit a run with the refit on all rows): its best.toml given to the track refits"
+            )
         staging = stage_dir(dest)
         staging.rmdir()
         shutil.copytree(source, staging)
-    elif refit is not None:
-        log(f"trial {number} ran on another machine; refitting its parameters here for the submission")
+    elif rerun is not None:
+        log(
+            f"trial {number} ran on another machine; refitting its parameters here for the submission"
+            if not here
+            else f"running trial {number}'s parameters again with the refit on all rows for the forecast's submission"
+        )
         staging = stage_dir(dest)
-        refit.cross_validate(params, out=staging)
+        rerun.cross_validate(params, out=staging)
     else:
         log(f"trial {number}'s run folder is not here and the time budget is spent; best/ is not updated")
         return dest if dest.is_dir() else None
@@ -225,6 +241,15 @@ def _publish_best(out: Path, number: int, params: dict, refit: Plan | None, log)
     timed_report(staging, dest=dest, log=log)
     publish_dir(staging, dest)
     return dest
+
+
+def _skipped_refit(run_dir: Path) -> bool:
+    from kit.run import SKIPPED_REFIT
+
+    try:
+        return json.loads((run_dir / "metrics.json").read_text()).get("test_from") == SKIPPED_REFIT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _same_run(dest: Path, number: int) -> bool:
