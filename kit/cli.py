@@ -299,10 +299,23 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
         return done.code if isinstance(done.code, int) else 2
-    return guarded(COMMANDS[args.command], args)
+    return guarded(COMMANDS[args.command], args, interrupted=INTERRUPTED.get(args.command, NOTHING_WRITTEN))
 
 
-def guarded(fn: Callable, *args) -> int:
+# what Ctrl-C leaves, said by the command it stopped
+UNFINISHED_RUN = "kit: interrupted; the unfinished run's folder was not written"
+NOTHING_WRITTEN = "kit: interrupted; nothing was written"
+INTERRUPTED = {
+    **dict.fromkeys(("run", "baseline", "trees", "linear", "blend"), UNFINISHED_RUN),
+    "advanced": UNFINISHED_RUN + " (its checkpoints stay beside it, in .<run>.work: the same command with "
+    "--out naming that run goes on)",
+    "auto": "kit: interrupted; the members that finished keep their run folders: the same command goes on "
+    "from them",
+    "tune": "kit: interrupted; the finished trials are kept in the study: the same command goes on",
+}
+
+
+def guarded(fn: Callable, *args, interrupted: str = UNFINISHED_RUN) -> int:
     """Run `fn(*args)` as the kit command runs a command, for a script too: the user's errors in
     one line with exit code 2, kit's own with the traceback saved to a file (exit 1), 130 on Ctrl-C.
 
@@ -315,11 +328,7 @@ def guarded(fn: Callable, *args) -> int:
             code = fn(*args)
         return code if isinstance(code, int) else 0
     except KeyboardInterrupt:
-        print(
-            "kit: interrupted; the unfinished run's folder was not written (the advanced track's checkpoints "
-            "stay beside it, in .<run>.work: the same command with --out naming that run goes on)",
-            file=sys.stderr,
-        )
+        print(interrupted, file=sys.stderr)
         return 130
     except (SystemExit, GeneratorExit):
         raise

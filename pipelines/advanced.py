@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from kit.api import load
-from kit.cli import build_parser, guarded, settings
+from kit.cli import INTERRUPTED, build_parser, guarded, settings
 from kit.run import cross_validate
 
 
@@ -34,4 +34,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    sys.exit(guarded(main))
+    sys.exit(guarded(main, interrupted=INTERRUPTED["advanced"]))

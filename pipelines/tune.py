@@ -19,7 +19,7 @@ import sys
 
 from kit import tuning
 from kit.api import load
-from kit.cli import build_parser, guarded, settings
+from kit.cli import INTERRUPTED, build_parser, guarded, settings
 
 
 def main(argv: list[str] | None = None):
@@ -44,4 +44,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    sys.exit(guarded(main))
+    sys.exit(guarded(main, interrupted=INTERRUPTED["tune"]))

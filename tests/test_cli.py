@@ -276,3 +276,22 @@ def test_leaderboard_with_a_root_that_is_a_file_says_so(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     assert cli.main(["leaderboard", "--root", str(tmp_path / "notes.txt")]) == 2
     assert "is a file: pass the folder of the runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "said", "unsaid"),
+    [
+        ("auto", "the members that finished keep their run folders", "checkpoints"),
+        ("tune", "the finished trials are kept in the study", "checkpoints"),
+        ("baseline", "the unfinished run's folder was not written", "checkpoints"),
+        ("advanced", "its checkpoints stay beside it", "members"),
+    ],
+)
+def test_ctrl_c_says_what_the_interrupted_command_left(tmp_path, capsys, monkeypatch, command, said, unsaid):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, command, interrupted)
+    assert cli.main([command, str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert said in err and unsaid not in err and len(err.strip().splitlines()) == 1
