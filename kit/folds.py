@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from kit import tracks
+from kit import metrics, tracks
 from kit.competition import Competition
 from kit.errors import InputError, TrackError
 
@@ -170,6 +170,12 @@ def as_result(returned, fold: Fold, comp: Competition, name: str, params: dict |
                 f"[1 - p, p] for a binary task). Received: min={rows.min():.4g}, max={rows.max():.4g}, "
                 f"row sums {rows.sum(axis=1).min():.4g} to {rows.sum(axis=1).max():.4g}"
             )
+    if comp.metric == "log_loss":
+        # the OOF and test predictions kept are those the CV scores (a class a fold trained without
+        # gets 0 from most models: the score recomputed from oof.parquet, and Kaggle's, would differ)
+        result.val, result.test = (
+            metrics.floor_probabilities(p.reshape(-1, width)) for p in (result.val, result.test)
+        )
     return result
 
 

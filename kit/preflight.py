@@ -336,6 +336,7 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, order, notes) -> int:
             notes.append(
                 f"class {rare!r} of '{comp.target}' has {m} row(s), fewer than --folds {k}: some "
                 f"validation folds have none of it"
+                + ("" if m > 1 else ", and the fold that validates its row trains without it")
             )
     return k
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from kit import boundary
+from kit import boundary, metrics
 from kit.columns import match_ids
 from kit.competition import Competition
 from kit.errors import InputError
@@ -476,6 +476,8 @@ def predict_file(
     exported = ExportedModel(model)
     pred = exported.predict(frame)
     comp = exported.competition(frame, test_path, log=log)
+    if comp.metric == "log_loss":  # as the run's own submission was written
+        pred = metrics.floor_probabilities(pred)
     submission = make_submission(comp, pred, threshold=exported.info.get("threshold"))
     path = write_submission(submission, comp, out)
     log(f"submission: {path} ({submission.height} rows, from {exported.info['folds']} fold model(s))")

@@ -100,3 +100,31 @@ def test_a_header_that_repeats_a_name_is_named_in_a_note(tmp_path):
     assert any(
         "'train.csv' names more than one column alike: read as x1_duplicated_0" in n for n in comp.notes
     )
+
+
+def test_log_loss_of_a_class_a_fold_trained_without_is_scored_as_recomputed_from_oof(tmp_path):
+    """A class of one row: the fold that validates it trains without it and most models give it 0.
+    The CV, the OOF kept and the submission agree (scikit-learn recomputes the CV from oof.parquet)."""
+    import json
+
+    from sklearn.metrics import log_loss
+
+    from kit import cli
+
+    root = write_competition(tmp_path / "rare", task="multiclass")
+    train = pl.read_csv(root / "train.csv")
+    train.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("rare")).otherwise("label").alias("label")
+    ).write_csv(root / "train.csv")
+    sample = pl.read_csv(root / "sample_submission.csv")
+    sample.with_columns(pl.lit(0.25).alias("label_rare")).write_csv(root / "sample_submission.csv")
+    out = tmp_path / "run"
+    assert cli.main(["trees", str(root), "--metric", "log_loss", "--folds", "3", "--out", str(out)]) == 0
+    oof = pl.read_parquet(out / "oof.parquet")
+    classes = ["high", "low", "mid", "rare"]
+    p = oof.select(f"proba_{c}" for c in classes).to_numpy()
+    assert p.min() > 0
+    score = json.loads((out / "metrics.json").read_text())["score"]
+    assert score == pytest.approx(log_loss(oof["label"].to_numpy(), p, labels=classes), rel=1e-6)
+    submitted = pl.read_csv(out / "submission.csv").drop("row_id").to_numpy()
+    assert submitted.min() > 0 and np.allclose(submitted.sum(axis=1), 1)
