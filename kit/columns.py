@@ -138,6 +138,7 @@ def placeholders_as_missing(train, test, *, exclude, notes):
 # "31-12-2024", with an optional time "23:59[:59]"
 NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"
 DOTTED_DATE = r"^\s*\d{1,2}\.\d{1,2}\.\d{4}"
+ISO_MONTH = r"^\s*\d{4}-\d{1,2}\s*$"  # ISO 8601's month, "2016-06": its first day
 
 
 def parse_time_column(s: pl.Series) -> pl.Series:
@@ -152,6 +153,8 @@ def parse_time_column(s: pl.Series) -> pl.Series:
         return s.cast(pl.Datetime)
     text = s.cast(pl.String)
     values = text.drop_nulls()
+    if values.len() and values.str.contains(ISO_MONTH).all():
+        return (text.str.strip_chars() + "-01").str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime)
     if values.len() == 0 or not values.str.contains(NUMERIC_DATE).all():
         return parse_datetime(text)
     fields = text.str.extract_groups(NUMERIC_DATE).struct.unnest()

@@ -298,3 +298,23 @@ def test_a_time_column_with_an_offset_in_some_rows_only_is_refused_naming_both(t
         data / "train.csv"
     )
     assert api.load(data, time="when")[0].time == "when"  # none with an offset: in time order
+
+
+def test_iso_months_order_a_time_split(tmp_path):
+    """ "2016-06" is ISO 8601's month: a --time column of months splits by them, in calendar order
+    (written unpadded too, "2017-9", which as text sorts after "2017-10")."""
+    months = [f"{2016 + m // 12}-{m % 12 + 1}" for m in range(24)]
+    rng = np.random.default_rng(0)
+    when = np.repeat(months, 10)
+    frame = pl.DataFrame({"id": range(240), "month": when, "x": rng.normal(size=240)})
+    data = write_frame(tmp_path / "monthly", frame, rng.normal(size=200), 200)
+    comp, cfg = api.load(data, time="month", folds=4)
+    plan = preflight(comp, cfg)
+    order = time_order(comp)
+    assert plan.strategy == "time" and len(plan.folds) == 4
+    for tr, va in plan.folds:
+        assert order[tr].max() < order[va].min()
+    calendar = {m: i for i, m in enumerate(months)}
+    np.testing.assert_array_equal(
+        np.argsort(order, kind="stable"), np.argsort([calendar[m] for m in when[:200]], kind="stable")
+    )
