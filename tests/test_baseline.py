@@ -508,13 +508,13 @@ def test_a_big_folds_predictions_made_a_chunk_at_a_time_keep_the_rows_order(work
 
     data = write_competition(workdir / "data" / "chunked", task="binary", n=600)
     config = _config(workdir / "chunked.toml", epochs=4, units=[16])
-    monkeypatch.setattr(kit.training, "VALIDATION_SAMPLE", 50)  # of each fold's 120 rows
+    monkeypatch.setattr(kit.training, "VALIDATION_SAMPLE", 50)  # of each fold's 300 rows
 
     def run(key, rows):
         monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", rows)
         monkeypatch.setattr(kit.tracks.baseline, "TRANSFORM_ROWS", rows)
         return kit.api.baseline(
-            data, config=config, seed=5, out=workdir / "chunked" / key, log=lambda line: None
+            data, config=config, seed=5, folds=2, out=workdir / "chunked" / key, log=lambda line: None
         )
 
     whole, chunked = run("whole", 10**6), run("chunked", 16)
