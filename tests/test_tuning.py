@@ -471,7 +471,7 @@ def test_a_script_without_a_main_guard_runs_once_while_a_worker_process_tunes(co
     assert len(pl.read_csv(out / "trials.csv")) == 1
 
 
-def test_a_forecasts_best_run_predicts_the_test_with_the_refit_on_all_rows(tmp_path):
+def test_a_forecasts_best_run_predicts_the_test_with_the_refit_on_all_rows(tmp_path, monkeypatch):
     """A trial needs only its score, so a forecast's trial predicts the test with its folds' models;
     best/, the submission a user sends, is run again with the refit a plain run of the track makes."""
     import json
@@ -484,7 +484,20 @@ def test_a_forecasts_best_run_predicts_the_test_with_the_refit_on_all_rows(tmp_p
     x = rng.normal(size=200)
     frame = pl.DataFrame({"id": range(200), "date": days, "x": x})
     root = write_frame(tmp_path / "forecast", frame, 2 * x + rng.normal(scale=0.1, size=200), 150)
-    lines = []
+    # Ctrl-C during the run again: best/ is not made, nor left half-made
+    run_again = tuning.workers.Plan.cross_validate
+
+    def interrupted(self, params, *, out, callbacks=None, refit=True):
+        if refit:
+            raise KeyboardInterrupt
+        return run_again(self, params, out=out, callbacks=callbacks, refit=refit)
+
+    monkeypatch.setattr(tuning.workers.Plan, "cross_validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        kit.tune(root, track="linear", trials=1, time="date", out=tmp_path / "study", log=lambda _: None)
+    assert sorted(p.name for p in (tmp_path / "study").iterdir() if "best" in p.name) == ["best.toml"]
+    monkeypatch.undo()
+    lines = []  # the same command again: the trial is done, best/ is made
     result = kit.tune(root, track="linear", trials=1, time="date", out=tmp_path / "study", log=lines.append)
     trial = json.loads((tmp_path / "study" / "trials" / "0000" / "metrics.json").read_text())
     best = json.loads((result.best_run / "metrics.json").read_text())

@@ -222,23 +222,33 @@ def _publish_best(out: Path, number: int, params: dict, rerun: Plan | None, log)
                 f"best/ is trial {number}'s run, whose test came from its folds' models (the time budget "
                 f"cannot fit a run with the refit on all rows): its best.toml given to the track refits"
             )
-        staging = stage_dir(dest)
-        staging.rmdir()
-        shutil.copytree(source, staging)
+
+        def make(staging: Path) -> None:
+            staging.rmdir()
+            shutil.copytree(source, staging)
+
     elif rerun is not None:
         log(
             f"trial {number} ran on another machine; refitting its parameters here for the submission"
             if not here
             else f"running trial {number}'s parameters again with the refit on all rows for the forecast's submission"
         )
-        staging = stage_dir(dest)
-        rerun.cross_validate(params, out=staging)
+
+        def make(staging: Path) -> None:
+            rerun.cross_validate(params, out=staging)
+
     else:
         log(f"trial {number}'s run folder is not here and the time budget is spent; best/ is not updated")
         return dest if dest.is_dir() else None
-    write_atomic(staging / "trial.json", {"trial": number})
-    # the trial's page listed the other trials beside it; here it stands alone
-    timed_report(staging, dest=dest, log=log)
+    staging = stage_dir(dest)
+    try:
+        make(staging)
+        write_atomic(staging / "trial.json", {"trial": number})
+        # the trial's page listed the other trials beside it; here it stands alone
+        timed_report(staging, dest=dest, log=log)
+    except BaseException:  # a failure or Ctrl-C leaves best/ as it was, and no half-made copy
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     publish_dir(staging, dest)
     return dest
 
