@@ -81,8 +81,8 @@ def load(
     unknown = set(settings) - set(RunSettings.__annotations__)
     if unknown:
         raise TypeError(
-            f"Unknown setting(s) {sorted(unknown)}. Use: {', '.join(RunSettings.__annotations__)}, or the "
-            f"function's own keywords (out, log, progress, ...: see help() of it)"
+            f"Unknown setting(s) {sorted(unknown)}. Settings are: {', '.join(RunSettings.__annotations__)}; "
+            f"a track's function (kit.baseline, kit.trees, ...) also takes out, log and progress (see help() of it)"
         )
     check(data=data, config=settings.get("config"))
     config = settings.pop("config", None)
@@ -485,6 +485,9 @@ def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
     with the split its score is from (a holdout's and a k-fold's scores are not alike)."""
     from kit.run_folder import leaderboard as rows
 
+    check(root=root)
+    if root is not None and Path(root).exists() and not Path(root).is_dir():  # not made yet: no runs yet
+        raise InputError(f"root '{root}' is a file: pass the folder of the runs. Received: root={root}")
     found = rows(root)
     columns = ["competition", "track", "metric", "direction", "score", "split", "folds", "run_dir"]
     return pl.DataFrame(

@@ -47,6 +47,7 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
         "a TOML file's path (a str or Path); pass a dict of parameters as params instead",
     ),
     "out": (_maybe(_is_path), "a path (a str or Path), or None for the default"),
+    "root": (_maybe(_is_path), "a folder's path (a str or Path), or None for submissions/"),
     "log": (callable, "a function that takes each line, e.g. print, or lambda line: None for silence"),
     "progress": (
         _maybe(lambda v: isinstance(v, bool)),

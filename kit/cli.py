@@ -231,15 +231,10 @@ def cmd_blend(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from pathlib import Path
-
     from kit import api
-    from kit.errors import InputError
     from kit.kaggle import submissions_root
 
     root = args.root or submissions_root()
-    if Path(root).exists() and not Path(root).is_dir():  # a folder not made yet has no runs yet
-        raise InputError(f"--root '{root}' is a file: pass the folder of the runs. Received: root={root}")
     board = api.leaderboard(root)
     if board.is_empty():
         print(f"no runs under {root}/ yet: run `kit baseline DIR` first")

@@ -272,3 +272,19 @@ def test_inspect_and_validate_refuse_a_runs_settings_naming_them(tmp_path, off_k
         kit.inspect(data, foo=1)
     with pytest.raises(TypeError, match="kit.validate does not take seed"):
         kit.validate(data / "sample_submission.csv", data, seed=1)
+
+
+def test_leaderboard_refuses_a_root_it_cannot_list_as_the_command_does(tmp_path):
+    with pytest.raises(InputError, match=r"root takes a folder's path .*Received: root=5"):
+        kit.leaderboard(5)
+    (tmp_path / "train.csv").write_text("a\n1\n")
+    with pytest.raises(InputError, match="is a file: pass the folder of the runs"):
+        kit.leaderboard(tmp_path / "train.csv")
+    assert kit.leaderboard(tmp_path / "not-yet").is_empty()  # a folder not made yet has no runs yet
+
+
+def test_load_names_the_settings_it_takes_and_not_a_tracks_keywords_as_its_own(tmp_path):
+    with pytest.raises(
+        TypeError, match=r"Unknown setting\(s\) \['out'\]\. Settings are: config, .*also takes out"
+    ):
+        kit.load(write_competition(tmp_path / "tiny"), out="x")
