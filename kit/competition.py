@@ -533,6 +533,17 @@ def _infer_id(train, test, sample, id, test_path, sample_path):
                 f"'{test_path.name}' spells it {spelled[first.strip().lower()]!r}. Rename one so they match "
                 f"(the submission uses the sample's spelling). Received: sample_id={first}"
             )
+        numbers = sample[first].cast(pl.Int64, strict=False)
+        for start in (0, 1):
+            if sample.height == test.height and numbers.equals(
+                pl.Series(first, range(start, start + test.height))
+            ):
+                raise InputError(
+                    f"'{test_path.name}' has no id column: the sample file '{sample_path.name}' numbers its "
+                    f"rows ({first!r} {start} to {start + test.height - 1}). Add that column to "
+                    f"'{test_path.name}' (its rows numbered in order from {start}), so that kit can match "
+                    f"the submission's rows to them. Received: sample_id={first}"
+                )
         raise InputError(
             f"The sample file '{sample_path.name}' shares no column with '{test_path.name}', so its "
             f"ids cannot be matched to the test rows: its first column should be the test file's id "

@@ -79,7 +79,7 @@ def read_table(
             f"'{path}' is a folder, not a table. Pass a CSV or Parquet file. Received: path={path}"
         )
     if not path.is_file():
-        raise InputError(f"File '{path}' does not exist. Check the competition folder. Received: path={path}")
+        raise InputError(f"File '{path}' does not exist. Check the path. Received: path={path}")
     if path.stat().st_size == 0:
         raise InputError(f"File '{path}' is empty. Download it again from the competition's data page.")
     if path.name.lower().endswith(ZIPPED_SUFFIXES):

@@ -468,7 +468,8 @@ def predict_file(
     lacking = [c for c in info["inputs"] if c not in frame.columns]
     if lacking:
         raise InputError(
-            f"Test file '{test_path}' lacks column(s) {lacking[:8]} that the model was trained on. Pass "
+            f"Test file '{test_path}' lacks {len(lacking)} column(s) the model was trained on: "
+            f"{', '.join(lacking[:8])}{' and more' if len(lacking) > 8 else ''}. Pass "
             f"the competition's test file. Received: columns={frame.columns[:12]}"
         )
     for note in _unreadable_values(frame, info["inputs"]):

@@ -965,7 +965,7 @@ PREDICT = {
     "not_an_export": ("is not a model exported",),
     "damaged_kit_json": ("kit.json", "damaged", "Export it again"),
     "test_without_id": ("test.csv", "no id column 'row_id'"),
-    "test_without_a_model_input": ("test.csv", "lacks column(s) ['x1']"),
+    "test_without_a_model_input": ("test.csv", "lacks 1 column(s) the model was trained on: x1."),
 }
 
 

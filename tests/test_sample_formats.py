@@ -128,3 +128,19 @@ def test_log_loss_of_a_class_a_fold_trained_without_is_scored_as_recomputed_from
     assert score == pytest.approx(log_loss(oof["label"].to_numpy(), p, labels=classes), rel=1e-6)
     submitted = pl.read_csv(out / "submission.csv").drop("row_id").to_numpy()
     assert submitted.min() > 0 and np.allclose(submitted.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_a_test_file_without_ids_whose_sample_numbers_the_rows_says_what_to_add(tmp_path, start):
+    """Digit Recognizer's layout: no id in train or test, the sample's ImageId counts the test rows."""
+    root = write_competition(tmp_path / "digits")
+    for name in ("train.csv", "test.csv"):
+        pl.read_csv(root / name).drop("row_id").write_csv(root / name)
+    n = pl.read_csv(root / "test.csv").height
+    pl.DataFrame({"ImageId": range(start, start + n), "label": ["no"] * n}).write_csv(
+        root / "sample_submission.csv"
+    )
+    with pytest.raises(
+        InputError, match=rf"'test.csv' has no id column: .*'ImageId' {start} to {start + n - 1}"
+    ):
+        discover(root)
