@@ -19,7 +19,7 @@ PACKAGES = ("kit", "tensorflow", "keras", "scikit-learn", "polars", "numpy", "op
 
 
 # Up to this many training rows, every op runs on one thread. The batches there are at most 1024
-# rows (see `kit.training.batch_size_for`), and an op's arithmetic is then too small to pay for
+# rows (see `kit.budget.batch_size_for`), and an op's arithmetic is then too small to pay for
 # handing half of it to a second thread. Measured on 2 cores, whole process, same CV:
 # - titanic baseline 11.9-12.9 s against 13.8-14.5 s;
 # - spaceship baseline 26.4 s against 31.8 s, and advanced 64.4 s against 68.6 s;

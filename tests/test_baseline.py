@@ -502,13 +502,13 @@ def test_a_big_fold_where_the_network_makes_the_one_hots_learns_as_a_small_one(w
 def test_a_big_folds_predictions_made_a_chunk_at_a_time_keep_the_rows_order(workdir, monkeypatch):
     """A validation fold scored on a sample each epoch is predicted whole after training, and the
     test always, each transformed a chunk at a time: chunks of 16 rows give what one chunk gives."""
+    import kit.budget
     import kit.prep
     import kit.tracks.baseline
-    import kit.training
 
     data = write_competition(workdir / "data" / "chunked", task="binary", n=600)
     config = _config(workdir / "chunked.toml", epochs=4, units=[16])
-    monkeypatch.setattr(kit.training, "VALIDATION_SAMPLE", 50)  # of each fold's 300 rows
+    monkeypatch.setattr(kit.budget, "VALIDATION_SAMPLE", 50)  # of each fold's 300 rows
 
     def run(key, rows):
         monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", rows)

@@ -13,10 +13,11 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from kit import runtime
+from kit.budget import fit_budget
 from kit.data import TableSource
 from kit.errors import InputError
 from kit.models import build_network
-from kit.training import EPOCHS_FILE, Trainer, fit_budget
+from kit.training import EPOCHS_FILE, Trainer
 
 
 class Stop(Exception):

@@ -164,12 +164,13 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train the advanced track on one fold; its predictions, history and what the export needs."""
     import tensorflow as tf
 
+    from kit.budget import batch_size_for, fit_budget, validation_sample
     from kit.data import ParquetSource, TableSource, encode, encode_together, to_tensors
     from kit.features import Features
     from kit.models import build_network, network_options
     from kit.serving import FoldModel
     from kit.targets import TargetScaler, to_prediction
-    from kit.training import Trainer, batch_size_for, fit_budget, validation_sample
+    from kit.training import Trainer
 
     rt = _runtime(params["strategy"], params["precision"])
     metric = metrics.get(fold.metric)

@@ -117,10 +117,11 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     """Train on one fold; return its validation and test predictions and its history."""
     import keras
 
+    from kit.budget import batch_size_for, fit_budget, validation_sample
     from kit.models import network_options
     from kit.prep import Preprocessor
     from kit.targets import TargetScaler
-    from kit.training import SwapEMAWeights, batch_size_for, fit_budget, validation_sample
+    from kit.training import SwapEMAWeights
 
     metric = metrics.get(fold.metric)
     # the fold's rows are read from the run's frame a chunk at a time: no copy of the fold is made
