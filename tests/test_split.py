@@ -151,3 +151,15 @@ def test_each_folds_share_of_the_test_predictions(strategy):
         rows = np.array([len(tr) for tr, _ in folds], dtype=float)
         np.testing.assert_allclose(w, rows**2 / (rows**2).sum())
         assert np.all(np.diff(w) > 0)
+
+
+def test_group_folds_balance_their_rows_whatever_the_groups_sizes():
+    """Groups of 400, 150, 60, ... rows: each fold validates on about a third of the rows it can,
+    not on whichever groups a shuffle dealt it (67, 552 and 43 rows)."""
+    groups = np.repeat(np.arange(10), [400, 150, 60, 30, 10, 5, 3, 2, 1, 1])
+    for seed in range(3):
+        sizes = sorted(
+            len(va)
+            for _, va in make_folds(len(groups), strategy="group", n_splits=3, seed=seed, groups=groups)
+        )
+        assert sizes == [112, 150, 400]  # the biggest group alone, the rest shared out
