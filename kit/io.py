@@ -101,6 +101,15 @@ def read_table(
         elif isinstance(err, pl.exceptions.PanicException):  # its text is polars' own internals
             first = "polars failed on its contents"
         kind = "Parquet file" if path.name.lower().endswith(PARQUET_SUFFIXES) else "CSV"
+        stray = _stray_quote(path) if kind == "CSV" and "malformed" in first else None
+        if stray is not None:
+            line, field = stray
+            raise InputError(
+                f"File '{path}' could not be parsed as a CSV: line {line} has a double quote inside a "
+                f"field that is not enclosed in quotes ({field!r}), which starts a quoted field for the "
+                f"reader. Enclose that field in quotes and double its quotes ({_quoted(field)}), or remove "
+                f"the quote. Received: error={type(err).__name__}"
+            ) from None
         raise InputError(
             f"File '{path}' could not be parsed as a {kind}: {first or type(err).__name__}. It is damaged "
             f"or not a table: download it again, or check that it is a comma-separated CSV or a "
@@ -155,6 +164,39 @@ _DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
 # a number with thousands separators, and one without, around spaces
 _THOUSANDS = r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d+)?\s*$"
 _PLAIN_NUMBER = r"^\s*[+-]?\d+(\.\d+)?\s*$"
+
+
+def _stray_quote(path: Path, limit: int = 1 << 23) -> tuple[int, str] | None:
+    """(line, field) of the first double quote inside a field not enclosed in quotes (`5'9"`),
+    which pandas reads as text and polars as the start of a quoted field; None if none is found in
+    the first `limit` bytes of a plain CSV."""
+    if not path.name.lower().endswith((".csv", ".tsv", ".txt")):
+        return None
+    sep = sniff_delimiter(path).encode()
+    with open(path, "rb") as handle:
+        data = handle.read(limit)
+    line, quoted, start = 1, False, 0  # start: where the current field began
+    for match in re.finditer(b'"+|' + re.escape(sep) + b"|\n", data):
+        token, at = match.group(), match.start()
+        if token == b"\n":
+            line += 1
+            if not quoted:
+                start = at + 1
+        elif token == sep:
+            if not quoted:
+                start = at + 1
+        elif quoted:  # a run of quotes: pairs are escaped quotes, an odd one closes the field
+            quoted = len(token) % 2 == 0
+        elif at == start:  # opens a quoted field (a run of an even length is an empty one or text)
+            quoted = len(token) % 2 == 1
+        else:
+            ends = [x for x in (data.find(sep, at), data.find(b"\n", at)) if x >= 0]
+            return line, data[start : min(ends, default=len(data))].decode("utf-8", "replace").strip()
+    return None
+
+
+def _quoted(field: str) -> str:
+    return '"' + field.replace('"', '""') + '"'
 
 
 def sniff_delimiter(path: str | os.PathLike) -> str:
