@@ -328,6 +328,7 @@ def _cross_validate(
                 started=started,
                 importance=importance,
                 phases=_phases(phases, fold_seconds, histories, finish_started),
+                notes=plan.notes,
                 # each fold's labels were cut where the other folds chose: the CV recomputes from them
                 extra_metrics={
                     **refit_info,

@@ -172,6 +172,7 @@ def write_run_files(
     extra_metrics: dict | None = None,
     importance: dict | None = None,
     phases: dict | None = None,
+    notes: list[str] | tuple = (),
 ) -> dict[str, pl.DataFrame]:
     """The files of a run folder, into `folder` (a staging folder): submission, OOF and test
     predictions, metrics, the config that reproduces it, history, what kit understood about the
@@ -220,7 +221,7 @@ def write_run_files(
     cfg.write(folder / "config.toml")
     if histories and any(h is not None for h in histories):
         write_atomic(folder / "history.json", {"folds": histories})
-    write_atomic(folder / "competition.json", competition_info(comp))
+    write_atomic(folder / "competition.json", competition_info(comp, notes))
     if importance is not None:
         write_atomic(folder / "importance.json", importance)
     seconds = time.perf_counter() - started if started is not None else None
@@ -243,8 +244,9 @@ def write_run_files(
     return {"oof": oof_frame, "test": test_frame}
 
 
-def competition_info(comp: Competition) -> dict:
-    """What kit understood about the competition, as `kit inspect` prints it, for the report."""
+def competition_info(comp: Competition, notes: list[str] | tuple = ()) -> dict:
+    """What kit understood about the competition, as `kit inspect` prints it, for the report, with
+    the run's own `notes` (what its split did with the group and time columns)."""
     return {
         "name": comp.name,
         "target": comp.target,
@@ -253,7 +255,7 @@ def competition_info(comp: Competition) -> dict:
         "classes": [c if isinstance(c, int | float | str) else str(c) for c in comp.classes],
         "metric": comp.metric,
         "summary": [list(row) for row in comp.summary()],
-        "notes": list(comp.notes),
+        "notes": [*comp.notes, *(n for n in notes if n not in comp.notes)],
     }
 
 

@@ -4,6 +4,7 @@ follows neither, rows without a group are one group, and the run folder records 
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -318,3 +319,19 @@ def test_iso_months_order_a_time_split(tmp_path):
     np.testing.assert_array_equal(
         np.argsort(order, kind="stable"), np.argsort([calendar[m] for m in when[:200]], kind="stable")
     )
+
+
+def test_the_splits_notes_are_kept_in_the_run_folder_and_its_report(tmp_path):
+    """What the split did with the group (fewer groups than folds) is said on the terminal and
+    kept where a reader of the run folder looks: competition.json and the report's notes."""
+    from kit.run import cross_validate
+
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"id": range(120), "site": np.arange(120) % 3, "x": rng.normal(size=120)})
+    data = write_frame(tmp_path / "sites", frame, rng.normal(size=100), 100)
+    comp, cfg = api.load(data, group="site", folds=5)
+    lines = []
+    run = cross_validate(comp, cfg, "linear", out=tmp_path / "run", log=lines.append, progress=False)
+    said = next(line for line in lines if "groups, fewer than --folds 5" in line).removeprefix("note: ")
+    assert said in json.loads((run.run_dir / "competition.json").read_text())["notes"]
+    assert html.escape(said.split(":")[0]) in (run.run_dir / "report.html").read_text()
