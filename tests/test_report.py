@@ -381,3 +381,18 @@ def test_permutation_importance_keeps_a_rare_class_in_its_sample():
         warnings.simplefilter("error")
         found = permutation_importance(predict, frame, y, metric=metrics.get("roc_auc"), seconds=0.0)
     assert found["rows"] < 300 and np.isfinite(found["baseline"]) and found["complete"]
+
+
+def test_the_confusion_matrix_says_it_counts_labels_at_the_runs_cut(tmp_path):
+    """Under f1 a binary run cuts P(yes) elsewhere than 0.5: the matrix counts its labels there,
+    and its caption says so instead of "the most probable class"."""
+    data = write_competition(tmp_path / "rare", n=400, positives=0.15, seed=1)
+    comp, cfg = kit.load(data, metric="f1", folds=3)
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=lambda _: None, progress=False)
+    threshold = json.loads((run.run_dir / "metrics.json").read_text()).get("threshold")
+    assert threshold is not None and threshold != 0.5
+    page = (run.run_dir / "report.html").read_text()
+    matrix = page[page.index("<h4>Confusion matrix</h4>") :]
+    caption = matrix[matrix.index('<p class="caption">') : matrix.index("</p>")]
+    assert f"P(yes) &gt; {threshold:.4f} (the run's cut" in caption
+    assert "most probable class" not in caption

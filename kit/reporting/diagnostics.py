@@ -225,10 +225,16 @@ def _confusion(p: Predictions) -> str:
             f'<tr><th>{html.escape(str(c))}</th>{"".join(cells)}<td class="total">{totals[i]:,}</td></tr>'
         )
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    predicted = (
+        "the most probable class"
+        if p.threshold is None
+        else f"the label where P({html.escape(str(p.classes[1]))}) &gt; {p.threshold:.4f} (the run's cut; "
+        "its CV cuts each fold where the other folds chose)"
+    )
     return (
         '<h4>Confusion matrix</h4><div class="scroll"><table class="matrix"><thead><tr>'
         f'<th class="corner">actual \\ predicted</th>{head}<th>rows</th></tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">Out-of-fold, the most probable class '
+        f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">Out-of-fold, {predicted} '
         "against the actual one; each cell is a count and its share of the actual class's rows. "
         f"Accuracy {accuracy:.4f}.</p>"
     )
