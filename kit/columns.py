@@ -105,7 +105,7 @@ def placeholders_as_missing(train, test, *, exclude, notes):
     number would be a category of its own. Too many numbers are needed for codes ("1", "2", "XL")
     to qualify, and too few placeholders for a text column to."""
     frames = [train, test]
-    said = []
+    said, kept = [], []
     for column in train.columns:
         if column in exclude or column not in test.columns:
             continue
@@ -115,21 +115,29 @@ def placeholders_as_missing(train, test, *, exclude, notes):
         number = values.str.strip_chars().cast(pl.Float64, strict=False)
         tokens = values.filter(number.is_null())
         if not (
-            0 < tokens.len() <= PLACEHOLDER_SHARE * values.len()
+            0 < tokens.len() < values.len() / 2
             and tokens.n_unique() <= PLACEHOLDERS
             and number.drop_nulls().n_unique() >= PLACEHOLDER_NUMBERS
         ):
+            continue
+        shown = ", ".join(repr(t) for t in sorted(tokens.unique().to_list()))
+        if tokens.len() > PLACEHOLDER_SHARE * values.len():  # too many to be sure: said, not done
+            kept.append((column, shown, tokens.len() / values.len()))
             continue
         for i, frame in enumerate(frames):
             frames[i] = frame.with_columns(
                 pl.col(column).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
             )
-        shown = ", ".join(repr(t) for t in sorted(tokens.unique().to_list()))
         said.append(f"'{column}' ({shown} in {tokens.len()} row(s))")
     if said:
         notes.append(
             f"read as numbers, with placeholders as missing values: {'; '.join(said)} "
             f"(--na names such values for every column)"
+        )
+    for column, shown, share in kept:
+        notes.append(
+            f"'{column}' is read as text: it holds numbers but for {shown} in {share:.0%} of its values; "
+            f"if that means a missing value, pass --na with it to read the column as numbers"
         )
     return frames[0], frames[1]
 

@@ -1,4 +1,4 @@
-"""Reading a competition's files: what a CSV that polars cannot parse is told as."""
+"""Reading a competition's files: a CSV polars cannot parse, numbers written with placeholders."""
 
 from __future__ import annotations
 
@@ -32,3 +32,25 @@ def test_a_damaged_csv_without_a_stray_quote_keeps_the_general_message(tmp_path,
     assert cli.main(["inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "could not be parsed" in err
+
+
+def test_numbers_with_a_frequent_placeholder_stay_text_with_a_note_naming_na(tmp_path):
+    """'?' in a quarter of a numeric column's rows is too many to be read as missing unasked (a
+    few are), so the column stays text, and the note says which --na would read it as numbers."""
+    import numpy as np
+    import polars as pl
+    from conftest import write_competition
+
+    from kit.competition import discover
+
+    root = write_competition(tmp_path / "c")
+    for name in ("train.csv", "test.csv"):
+        frame = pl.read_csv(root / name)
+        rows = np.arange(frame.height)
+        q = pl.Series("q", np.where(rows % 4 == 0, "?", (rows * 7 % 50).astype(str)))
+        frame.with_columns(q).write_csv(root / name)
+    comp = discover(root)
+    assert comp.roles["q"] != "numeric"
+    note = next(n for n in comp.notes if n.startswith("'q' is read as text"))
+    assert "'?' in 25%" in note and "--na" in note
+    assert discover(root, na=("?",)).roles["q"] == "numeric"
