@@ -396,3 +396,12 @@ def test_the_confusion_matrix_says_it_counts_labels_at_the_runs_cut(tmp_path):
     caption = matrix[matrix.index('<p class="caption">') : matrix.index("</p>")]
     assert f"P(yes) &gt; {threshold:.4f} (the run's cut" in caption
     assert "most probable class" not in caption
+
+
+def test_the_trees_curves_are_per_boosting_iteration_without_dropout(tmp_path):
+    data = write_competition(tmp_path / "c")
+    comp, cfg = kit.load(data, folds=2)
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=lambda _: None, progress=False)
+    page = (run.run_dir / "report.html").read_text()
+    assert "Training loss per boosting iteration" in page and "Validation loss per boosting iteration" in page
+    assert "dropout on" not in page and "Training loss per epoch" not in page

@@ -185,17 +185,20 @@ def _leaderboard(f: Folder) -> str:
 
 def _curves(f: Folder) -> str:
     folds = [h for h in f.history or [] if isinstance(h, dict)]
+    # gradient-boosted trees record a loss per boosting iteration, a validation loss and no score
+    boosted = any(h.get("val_loss") and not h.get("val_score") for h in folds)
+    unit = "boosting iteration" if boosted else "epoch"
     if not any(h.get("loss") or h.get("val_score") for h in folds):
         return missing(
             "No history.json with epochs: the track returned no history (FoldResult.history), so there are "
             "no learning curves."
         )
     metric = f.get("metric", "score")
-    loss, val, markers, best = [], [], [], []
+    loss, val, val_loss, markers, best = [], [], [], [], []
     for k, h in enumerate(folds):
         offset = _first_epoch(h)
         colour = charts.color(k)
-        for key, into in (("loss", loss), ("val_score", val)):
+        for key, into in (("loss", loss), ("val_score", val), ("val_loss", val_loss)):
             ys = np.asarray(h.get(key) or [], dtype=float)
             if ys.size:
                 xs, ys = thin(offset + 1 + np.arange(ys.size), ys, diagnostics.MAX_LINE_POINTS)
@@ -209,8 +212,13 @@ def _curves(f: Folder) -> str:
     parts = []
     if loss:
         parts.append(
-            charts.line_chart(loss, title="Training loss per epoch", x_label="epoch", y_label="loss",
-                              caption="On each fold's training rows, as the epoch ran (dropout on).")
+            charts.line_chart(loss, title=f"Training loss per {unit}", x_label=unit, y_label="loss",
+                              caption="On each fold's training rows" + ("." if boosted else ", as the epoch ran (dropout on)."))
+        )  # fmt: skip
+    if val_loss and boosted:
+        parts.append(
+            charts.line_chart(val_loss, title=f"Validation loss per {unit}", x_label=unit, y_label="loss",
+                              caption="The loss the trees' early stopping watched.")
         )  # fmt: skip
     if val:
         parts.append(
