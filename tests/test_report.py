@@ -405,3 +405,14 @@ def test_the_trees_curves_are_per_boosting_iteration_without_dropout(tmp_path):
     page = (run.run_dir / "report.html").read_text()
     assert "Training loss per boosting iteration" in page and "Validation loss per boosting iteration" in page
     assert "dropout on" not in page and "Training loss per epoch" not in page
+
+
+def test_a_run_of_several_seeds_says_its_curves_are_each_folds_first_seed(tmp_path):
+    data = write_competition(tmp_path / "c")
+    comp, cfg = kit.load(data, folds=2, seeds=2)
+    run = cross_validate(
+        comp, cfg, "baseline", params={"epochs": 3, "units": [8]}, out=tmp_path / "run", log=lambda _: None,
+        progress=False,
+    )  # fmt: skip
+    page = (run.run_dir / "report.html").read_text()
+    assert "seed 0, 2 seeds a fold" in page and "Each fold's first seed of 2" in page

@@ -53,7 +53,7 @@ def _header(f: Folder, name: str, track: str) -> str:
     cards = [
         (f"CV {f.get('metric', 'score')}", f"{score(f.get('score'))}{spread}", direction_words(f.get("direction", ""))),
         ("track", str(track), "a blend" if f.blend is not None else ""),
-        ("validation", f"{f.get('split', '?')}, {f.get('folds', len(folds))} fold(s)", f"seed {f.get('seed', '?')}"),
+        ("validation", f"{f.get('split', '?')}, {f.get('folds', len(folds))} fold(s)", _seeds(f)),
     ]  # fmt: skip
     if f.get("threshold") is not None:
         cards.append(("labels", f"P > {f.get('threshold'):.4f}", "the cut chosen on the folds"))
@@ -210,6 +210,12 @@ def _curves(f: Folder) -> str:
                             "title": f"fold {k + 1}: best epoch {epoch + 1}"})  # fmt: skip
             best.append(f"fold {k + 1}: {epoch + 1} of {offset + len(scores)}")
     parts = []
+    n_seeds = int(f.get("seeds") or 1)
+    seeds_said = (
+        f" Each fold's first seed of {n_seeds}; the fold's score averages their predictions."
+        if n_seeds > 1
+        else ""
+    )
     if loss:
         parts.append(
             charts.line_chart(loss, title=f"Training loss per {unit}", x_label=unit, y_label="loss",
@@ -224,7 +230,7 @@ def _curves(f: Folder) -> str:
         parts.append(
             charts.line_chart(val, title=f"Validation {metric} per epoch", x_label="epoch", y_label=metric,
                               markers=markers, caption="Ringed: the best epoch, whose weights were kept. "
-                              + html.escape("; ".join(best)) + ".")
+                              + html.escape("; ".join(best)) + "." + seeds_said)
         )  # fmt: skip
     return (
         '<p class="quiet">A training loss still falling while the validation score has turned is overfitting; '
@@ -400,6 +406,11 @@ def _config(f: Folder) -> str:
         )
     out.append(file_list(sorted({*f.files, "report.html"})))
     return "".join(out)
+
+
+def _seeds(f: Folder) -> str:
+    n = int(f.get("seeds") or 1)
+    return f"seed {f.get('seed', '?')}" + (f", {n} seeds a fold" if n > 1 else "")
 
 
 def _first_epoch(history: dict) -> int:
