@@ -302,10 +302,13 @@ def discover(
 
     unnamed = [c for c in train.columns if not c.strip()]
     if unnamed:
-        # a header cell left empty: pandas' saved index (to_csv without index=False) most often
+        # a header cell left empty: pandas' saved index (to_csv without index=False) most often, or
+        # a trailing comma on every line (a column with no value at all)
+        empty = all(train[c].null_count() == train.height for c in unnamed)
         train, test = train.drop(unnamed), test.drop([c for c in unnamed if c in test.columns])
         notes.append(
-            f"dropped {len(unnamed)} column(s) without a name in '{train_path.name}' (a saved index?)"
+            f"dropped {len(unnamed)} column(s) without a name in '{train_path.name}' "
+            + ("(empty: a comma ending every line?)" if empty else "(a saved index?)")
         )
     # the name pandas gives such a column when it reads the file back, and then saves it again
     saved_index = [
@@ -426,7 +429,12 @@ def discover(
         check_time_column(train[time], train_path)
     # a group whose test values are all new (other patients, other series): what a model learns of
     # each group applies to no test row, and fits the training rows by their group instead
-    new_groups = group is not None and group in test.columns and not _shares_values(train[group], test[group])
+    new_groups = (
+        group is not None
+        and group != id
+        and group in test.columns
+        and not _shares_values(train[group], test[group])
+    )  # an id is never a feature: nothing to drop
     if new_groups:
         notes.append(
             f"dropped '{group}' as a feature: none of its values in '{test_path.name}' occurs in "

@@ -54,3 +54,29 @@ def test_numbers_with_a_frequent_placeholder_stay_text_with_a_note_naming_na(tmp
     note = next(n for n in comp.notes if n.startswith("'q' is read as text"))
     assert "'?' in 25%" in note and "--na" in note
     assert discover(root, na=("?",)).roles["q"] == "numeric"
+
+
+def test_a_comma_ending_every_line_is_named_as_such_not_as_a_saved_index(tmp_path):
+    import polars as pl
+    from conftest import write_competition
+
+    from kit.competition import discover
+
+    root = write_competition(tmp_path / "c")
+    for name in ("train.csv", "test.csv"):
+        lines = (root / name).read_text().splitlines()
+        (root / name).write_text("".join(line + ",\n" for line in lines))
+    comp = discover(root)
+    assert any("without a name in 'train.csv' (empty: a comma ending every line?)" in n for n in comp.notes)
+    assert comp.train.width == pl.read_csv(root / "train.csv").width - 1
+
+
+def test_grouping_by_the_id_drops_no_feature_in_a_note(tmp_path):
+    """Every test id is new, as ids are: the group note about a feature dropped for new groups
+    would name a column that never was a feature."""
+    from conftest import write_competition
+
+    from kit.competition import discover
+
+    comp = discover(write_competition(tmp_path / "c"), group="row_id")
+    assert not any("as a feature" in n for n in comp.notes), comp.notes
