@@ -164,6 +164,7 @@ _DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
 # a number with thousands separators, and one without, around spaces
 _THOUSANDS = r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d+)?\s*$"
 _PLAIN_NUMBER = r"^\s*[+-]?\d+(\.\d+)?\s*$"
+_PERCENT = r"^\s*[+-]?\d+(\.\d+)?\s*%\s*$"
 
 
 def _stray_quote(path: Path, limit: int = 1 << 23) -> tuple[int, str] | None:
@@ -292,6 +293,18 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
         if converted:
             notes.append(
                 f"'{path.name}' writes numbers with thousands separators ({', '.join(converted[:5])}): read as numbers"
+            )
+    if not strings:
+        frame, converted = _numbers_written(
+            frame,
+            shows=_PERCENT,
+            number=f"{_PERCENT}|{_PLAIN_NUMBER}",
+            normalize=lambda s: s.str.replace_all("%", "", literal=True).str.strip_chars(),
+        )
+        if converted:
+            notes.append(
+                f"'{path.name}' writes numbers with a percent sign ({', '.join(converted[:5])}): read as "
+                f"numbers, without it (45% as 45)"
             )
     return frame
 

@@ -80,3 +80,14 @@ def test_grouping_by_the_id_drops_no_feature_in_a_note(tmp_path):
 
     comp = discover(write_competition(tmp_path / "c"), group="row_id")
     assert not any("as a feature" in n for n in comp.notes), comp.notes
+
+
+def test_numbers_written_with_a_percent_sign_are_read_as_numbers_with_a_note(tmp_path):
+    """45% is 45: a quantity for every track, not a category per value (and a few stray tokens are
+    left for the placeholder check, as for thousands separators)."""
+    path = tmp_path / "train.csv"
+    path.write_text("id,pct,rate,y\n1,45%,1.5,0\n2, 3.5% ,2,1\n3,,3,1\n4,100%,4,0\n")
+    notes = []
+    frame = read_table(path, notes=notes)
+    assert frame["pct"].to_list() == [45.0, 3.5, None, 100.0] and frame["rate"].dtype.is_float()
+    assert any("percent sign (pct): read as numbers" in n for n in notes)
