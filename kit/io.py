@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from kit import boundary
+from kit.csv_quirks import decimal_commas, percentages, quoted, stray_quote, thousands
 from kit.errors import InputError
 
 # Spellings of a missing value besides an empty field: pandas' defaults for `read_csv`, which
@@ -101,13 +102,13 @@ def read_table(
         elif isinstance(err, pl.exceptions.PanicException):  # its text is polars' own internals
             first = "polars failed on its contents"
         kind = "Parquet file" if path.name.lower().endswith(PARQUET_SUFFIXES) else "CSV"
-        stray = _stray_quote(path) if kind == "CSV" and "malformed" in first else None
+        stray = stray_quote(path, sniff_delimiter(path)) if kind == "CSV" and "malformed" in first else None
         if stray is not None:
             line, field = stray
             raise InputError(
                 f"File '{path}' could not be parsed as a CSV: line {line} has a double quote inside a "
                 f"field that is not enclosed in quotes ({field!r}), which starts a quoted field for the "
-                f"reader. Enclose that field in quotes and double its quotes ({_quoted(field)}), or remove "
+                f"reader. Enclose that field in quotes and double its quotes ({quoted(field)}), or remove "
                 f"the quote. Received: error={type(err).__name__}"
             ) from None
         raise InputError(
@@ -160,44 +161,6 @@ def _read_zipped(path: Path, *, na, strings, notes) -> pl.DataFrame:
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # what a CSV may be separated by besides commas, tried in this order
 CSV_SEPARATORS = (";", "\t", "|")
-_DECIMAL_COMMA = r"^[+-]?\d+(,\d+)?$"
-# a number with thousands separators, and one without, around spaces
-_THOUSANDS = r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d+)?\s*$"
-_PLAIN_NUMBER = r"^\s*[+-]?\d+(\.\d+)?\s*$"
-_PERCENT = r"^\s*[+-]?\d+(\.\d+)?\s*%\s*$"
-
-
-def _stray_quote(path: Path, limit: int = 1 << 23) -> tuple[int, str] | None:
-    """(line, field) of the first double quote inside a field not enclosed in quotes (`5'9"`),
-    which pandas reads as text and polars as the start of a quoted field; None if none is found in
-    the first `limit` bytes of a plain CSV."""
-    if not path.name.lower().endswith((".csv", ".tsv", ".txt")):
-        return None
-    sep = sniff_delimiter(path).encode()
-    with open(path, "rb") as handle:
-        data = handle.read(limit)
-    line, quoted, start = 1, False, 0  # start: where the current field began
-    for match in re.finditer(b'"+|' + re.escape(sep) + b"|\n", data):
-        token, at = match.group(), match.start()
-        if token == b"\n":
-            line += 1
-            if not quoted:
-                start = at + 1
-        elif token == sep:
-            if not quoted:
-                start = at + 1
-        elif quoted:  # a run of quotes: pairs are escaped quotes, an odd one closes the field
-            quoted = len(token) % 2 == 0
-        elif at == start:  # opens a quoted field (a run of an even length is an empty one or text)
-            quoted = len(token) % 2 == 1
-        else:
-            ends = [x for x in (data.find(sep, at), data.find(b"\n", at)) if x >= 0]
-            return line, data[start : min(ends, default=len(data))].decode("utf-8", "replace").strip()
-    return None
-
-
-def _quoted(field: str) -> str:
-    return '"' + field.replace('"', '""') + '"'
 
 
 def sniff_delimiter(path: str | os.PathLike) -> str:
@@ -284,23 +247,18 @@ def _read_csv(path: Path, *, na, strings: bool, notes: list[str]) -> pl.DataFram
     if sep != "," and not (sep == "\t" and path.name.lower().endswith(".tsv")):
         shown = {"\t": "tabs", ";": "semicolons", "|": "'|'"}[sep]
         if sep == ";" and not strings:
-            frame, converted = _decimal_commas(frame)
+            frame, converted = decimal_commas(frame)
             if converted:
                 shown += f" with decimal commas ({', '.join(converted[:5])})"
         notes.append(f"'{path.name}' is separated by {shown}: read as such")
     elif sep == "," and not strings:
-        frame, converted = _thousands(frame)
+        frame, converted = thousands(frame)
         if converted:
             notes.append(
                 f"'{path.name}' writes numbers with thousands separators ({', '.join(converted[:5])}): read as numbers"
             )
     if not strings:
-        frame, converted = _numbers_written(
-            frame,
-            shows=_PERCENT,
-            number=f"{_PERCENT}|{_PLAIN_NUMBER}",
-            normalize=lambda s: s.str.replace_all("%", "", literal=True).str.strip_chars(),
-        )
+        frame, converted = percentages(frame)
         if converted:
             notes.append(
                 f"'{path.name}' writes numbers with a percent sign ({', '.join(converted[:5])}): read as "
@@ -314,50 +272,6 @@ def _read_bytes(path: Path) -> bytes:
         with gzip.open(path, "rb") as handle:
             return handle.read()
     return path.read_bytes()
-
-
-def _decimal_commas(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Text columns of a semicolon file that are numbers written with a decimal comma ("2,5")."""
-    return _numbers_written(
-        frame, shows=",", number=_DECIMAL_COMMA, normalize=lambda s: s.str.replace(",", ".", literal=True)
-    )
-
-
-def _thousands(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Text columns of a comma file that are numbers with thousands separators ("172,550", quoted
-    in the file)."""
-    return _numbers_written(
-        frame,
-        shows=_THOUSANDS,
-        number=f"{_THOUSANDS}|{_PLAIN_NUMBER}",
-        normalize=lambda s: s.str.replace_all(",", "", literal=True).str.strip_chars(),
-    )
-
-
-def _numbers_written(
-    frame: pl.DataFrame, *, shows: str, number: str, normalize
-) -> tuple[pl.DataFrame, list[str]]:
-    """Text columns whose values are numbers written another way (`number`, a regex; a value of the
-    column `shows` it), read as numbers through `normalize`. A column of such numbers but for a few
-    other values ("?", "inf") becomes the normalized text, for the checks that read such values as
-    missing (kit.columns.placeholders_as_missing, infinities_as_missing)."""
-    converted = []
-    for column in frame.columns:
-        s = frame[column]
-        if s.dtype != pl.String or s.null_count() == s.len():
-            continue
-        values = s.drop_nulls()
-        if not values.str.contains(shows).any():
-            continue
-        numbers = values.str.contains(number)
-        if numbers.all():
-            frame = frame.with_columns(normalize(s).cast(pl.Float64).alias(column))
-        elif numbers.mean() >= 0.95:
-            frame = frame.with_columns(normalize(s).alias(column))
-        else:
-            continue
-        converted.append(column)
-    return frame, converted
 
 
 def _read_parquet(path: Path, *, na, strings: bool) -> pl.DataFrame:
