@@ -359,22 +359,22 @@ class Preprocessor:
         that order (gathered a chunk at a time). With `width`, "numbers" gets zero columns up to
         that many (made in place, not a padded copy); with `one_hot_width`, "none" in
         "categories" is that, one past a block of that many one-hot columns."""
-        if rows is not None and len(rows) <= TRANSFORM_ROWS:
-            frame, rows = frame[rows], None  # one chunk: gathered whole
         n = frame.height if rows is None else len(rows)
         if n > TRANSFORM_ROWS:
             # each chunk into its rows of the output: no list of parts beside the whole
             out = None
-            for i in range(0, n, TRANSFORM_ROWS):
-                chunk = (
-                    frame.slice(i, TRANSFORM_ROWS) if rows is None else frame[rows[i : i + TRANSFORM_ROWS]]
-                )
-                part = self.transform(chunk, width=width, one_hot_width=one_hot_width)
+            for i, part in zip(
+                range(0, n, TRANSFORM_ROWS),
+                self.transform_chunks(frame, rows=rows, width=width, one_hot_width=one_hot_width),
+                strict=True,
+            ):
                 if out is None:
                     out = {k: np.empty((n, v.shape[1]), v.dtype) for k, v in part.items()}
                 for k, v in part.items():
                     out[k][i : i + len(v)] = v
             return out
+        if rows is not None:
+            frame = frame[rows]  # one chunk: gathered whole
         frame = self._coded(frame)
         n = frame.height
         dense = self._dense(frame, width)
@@ -386,6 +386,14 @@ class Preprocessor:
         if not self.one_hots_:
             return {"numbers": dense, "codes": embed}
         return {"numbers": dense, "codes": embed, "categories": self._one_hot_columns(frame, one_hot_width)}
+
+    def transform_chunks(self, frame: pl.DataFrame, *, rows: np.ndarray | None = None, **widths):
+        """`transform` of `frame` (or its `rows`, in that order) a chunk of TRANSFORM_ROWS rows at a
+        time, each chunk's tables yielded as made (at least one chunk, empty for no rows)."""
+        n = frame.height if rows is None else len(rows)
+        for i in range(0, max(n, 1), TRANSFORM_ROWS):
+            chunk = frame.slice(i, TRANSFORM_ROWS) if rows is None else frame[rows[i : i + TRANSFORM_ROWS]]
+            yield self.transform(chunk, **widths)
 
     def _one_hot_columns(self, frame: pl.DataFrame, one_hot_width: int) -> np.ndarray:
         """Per row and categorical column, its one-hot column among all columns' side by side;

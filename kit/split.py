@@ -89,7 +89,7 @@ def make_folds(
         # rows), where shuffle=True would deal the groups out whatever their sizes (groups of 400, 150,
         # 60, ... rows gave folds of 67, 552 and 43); the seed orders groups of equal size
         _, codes = np.unique(groups, return_inverse=True)
-        relabelled = np.random.default_rng(seed).permutation(codes.max() + 1)[codes.reshape(-1)]
+        relabelled = np.random.default_rng(seed).permutation(codes.max() + 1)[codes]
         return list(ms.GroupKFold(n_splits).split(index, groups=relabelled))
     if strategy == "time":
         return _time_folds(order, n_splits)

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 import tempfile
@@ -40,6 +41,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from kit.errors import InputError
+from kit.io import write_atomic
 from kit.models import NO_WEIGHT_DECAY, learning_rate_schedule, loss_for
 from kit.runtime import Runtime
 
@@ -68,8 +70,6 @@ class History:
     def restore_epochs(self, folder: Path) -> None:
         """The lists up to `resumed_at` from `folder`'s epochs file (written before each checkpoint,
         so it may hold an epoch more); where it is absent or short, they start at `resumed_at`."""
-        import json
-
         try:
             saved = json.loads((folder / EPOCHS_FILE).read_text())
             lists = [[float(v) for v in saved[key]] for key in self.EPOCHS]
@@ -82,8 +82,6 @@ class History:
             setattr(self, key, values[: self.resumed_at])
 
     def save_epochs(self, folder: Path) -> None:
-        from kit.io import write_atomic
-
         write_atomic(folder / EPOCHS_FILE, {key: getattr(self, key) for key in self.EPOCHS})
 
 

@@ -512,7 +512,6 @@ def test_a_big_folds_predictions_made_a_chunk_at_a_time_keep_the_rows_order(work
 
     def run(key, rows):
         monkeypatch.setattr(kit.prep, "TRANSFORM_ROWS", rows)
-        monkeypatch.setattr(kit.tracks.baseline, "TRANSFORM_ROWS", rows)
         return kit.api.baseline(
             data, config=config, seed=5, folds=2, out=workdir / "chunked" / key, log=lambda line: None
         )

@@ -15,7 +15,7 @@ import contextlib
 import numpy as np
 
 from kit import metrics, runtime
-from kit.prep import SCALINGS, TRANSFORM_ROWS
+from kit.prep import SCALINGS
 from kit.run import Fold, FoldResult
 
 # no Keras at import: a config is checked before TensorFlow loads
@@ -226,16 +226,8 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
 
     def predict(frame, rows=None):
         # the compiled model is reused by the next fold, so this holds only until then
-        n = frame.height if rows is None else len(rows)
-        return _predict(
-            model,
-            (
-                transform(frame.slice(i, TRANSFORM_ROWS) if rows is None else frame, _chunk(rows, i))
-                for i in range(0, max(n, 1), TRANSFORM_ROWS)
-            ),
-            fold.task,
-            scaler,
-        )
+        chunks = prep.transform_chunks(frame, rows=rows, width=width, one_hot_width=one_hot_width)
+        return _predict(model, chunks, fold.task, scaler)
 
     return FoldResult(
         val=_predict(model, [x_check], fold.task, scaler) if sample is None else predict(val_frame, val_rows),
@@ -273,10 +265,6 @@ def _predict(model, tables, task: str, scaler) -> np.ndarray:
         for i in range(0, max(len(inputs["numbers"]), 1), PREDICT_CHUNK)
     ]
     return to_prediction(np.concatenate(out), task, scaler)
-
-
-def _chunk(rows: np.ndarray | None, i: int) -> np.ndarray | None:
-    return None if rows is None else rows[i : i + TRANSFORM_ROWS]
 
 
 @contextlib.contextmanager

@@ -216,8 +216,9 @@ def _publish_best(out: Path, number: int, params: dict, rerun: Plan | None, log)
     if written_by_kit(dest) and _same_run(dest, number):
         return dest
     here = written_by_kit(source)
-    if here and (rerun is None or not _skipped_refit(source)):
-        if _skipped_refit(source):
+    skipped = here and _skipped_refit(source)
+    if here and (rerun is None or not skipped):
+        if skipped:
             log(
                 f"best/ is trial {number}'s run, whose test came from its folds' models (the time budget "
                 f"cannot fit a run with the refit on all rows): its best.toml given to the track refits"
