@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -25,7 +26,7 @@ import polars as pl
 
 from kit import boundary, metrics
 from kit.columns import match_ids
-from kit.competition import Competition
+from kit.competition import Competition, find_files
 from kit.errors import InputError
 from kit.io import check_out_file, publish_dir, read_table, stage_dir, write_atomic
 from kit.submission import make_submission, write_submission
@@ -377,6 +378,47 @@ def _dtype(name: str):
     return dtype
 
 
+def _check_replaceable(out: Path, model: Path, columns: list[str]) -> None:
+    """An existing `out` is replaced only where it is a submission of the model's competition, as
+    kit writes them (a CSV or Parquet file of the submission's columns) and not one of the files a
+    competition folder gives (its sample file has those columns too), nor inside the model."""
+    if not out.is_file():
+        return
+    if out.resolve().is_relative_to(model.resolve()):
+        raise InputError(
+            f"--out '{out}' is inside the model folder, which the submission would damage. Pass "
+            f"another --out. Received: out={out}"
+        )
+    try:
+        competition_files = find_files(out.parent)
+    except InputError:
+        competition_files = ()
+    if any(p is not None and p.resolve() == out.resolve() for p in competition_files):
+        raise InputError(
+            f"--out '{out}' is one of the competition's own files (its train, test or sample file), "
+            f"which kit never replaces. Pass another --out, such as '{out.parent / 'submission.csv'}' "
+            f"outside that folder. Received: out={out}"
+        )
+    if _columns_of(out) != columns:
+        raise InputError(
+            f"--out '{out}' exists and is not a submission of this competition (its columns are not "
+            f"{', '.join(columns)}); kit replaces only a submission it could have written. Pass "
+            f"another --out, or move the file. Received: out={out}"
+        )
+
+
+def _columns_of(path: Path) -> list[str] | None:
+    """The column names of a CSV's first line or a Parquet file's schema; None where the file is neither."""
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return list(pl.read_parquet_schema(path))
+        with path.open("rb") as f:
+            first = f.read(65536).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig")
+        return next(csv.reader([first]), None)
+    except (OSError, UnicodeDecodeError, pl.exceptions.PolarsError):
+        return None
+
+
 def _test_rows(test, *, na: tuple[str, ...]) -> tuple[Path, pl.DataFrame]:
     """The test rows and the name messages give them: a file read as training read its files, or a
     DataFrame taken as it is (a pandas one converted)."""
@@ -436,8 +478,10 @@ def predict_file(
         model: the exported model folder (`<run_dir>/model`).
         test: the test file (CSV or Parquet), raw as the competition gives it, or its rows already
             read (a polars or pandas DataFrame).
-        out: the submission file to write: a file there is replaced (naming it is the request),
-            a folder there is refused. Checked first; nothing is written when a check fails.
+        out: the submission file to write: a submission of the competition there (the same
+            columns) is replaced, naming it is the request; any other file, a competition's own
+            files, the model's, and a folder are refused. Checked first; nothing is written when a
+            check fails.
 
     Returns:
         The submission's path.
@@ -448,6 +492,7 @@ def predict_file(
     # everything that can be checked without TensorFlow first: its import takes seconds
     out = check_out_file(out)
     info = read_info(Path(model))
+    _check_replaceable(out, Path(model), info["submission"]["columns"])
     test_path, frame = _test_rows(test, na=tuple(info.get("na", ())))
     if frame.height == 0:
         raise InputError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +87,9 @@ def _numeric_kinds(comp: Competition) -> bool:
 
 def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "submission") -> None:
     """Raise `InputError` unless the frame is what Kaggle would accept: the sample file's columns,
-    ids and order, a value in every row, numbers that are finite where numbers belong, labels
-    spelled as in train, probabilities in [0, 1] that sum to 1 across class columns."""
+    ids (in any order: Kaggle's scorer matches rows by id), a value in every row, numbers that are
+    finite where numbers belong, labels spelled as in train, probabilities in [0, 1], not all 0
+    across a row's class columns (other sums are rescaled by Kaggle's scorer)."""
     fmt = comp.submission
     if frame.columns != fmt.columns:
         raise InputError(
@@ -103,7 +103,7 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
         if s.null_count():
             row = int(s.is_null().arg_true()[0])
             raise InputError(
-                f"{name} column '{column}' has {s.null_count()} missing values (first at row {row + 1}). "
+                f"{name} column '{column}' has {s.null_count()} missing value(s) (first at row {row + 1}). "
                 f"Predict every row. Received: missing={s.null_count()}"
             )
         if _numeric_kinds(comp) and not s.dtype.is_numeric():
@@ -160,18 +160,25 @@ def check_submission(frame: pl.DataFrame, comp: Competition, *, name: str = "sub
             )
     if fmt.kind in ("proba", "proba_columns"):
         probs = frame.select(values).cast(pl.Float64).to_numpy()
-        if probs.min() < 0 or probs.max() > 1:
+        low, high = float(probs.min()), float(probs.max())
+        if low < 0 or high > 1:
+            fix = (
+                "They look like percentages: divide them by 100."
+                if low >= 0 and high <= 100
+                else "Apply a sigmoid or softmax to scores, or clip rounding errors."
+            )
             raise InputError(
-                f"{name} has probabilities outside [0, 1] (min {probs.min():.4g}, max "
-                f"{probs.max():.4g}). Clip or apply a sigmoid/softmax. Received: min={probs.min():.4g}"
+                f"{name} has probabilities outside [0, 1] (min {low:.4g}, max {high:.4g}). {fix} "
+                f"Received: min={low:.4g}, max={high:.4g}"
             )
         if fmt.kind == "proba_columns":
-            sums = probs.sum(axis=1)
-            worst = float(np.abs(sums - 1).max())
-            if not math.isclose(worst, 0, abs_tol=1e-3):
+            # a row need not sum to 1: Kaggle's scorer rescales each (rounded probabilities are
+            # fine); one of zeros has nothing to rescale
+            empty = np.flatnonzero(probs.sum(axis=1) == 0)
+            if len(empty):
                 raise InputError(
-                    f"{name} class probabilities do not sum to 1 across {values} (off by up to "
-                    f"{worst:.4g}). Normalise each row. Received: max_error={worst:.4g}"
+                    f"{name} row {empty[0] + 1} has a probability of 0 for every class ({len(empty)} such "
+                    f"row(s)). Predict each class's probability. Received: rows={len(empty)}"
                 )
 
 
@@ -218,23 +225,36 @@ def _check_ids(frame: pl.DataFrame, comp: Competition, name: str) -> None:
             )
         return
     expected = comp.sample_ids()
-    if got.len() != expected.len():
+    if got.equals(expected):
+        return
+    repeated = got.filter(got.is_duplicated())
+    if repeated.len():
         raise InputError(
-            f"{name} has {got.len()} rows, the sample file has {expected.len()}. Predict every "
-            f"test row once. Received: rows={got.len()}"
+            f"{name} has id {repeated[0]!r} in '{comp.id}' more than once ({repeated.n_unique()} id(s) "
+            f"repeated, {got.len()} rows against the sample file's {expected.len()}). Write each test "
+            f"id once. Received: id={repeated[0]!r}"
         )
-    mismatch = (got != expected).arg_true()
-    if mismatch.len():
-        i = mismatch[0]
-        if id_number(got[i : i + 1])[0] == id_number(expected[i : i + 1])[0]:
+    extra = got.filter(~got.is_in(expected.implode()))
+    if extra.len():
+        i = int((got == extra[0]).arg_true()[0])
+        alike = expected.filter(id_number(expected) == id_number(extra[:1])[0])
+        if alike.len():
             raise InputError(
-                f"{name} row {i + 1} has id {got[i]!r}, which the sample file spells {expected[i]!r}. "
-                f"Write the ids as the sample file does. Received: id={got[i]!r}"
+                f"{name} row {i + 1} has id {extra[0]!r}, which the sample file spells {alike[0]!r}. "
+                f"Write the ids as the sample file does. Received: id={extra[0]!r}"
             )
         raise InputError(
-            f"{name} row {i + 1} has id {got[i]!r}, the sample file has {expected[i]!r} there. "
-            f"Keep the sample file's ids and order. Received: id={got[i]!r}"
+            f"{name} row {i + 1} has id {extra[0]!r}, which the sample file does not have ({extra.len()} "
+            f"such id(s)). Write only the test ids. Received: id={extra[0]!r}"
         )
+    missing = expected.filter(~expected.is_in(got.implode()))
+    if missing.len():
+        raise InputError(
+            f"{name} lacks {missing.len()} of the sample file's ids (such as {missing[0]!r}): "
+            f"{got.len()} rows against its {expected.len()}. Predict every test row once. "
+            f"Received: rows={got.len()}"
+        )
+    # the sample's ids in another order: Kaggle's scorer matches the rows by id
 
 
 def write_submission(frame: pl.DataFrame, comp: Competition, path: str | Path) -> Path:

@@ -130,6 +130,32 @@ def test_predict_refuses_to_write_over_its_own_test_file(binary_run, tmp_path):
     assert test.read_bytes() == (data / "test.csv").read_bytes()
 
 
+def test_predict_replaces_only_a_submission_of_the_competition(binary_run, tmp_path):
+    data, run = binary_run
+    model = run.run_dir / "model"
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my notes\n")
+    with pytest.raises(InputError, match="is not a submission of this competition"):
+        api.predict(model, data / "test.csv", out=notes, log=quiet)
+    assert notes.read_text() == "my notes\n"
+    copy = tmp_path / "comp"
+    copy.mkdir()
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        (copy / name).write_bytes((data / name).read_bytes())
+    for name in ("train.csv", "sample_submission.csv"):  # the sample has the submission's columns
+        with pytest.raises(InputError, match="one of the competition's own files"):
+            api.predict(model, data / "test.csv", out=copy / name, log=quiet)
+        assert (copy / name).read_bytes() == (data / name).read_bytes()
+    with pytest.raises(InputError, match="inside the model folder"):
+        api.predict(model, data / "test.csv", out=model / "saved_model.pb", log=quiet)
+    # an older submission of the competition is what --out asks to replace
+    old = tmp_path / "old.csv"
+    old.write_text("".join(run.submission_path.read_text().splitlines(keepends=True)[:-5]))
+    assert old.read_text() != run.submission_path.read_text()
+    api.predict(model, data / "test.csv", out=old, log=quiet)
+    assert old.read_text() == run.submission_path.read_text()
+
+
 def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
     data, run = binary_run
     out = api.predict(
