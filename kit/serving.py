@@ -277,6 +277,7 @@ def export(
             "cv_score": score,
             "threshold": threshold,
             "sample_ids": SAMPLE_IDS_FILE if has_sample else None,
+            "seen": seen_values(comp.train, spec),
         }
         write_atomic(extra / INFO_FILE, info)
         publish_dir(staging, path, may_replace=lambda d: (d / EXTRA_DIR / INFO_FILE).is_file())
@@ -440,13 +441,50 @@ def _test_rows(test, *, na: tuple[str, ...]) -> tuple[Path, pl.DataFrame]:
     )
 
 
-def _unreadable_values(frame: pl.DataFrame, inputs: dict[str, dict]) -> list[str]:
-    """What the model will take as missing though the test file has a value there: text in a
-    numeric column ("0.5x"), a date in another format than training's. Said, since the predictions
-    change with it."""
+# a categorical column of at most this many values in train keeps them in kit.json, so that
+# `kit predict` can say when a test file spells them otherwise
+SEEN_UP_TO = 1000
+# the share of a column's test values never seen in training above which `kit predict` says so
+# (a few rare new values are usual in a competition's own test file)
+UNSEEN_NOTE_SHARE = 0.1
+
+
+def seen_values(train: pl.DataFrame, spec: dict[str, dict]) -> dict[str, list[str]]:
+    """The values of the model's categorical and boolean text inputs in train, where they are few."""
+    seen = {}
+    for column, info in spec.items():
+        if info["kind"] == "string" and info["role"] in ("categorical", "boolean"):
+            values = train[column].cast(pl.String).str.strip_chars().drop_nulls().unique()
+            if values.len() <= SEEN_UP_TO:
+                seen[column] = sorted(values.to_list())
+    return seen
+
+
+def _unreadable_values(
+    frame: pl.DataFrame, inputs: dict[str, dict], seen: dict[str, list[str]] | None = None
+) -> list[str]:
+    """What the model will take as missing or as a value it never saw though the test file has a
+    value there: text in a numeric column ("0.5x"), a date in another format than training's, a
+    column empty in every row, categories spelled otherwise than in train ("MALE" for "male").
+    Said, since the predictions change with it."""
     notes = []
     for column, spec in inputs.items():
         s = frame[column]
+        present = s.cast(pl.String).str.strip_chars().replace("", None).drop_nulls()
+        if present.len() == 0 and s.len() > 1:
+            notes.append(
+                f"'{column}' is empty in every one of the {s.len()} test rows: the model takes it as "
+                f"missing throughout, which it rarely was in training"
+            )
+            continue
+        if seen and column in seen and present.len():
+            unseen = present.filter(~present.is_in(seen[column]))
+            if unseen.len() > UNSEEN_NOTE_SHARE * present.len():
+                notes.append(
+                    f"{unseen.len()} of {present.len()} value(s) of '{column}' never appear in training "
+                    f"(such as {unseen[0]!r}; it had {', '.join(map(repr, seen[column][:5]))}"
+                    f"{', ...' if len(seen[column]) > 5 else ''}): the model takes them as an unseen value"
+                )
         if s.dtype != pl.String:
             continue
         text = s.str.strip_chars()
@@ -517,7 +555,7 @@ def predict_file(
             f"{', '.join(lacking[:8])}{' and more' if len(lacking) > 8 else ''}. Pass "
             f"the competition's test file. Received: columns={frame.columns[:12]}"
         )
-    for note in _unreadable_values(frame, info["inputs"]):
+    for note in _unreadable_values(frame, info["inputs"], info.get("seen")):
         log(f"note: {note}")
     exported = ExportedModel(model)
     pred = exported.predict(frame)

@@ -156,6 +156,22 @@ def test_predict_replaces_only_a_submission_of_the_competition(binary_run, tmp_p
     assert old.read_text() == run.submission_path.read_text()
 
 
+def test_predict_says_when_a_column_is_empty_or_spelled_otherwise_than_in_train(binary_run, tmp_path):
+    data, run = binary_run
+    test = pl.read_csv(data / "test.csv")
+    odd = tmp_path / "test.csv"
+    test.with_columns(pl.col("color").str.to_uppercase(), pl.lit(None, pl.Float64).alias("x1")).write_csv(odd)
+    said = []
+    api.predict(run.run_dir / "model", odd, out=tmp_path / "s.csv", log=said.append)
+    notes = [n for n in said if n.startswith("note:")]
+    assert any("'x1' is empty in every one of the" in n for n in notes), said
+    unseen = [n for n in notes if "value(s) of 'color' never appear in training (such as" in n]
+    assert unseen and "'blue', 'green', 'red'" in unseen[0] and unseen[0].split("such as ")[1][:4] in ("'RED", "'GRE", "'BLU"), said
+    said.clear()  # the competition's own test file: nothing to say
+    api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "s.csv", log=said.append)
+    assert not [n for n in said if n.startswith("note:")], said
+
+
 def test_predict_takes_the_test_rows_as_a_dataframe_too(binary_run, tmp_path):
     data, run = binary_run
     out = api.predict(
