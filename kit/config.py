@@ -8,6 +8,7 @@ DEFAULTS and LIMITS) and a `[search]` table for tuning.
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -117,8 +118,10 @@ class Config:
                 # other tracks leave it be (it is checked when that track loads)
                 self.tracks.setdefault(key, {}).update(value)
             else:
+                close = difflib.get_close_matches(key, [*SETTING_TYPES, "search", *tracks.known()], n=1)
                 raise InputError(
-                    f"Unknown setting '{key}' in {source}. Use one of: {', '.join(SETTING_TYPES)}, search, "
+                    f"Unknown setting '{key}' in {source}{f' (did you mean {close[0]!r}?)' if close else ''}. "
+                    f"Use one of: {', '.join(SETTING_TYPES)}, search, "
                     f"or a track's table: {', '.join(tracks.known())} (or a team track's, where its file "
                     f"{key}.py is in pipelines/ or beside the TOML). Received: {key}={value!r}"
                 )

@@ -141,15 +141,21 @@ def as_result(returned, fold: Fold, comp: Competition, name: str, params: dict |
             shape = f"({rows}, {width})" if comp.task != "regression" else f"({rows},)"
             raise InputError(
                 f"Track '{name}' returned {what} predictions of shape {pred.shape} for fold {fold.index + 1}; "
-                f"expected {shape}: kit's prediction form. Received: shape={pred.shape}"
+                f"expected {shape}: kit's prediction form"
+                + (
+                    ", a column per class (for a binary task, np.stack([1 - p, p], axis=1))"
+                    if comp.task != "regression"
+                    else ""
+                )
+                + f". Received: shape={pred.shape}"
             )
     result.val = np.asarray(result.val, dtype=np.float64)
     result.test = np.asarray(result.test, dtype=np.float64)
     for what, pred in (("validation", result.val), ("test", result.test)):
         if not np.isfinite(pred).all():
             raise InputError(
-                f"Track '{name}' predicted NaN or infinite values for fold {fold.index + 1}'s {what} rows: "
-                f"its training diverged. "
+                f"Track '{name}' predicted NaN or infinite values for {_rows_not_finite(pred)} of fold "
+                f"{fold.index + 1}'s {len(pred)} {what} rows: its training may have diverged. "
                 + (
                     f"Lower [{name}] learning_rate, or check"
                     if "learning_rate" in (params or {})
@@ -181,3 +187,8 @@ def as_result(returned, fold: Fold, comp: Competition, name: str, params: dict |
 
 # how far a class probability or a row's sum may stray from [0, 1] and 1 (float32 rounding)
 PROBABILITY_SLACK = 1e-3
+
+
+def _rows_not_finite(pred: np.ndarray) -> int:
+    bad = ~np.isfinite(pred)
+    return int((bad.any(axis=1) if bad.ndim > 1 else bad).sum())

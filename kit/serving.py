@@ -123,6 +123,11 @@ class ExportedModel:
 def read_info(path: Path) -> dict:
     """An exported model's kit.json, checked; no TensorFlow needed."""
     info_path = path / EXTRA_DIR / INFO_FILE
+    if not path.exists():
+        raise InputError(
+            f"Model folder '{path}' does not exist. Pass the model/ folder of a run of `kit advanced` "
+            f"(submissions/<competition>/<run-id>/model). Received: model={path}"
+        )
     if (path / "model" / "saved_model.pb").is_file():
         raise InputError(
             f"'{path}' is a run folder; the exported model is its model/ folder. Pass "

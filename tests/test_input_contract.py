@@ -945,6 +945,8 @@ def _predict_case(kind):
             model = tmp / "run"
         elif kind == "not_an_export":
             model.mkdir()
+        elif kind == "no_such_model":
+            model = tmp / "modle"
         elif kind == "damaged_kit_json":
             _fake_export(model)
             (model / "assets.extra" / "kit.json").write_text('{"inputs": {')
@@ -963,6 +965,7 @@ PREDICT = {
     "out_is_a_folder": ("is a folder", "submission.csv/submission.csv"),
     "run_folder_as_model": ("is a run folder", "/run/model"),
     "not_an_export": ("is not a model exported",),
+    "no_such_model": ("/modle' does not exist", "model/ folder"),
     "damaged_kit_json": ("kit.json", "damaged", "Export it again"),
     "test_without_id": ("test.csv", "no id column 'row_id'"),
     "test_without_a_model_input": ("test.csv", "lacks 1 column(s) the model was trained on: x1."),

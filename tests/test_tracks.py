@@ -186,7 +186,7 @@ def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
     def one_column(fold, params):
         return np.zeros(fold.val.height), np.zeros(fold.test.height)
 
-    with pytest.raises(ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\)"):
+    with pytest.raises(ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\).*np.stack\(\[1 - p, p\], axis=1\)"):
         cross_validate(comp, cfg, one_column, out=tmp_path / "run", log=quiet, progress=False)
     assert not (tmp_path / "run").exists()
 
@@ -201,6 +201,10 @@ def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
          r"not class probabilities for fold 1's validation rows.*max=3"),
         (lambda fold: (np.full((fold.val.height, 2), 0.2), np.full((fold.test.height, 2), 0.5)),
          r"not class probabilities .* row sums 0.4 to 0.4"),
+        # one row of NaN: counted as a row, not as its two values
+        (lambda fold: (np.where(np.arange(fold.val.height)[:, None] == 3, np.nan, np.full((fold.val.height, 2), 0.5)),
+                       np.full((fold.test.height, 2), 0.5)),
+         r"NaN or infinite values for 1 of fold 1's \d+ validation rows"),
     ],
 )  # fmt: skip
 def test_a_track_that_returns_other_than_predictions_fails_at_the_fold(tmp_path, returned, match):
