@@ -220,6 +220,19 @@ def find_files(root: Path, notes: list[str] | None = None) -> tuple[Path, Path, 
             f"No {missing} file in '{root}': expected a file named like {missing}.csv or "
             f"{missing}.parquet.{fix} Received: files={[p.name for p in entries][:12]}"
         )
+    # tables beside them that kit does not read (a second train file, an original dataset, a copy
+    # in another format); other sample-like files have their note from _pick_sample
+    unused = [
+        p.name
+        for p in rest
+        if p not in (train, test) and not any(w in p.name.lower() for w in ("sample", "submission"))
+    ]
+    if unused and notes is not None:
+        notes.append(
+            f"kit trains on '{train.name}' and predicts '{test.name}'; {', '.join(map(repr, unused[:4]))}"
+            f"{' and more' if len(unused) > 4 else ''} in the folder are not read (to train on another "
+            f"file's rows too, add them to '{train.name}')"
+        )
     return train, test, sample
 
 

@@ -91,3 +91,19 @@ def test_numbers_written_with_a_percent_sign_are_read_as_numbers_with_a_note(tmp
     frame = read_table(path, notes=notes)
     assert frame["pct"].to_list() == [45.0, 3.5, None, 100.0] and frame["rate"].dtype.is_float()
     assert any("percent sign (pct): read as numbers" in n for n in notes)
+
+
+def test_tables_beside_the_competitions_files_that_kit_does_not_read_are_named(tmp_path):
+    import shutil
+
+    from conftest import write_competition
+
+    from kit.competition import discover
+
+    data = write_competition(tmp_path / "comp")
+    assert not [n for n in discover(data).notes if "are not read" in n]
+    shutil.copy(data / "train.csv", data / "original.csv")  # a playground's original dataset
+    shutil.copy(data / "train.csv", data / "train_extra.csv")
+    note = next(n for n in discover(data).notes if "are not read" in n)
+    assert "trains on 'train.csv' and predicts 'test.csv'" in note
+    assert "'original.csv'" in note and "'train_extra.csv'" in note and "sample" not in note
