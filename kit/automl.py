@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ def auto(
     from kit.ensemble import blend, validation_folds
     from kit.tuning.callbacks import OutOfTime, _classes
 
-    if not time_budget or time_budget <= 0:
+    if time_budget is None or not (0 < time_budget < math.inf):  # nan and inf too
         raise InputError(f"--time-budget must be a positive number of seconds. Received: {time_budget}")
     started = time.monotonic()
     deadline = started + time_budget * (1 - BLEND_SHARE)

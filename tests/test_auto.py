@@ -71,8 +71,9 @@ def test_a_member_is_not_started_once_the_budget_ran_out_but_the_first_finishes(
 
 def test_auto_with_a_budget_too_short_for_anything_says_so(tmp_path, off_kaggle, capsys):
     data = write_competition(tmp_path / "tiny", n=120)
-    with pytest.raises(InputError, match="time-budget must be a positive"):
-        kit.auto(data, time_budget=0, log=quiet)
+    for budget in (0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="time-budget must be a positive"):
+            kit.auto(data, time_budget=budget, log=quiet)
 
 
 def test_on_kaggle_the_final_submission_is_the_working_folders(tmp_path, monkeypatch):

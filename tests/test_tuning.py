@@ -393,6 +393,8 @@ def test_two_workers_share_one_postgresql_study(competition, tmp_path, postgres_
     [
         (["--trials", "0"], "--trials must be at least 1"),
         (["--time-budget", "-5"], "--time-budget must be a positive"),
+        (["--time-budget", "nan"], "--time-budget must be a positive"),
+        (["--time-budget", "inf"], "--time-budget must be a positive"),
         (["--track", "fancy"], "Unknown track 'fancy'"),
         (["--pruner", "sometimes"], "Unknown pruner"),
         # nothing listens on port 1; without the driver the message says what to install instead
@@ -405,6 +407,19 @@ def test_bad_tune_flags_exit_2_with_one_line(competition, tmp_path, capsys, flag
     err = capsys.readouterr().err
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_tune_refuses_a_folder_of_the_users_with_a_tuning_folders_file_names(competition, tmp_path, capsys):
+    root, config = competition
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name, text in {"summary.json": '{"my": "summary"}', "trials.csv": "my,trials\n", "best.toml": "x = 1\n"}.items():
+        (mine / name).write_text(text)
+    before = {p.name: p.read_text() for p in mine.iterdir()}
+    code = cli.main(["tune", str(root), "--config", str(config), "--out", str(mine), "--trials", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a folder with files kit did not write" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_text() for p in mine.iterdir()} == before
 
 
 def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):

@@ -61,6 +61,10 @@ def test_search_tables_merge_entry_by_entry_across_config_files():
         ({"baseline": {"units": {"choices": [[64.5]]}}}, r"units \(each value\) .* must be of type int"),
         ({"baseline": {"patience": {"low": 4, "high": 64, "step": 0}}}, "step above 0"),
         ({"trees": {"max_leaf_nodes": {"low": 4, "high": 64, "step": -4}}}, "step above 0"),
+        # Optuna would warn and keep low alone, a range of one value
+        ({"baseline": {"dropout": {"low": 0.1, "high": 0.2, "step": 0.5}}}, "step that divides high - low"),
+        ({"baseline": {"patience": {"low": 4, "high": 64, "step": 7}}}, r"into whole steps, such as 6\."),
+        ({"baseline": {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": "yes"}}}, "log = true or false"),
         ({"pruner": "sometimes"}, "Unknown pruner"),
         ({"trials": 5}, "Unknown \\[search\\] setting"),
     ],

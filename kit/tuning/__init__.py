@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,7 @@ from kit import kaggle, metrics, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
-from kit.io import check_out_dir
+from kit.io import WRITTEN_BY, check_out_dir, kit_manifest, written_by_kit
 from kit.preflight import preflight
 from kit.tuning import workers
 from kit.tuning.callbacks import OutOfTime
@@ -48,6 +49,7 @@ from kit.tuning.space import decode, search_space, start_point, suggest
 from kit.tuning.study import (
     WARMUP_EPOCHS,
     PerTrialSeedSampler,
+    is_journal,
     make_pruner,
     open_storage,
     recover_interrupted,
@@ -116,7 +118,7 @@ def tune(
     # every check before anything is written
     if n_trials is not None and n_trials < 1:
         raise InputError(f"--trials must be at least 1. Received: trials={n_trials}")
-    if time_budget is not None and time_budget <= 0:
+    if time_budget is not None and not (0 < time_budget < math.inf):  # nan and inf too
         raise InputError(f"--time-budget must be a positive number of seconds. Received: {time_budget}")
     if n_trials is None and time_budget is None:
         n_trials = DEFAULT_TRIALS
@@ -223,8 +225,20 @@ def _check_same_study(out: Path, competition: str, track: str) -> None:
 
 
 def is_tuning_dir(folder: Path) -> bool:
-    """Whether a folder is a tuning folder kit wrote (a study going on, or one finished)."""
-    return any((folder / name).exists() for name in ("study.journal", "summary.json", "best.toml", "trials"))
+    """Whether a folder is a tuning folder kit wrote (a study going on, or one finished): its
+    summary.json has kit's mark, its study.journal is Optuna's, or its best/ or trials/ hold run
+    folders kit wrote. Files of those names alone do not make it one: they would be replaced."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        if isinstance(summary, dict) and summary.get("written_by") == WRITTEN_BY:
+            return True
+    except (OSError, ValueError):
+        pass
+    if is_journal(folder / "study.journal"):
+        return True
+    trials = folder / "trials"
+    runs = [p for p in trials.iterdir() if p.is_dir()] if trials.is_dir() else []
+    return written_by_kit(folder / "best") or bool(runs) and all(kit_manifest(p) is not None for p in runs)
 
 
 def _trial_bar(name: str, track: str, n_trials: int | None, done: int, progress: bool | None):

@@ -24,7 +24,7 @@ import polars as pl
 from optuna.trial import TrialState
 
 from kit.config import dumps
-from kit.io import publish_dir, stage_dir, write_atomic, written_by_kit
+from kit.io import WRITTEN_BY, publish_dir, stage_dir, write_atomic, written_by_kit
 from kit.reporting import timed_report
 from kit.tuning.space import decode
 from kit.tuning.study import safe_url
@@ -108,6 +108,7 @@ def summarize(
         importances = _importances(study, seed=cfg.seed) if complete > 1 else None
         seconds = time.monotonic() - started
         summary = {
+            "written_by": WRITTEN_BY,  # the tuning folder's mark (`kit.tuning.is_tuning_dir`)
             "competition": comp.name,
             "track": track,
             "study": study.study_name,

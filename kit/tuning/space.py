@@ -81,6 +81,8 @@ def _check_spec(track: str, name: str, spec: dict, default) -> dict:
     low, high = spec.get("low"), spec.get("high")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)) or low >= high:
         raise InputError(f"{where} needs numbers with low < high. Received: low={low!r}, high={high!r}")
+    if "log" in spec and not isinstance(spec["log"], bool):
+        raise InputError(f"{where} takes log = true or false. Received: log={spec['log']!r}")
     if spec.get("log") and (low <= 0 or "step" in spec):
         raise InputError(
             f"{where} is on a log scale, which needs low > 0 and no step. Received: {name}={spec!r}"
@@ -88,6 +90,12 @@ def _check_spec(track: str, name: str, spec: dict, default) -> dict:
     step = spec.get("step")
     if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0):
         raise InputError(f"{where} needs a step above 0. Received: step={step!r}")
+    if step is not None and not math.isclose((high - low) / step, round((high - low) / step), abs_tol=1e-9):
+        # Optuna would warn and move high to the last step below it (a range of one value)
+        raise InputError(
+            f"{where} needs a step that divides high - low ({high - low:g}) into whole steps, such as "
+            f"{(high - low) / max(1, round((high - low) / step)):g}. Received: step={step!r}"
+        )
     # the type of the track's default decides: learning_rate = {low = 1, high = 2} is still a float
     is_int = isinstance(default, int) and not isinstance(default, bool)
     if default is None:

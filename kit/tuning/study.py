@@ -161,6 +161,16 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
     ) from None
 
 
+def is_journal(path: Path) -> bool:
+    """Whether a file is a journal Optuna wrote: its first line a JSON operation."""
+    try:
+        with open(path, "rb") as handle:
+            line = json.loads(handle.readline(1 << 16))
+    except (OSError, ValueError, TypeError):
+        return False
+    return isinstance(line, dict) and "op_code" in line
+
+
 def _check_journal(path: Path) -> None:
     """A journal storage is a new file or one Optuna wrote: a line of JSON per operation."""
     if path.is_dir():
@@ -170,14 +180,7 @@ def _check_journal(path: Path) -> None:
         )
     if not path.is_file() or path.stat().st_size == 0:
         return
-    with open(path, "rb") as handle:
-        first = handle.readline(1 << 16)
-    try:
-        line = json.loads(first)
-        is_journal = isinstance(line, dict) and "op_code" in line
-    except (ValueError, TypeError):
-        is_journal = False
-    if not is_journal:
+    if not is_journal(path):
         raise InputError(
             f"--storage '{path}' is a file that is not a study's journal (a line of JSON per operation), "
             f"which kit would write into. Pass a new file's path or a study's journal. Received: storage={path}"
