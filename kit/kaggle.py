@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from kit.errors import InputError
 from kit.io import TABLE_SUFFIXES, copy_atomic
 
 INPUT_ENV = "KIT_KAGGLE_INPUT"
@@ -85,12 +86,20 @@ def resolve_data(data: str | os.PathLike | None) -> Path | None:
     """The competition folder that `data` means here.
 
     On Kaggle, a name that is not a folder of the current directory ("titanic") is looked up under
-    `/kaggle/input`, and no data at all picks the one competition attached to the notebook.
+    `/kaggle/input`, and no data at all picks the one competition attached to the notebook (with
+    several attached, it is refused: which one is meant?).
     Elsewhere `data` is returned as a path, and None stays None (the built-in demo).
     """
     if data is None:
         found = competitions() if on_kaggle() else []
-        return found[0] if len(found) == 1 else None
+        if len(found) > 1:  # the demo would run instead, and its submission replace theirs
+            names = [str(p.relative_to(input_root())) for p in found]
+            raise InputError(
+                f"{len(found)} competitions are attached to this notebook ({', '.join(names[:6])}); "
+                f"pass the one to run, e.g. kit baseline {names[0]} (or kit.baseline({names[0]!r})). "
+                f"Received: data=None"
+            )
+        return found[0] if found else None
     path = Path(data)
     if path.exists() or path.is_absolute() or not on_kaggle():
         return path

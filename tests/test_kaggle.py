@@ -13,6 +13,7 @@ from conftest import write_competition
 
 import kit
 from kit import cli, kaggle
+from kit.errors import InputError
 from kit.run import Run
 
 
@@ -103,10 +104,14 @@ def test_without_a_competition_the_demo_is_built_in_working(fake_kaggle):
     assert list(fake_kaggle["elsewhere"].iterdir()) == []
 
 
-def test_two_competitions_need_a_name(fake_kaggle):
+def test_two_competitions_need_a_name(fake_kaggle, capsys):
     write_competition(fake_kaggle["input"] / "a")
     write_competition(fake_kaggle["input"] / "b")
-    assert kaggle.resolve_data(None) is None
+    # not the demo, whose submission would replace the working folder's
+    with pytest.raises(InputError, match=r"2 competitions are attached to this notebook \(a, b\); pass the one"):
+        kaggle.resolve_data(None)
+    assert cli.main(["baseline"]) == 2 and "kit baseline a" in capsys.readouterr().err
+    assert not (fake_kaggle["working"] / "data").exists() and not (fake_kaggle["working"] / "submission.csv").exists()
     assert kit.inspect("b").name == "b"
 
 
@@ -147,3 +152,12 @@ def test_off_kaggle_publish_changes_nothing(tmp_path, monkeypatch):
     run = fake_run(tmp_path / "run", "id,y\n1,a\n")
     assert kaggle.publish(run) is run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_blend_takes_an_attached_competitions_name_as_the_other_commands_do(fake_kaggle, fast_config):
+    write_competition(fake_kaggle["input"] / "tiny-comp")
+    for track in (kit.trees, kit.linear):
+        track("tiny-comp", config=fast_config, progress=False, log=lambda _: None)
+    run = kit.blend("tiny-comp", log=lambda _: None)
+    assert run.run_dir.parent == fake_kaggle["working"] / "submissions" / "tiny-comp"
+    assert run.submission_path == fake_kaggle["working"] / "submission.csv"
