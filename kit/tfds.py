@@ -236,19 +236,51 @@ def _builder(name: str, spec: str, *, data_dir, download: bool):
             f"TFDS has no dataset named '{name}'. See https://www.tensorflow.org/datasets/catalog "
             f"for names (structured ones: titanic, penguins, wine_quality, ...). Received: data={spec!r}"
         ) from None
+    except (ValueError, AssertionError) as err:  # a config or version it lacks, a name it cannot parse
+        said = " ".join(str(err).split())
+        raise InputError(
+            f"TFDS cannot load '{name}': {said[:300]}{'...' if len(said) > 300 else ''}. Write it "
+            f"tfds:NAME, tfds:NAME/CONFIG or tfds:NAME:VERSION. Received: data={spec!r}"
+        ) from None
     _supervised_columns(builder, spec)  # an image dataset is refused before it downloads
     if download:
+        left = _LeftBehind(Path(builder.data_dir_root), builder.name)
         try:
             with _few_retries():
                 builder.download_and_prepare()
         except Exception as err:  # network, disk, a source that moved: TFDS raises many kinds
+            left.remove()  # the attempt's partial downloads and empty folders
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise InputError(
                 f"TFDS could not download and prepare '{name}' in {builder.data_dir}: {first}. "
                 f"Connect to the internet once, or point TFDS_DATA_DIR at a data dir that holds it "
-                f"(on Kaggle, attach it as a dataset). Received: data={spec!r}"
+                f"(on Kaggle, attach that data dir as a dataset and set TFDS_DATA_DIR to its folder "
+                f"under /kaggle/input). Received: data={spec!r}"
             ) from err
     return builder
+
+
+class _LeftBehind:
+    """What a failed download adds to a TFDS data dir (the downloads' temporary folders, the
+    dataset's empty folder), noted before it starts so that only the attempt's own is removed."""
+
+    def __init__(self, root: Path, name: str):
+        # deepest first: a folder the attempt made is removed whole
+        self.watched = [root / "downloads" / name, root / "downloads" / "extracted", root / "downloads", root / name, root]
+        self.before = {w: set(w.iterdir()) if w.is_dir() else None for w in self.watched}
+
+    def remove(self) -> None:
+        for folder, had in self.before.items():
+            if not folder.is_dir():
+                continue
+            if had is None:  # made by the attempt
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            for entry in set(folder.iterdir()) - had:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                elif ".tmp." in entry.name or entry.name.endswith(".incomplete"):
+                    entry.unlink(missing_ok=True)
 
 
 def _leaves(feature, prefix: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -198,6 +199,11 @@ def test_bad_tfds_names_are_input_errors(offline, capsys):
     assert main(["inspect", "tfds:no_such_dataset_anywhere"]) == 2
     err = capsys.readouterr().err
     assert "no dataset named 'no_such_dataset_anywhere'" in err and err.count("\n") == 1
+    # a config, a version or a spelling TFDS rejects: bad input too, not an internal error
+    for spec in ("tfds:titanic/extra", "tfds:titanic:9.9.9", "tfds:titanic/"):
+        assert main(["inspect", spec]) == 2, spec
+        err = capsys.readouterr().err
+        assert "TFDS cannot load" in err and "tfds:NAME/CONFIG" in err and err.count("\n") == 1, err
 
 
 def test_image_datasets_are_refused_before_anything_downloads(offline, monkeypatch):
@@ -216,10 +222,16 @@ def test_a_download_without_internet_fails_after_a_few_quiet_retries(offline, mo
 
     def download(self, *args, **kwargs):
         seen["retries"] = downloader.MAX_RETRIES
+        # what a download cut off leaves: a temporary folder among the downloads, the dataset's folder
+        (Path(self.data_dir_root) / "downloads" / "penguins" / "x.tmp.0123").mkdir(parents=True)
+        Path(self.data_dir).mkdir(parents=True)
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
+    data_dir = offline / "tensorflow_datasets"
+    (data_dir / "downloads" / "theirs").mkdir(parents=True)  # the data dir's own, kept
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
     with pytest.raises(InputError, match="could not download and prepare 'penguins'.*Failed to resolve"):
         kit_tfds.materialize("tfds:penguins")
+    assert sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")) == ["downloads", "downloads/theirs"]
     # TFDS's 10 retries wait about 3.5 minutes with the internet off; kit's 3 about a second
     assert seen["retries"] == kit_tfds.DOWNLOAD_RETRIES < 10 == downloader.MAX_RETRIES
