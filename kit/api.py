@@ -473,9 +473,20 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
     """
     from kit.reporting import write_report
 
+    from kit.io import kit_manifest
+    from kit.tuning import is_tuning_dir
+
     check(run=run, log=log)
-    folder = getattr(run, "run_dir", None) or getattr(run, "out", None) or run
-    path = write_report(Path(folder))
+    folder = Path(getattr(run, "run_dir", None) or getattr(run, "out", None) or run)
+    has_results = any((folder / name).is_file() for name in ("metrics.json", "summary.json"))
+    if has_results and kit_manifest(folder) is None and not is_tuning_dir(folder):
+        # its report.html would be replaced: kit writes only into folders of its own
+        raise InputError(
+            f"'{folder}' is not a run folder or a tuning folder kit wrote (no manifest.json with kit's "
+            f"mark, no study of kit's), so kit does not write report.html into it. Pass one kit wrote. "
+            f"Received: path={folder}"
+        )
+    path = write_report(folder)
     log(f"report: {path}")
     return path
 

@@ -153,6 +153,12 @@ def test_kit_report_refuses_a_folder_kit_did_not_write(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
     with pytest.raises(InputError, match="not a run folder"):
         kit.report(tmp_path / "absent")
+    # a folder of the user's with a metrics.json and a report.html of their own: left as it is
+    (tmp_path / "metrics.json").write_text('{"score": 1}')
+    (tmp_path / "report.html").write_text("<h1>my own notes</h1>")
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "not a run folder or a tuning folder kit wrote" in capsys.readouterr().err
+    assert (tmp_path / "report.html").read_text() == "<h1>my own notes</h1>"
 
 
 def test_kit_report_on_a_folder_of_runs_names_the_run_folders_in_it(runs, tmp_path, capsys):
