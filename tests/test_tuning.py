@@ -520,3 +520,21 @@ def test_a_forecasts_best_run_predicts_the_test_with_the_refit_on_all_rows(tmp_p
     assert best["test_from"].startswith("a refit on all 150 training rows")
     assert best["score"] == trial["score"]  # the same folds and parameters
     assert any("again with the refit" in line for line in lines)
+
+
+def test_ctrl_c_that_another_thread_receives_stops_the_wait_for_a_trial_at_once():
+    """A terminal's SIGINT goes to any thread of the process (TensorFlow's, the pool's); the main
+    thread, waiting for the worker's trial, must raise it then, not when the trial ends."""
+    import signal
+    import threading
+    from concurrent.futures import Future
+
+    from kit.tuning.workers import _result
+
+    trial = Future()
+    threading.Timer(0.3, signal.raise_signal, args=(signal.SIGINT,)).start()  # raised in the timer's thread
+    threading.Timer(4.0, trial.set_result, args=("done",)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _result(trial)
+    assert time.monotonic() - started < 2.0

@@ -329,30 +329,59 @@ def _main_script_left_out():
         main.__file__ = path
 
 
+def _result(future):
+    """`future.result()`, waking twice a second: Ctrl-C is often delivered to another of the
+    process's threads (TensorFlow's, the pool's), and then raised in this one only when it runs
+    again, which a plain wait did at the trial's end (seconds to minutes later)."""
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except TimeoutError:
+            continue
+
+
+@contextlib.contextmanager
+def _tracker_quiet():
+    """multiprocessing's resource tracker, started with the pool, warns at exit of the semaphore a
+    worker killed on Ctrl-C leaves (a line of Python's internals after kit's own): it reads its
+    warning filters from the environment it starts with."""
+    before = os.environ.get("PYTHONWARNINGS")
+    quiet = "ignore:resource_tracker:UserWarning"
+    os.environ["PYTHONWARNINGS"] = f"{before},{quiet}" if before else quiet
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
+
+
 def _run_in_process(plan: Plan, study: optuna.Study, *, deadline, log, on_trial) -> str:
     """One worker process, trial after trial; returns why it stopped (see `Worker.run_one`), or
     "died" / "unstartable"."""
     # as a wall-clock time: the worker starts counting only after its imports, seconds later
     until = None if deadline is None else time.time() + deadline - time.monotonic()
     spawned = time.monotonic()
-    pool = ProcessPoolExecutor(
-        1,
-        # spawn: a fresh interpreter; a fork would copy TensorFlow's threads and locks
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(plan, until, os.getpid()),
-    )
+    with _tracker_quiet():
+        pool = ProcessPoolExecutor(
+            1,
+            # spawn: a fresh interpreter; a fork would copy TensorFlow's threads and locks
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(plan, until, os.getpid()),
+        )
     pid = None
     try:
         try:
             with _main_script_left_out():
                 started = pool.submit(os.getpid)  # the process starts here
-            pid = started.result()
+            pid = _result(started)
         except BrokenProcessPool:
             return "unstartable"
         study.set_user_attr("worker_start_seconds", round(time.monotonic() - spawned, 2))
         while True:
-            lines, outcome = pool.submit(_run_one).result()
+            lines, outcome = _result(pool.submit(_run_one))
             for line in lines:
                 log(line)
             if outcome["finished"] and on_trial is not None:
