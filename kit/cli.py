@@ -20,6 +20,9 @@ one line saying where its traceback was saved and exits with code 1 (see `kit.bo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
 import sys
 from collections.abc import Callable
 
@@ -310,21 +313,44 @@ INTERRUPTED = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a scheduler, a notebook's stop), stopped as Ctrl-C stops a command: the
+    unfinished run's folder removed, a tuning trial queued again, the same message."""
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def guarded(fn: Callable, *args, interrupted: str = UNFINISHED_RUN) -> int:
     """Run `fn(*args)` as the kit command runs a command, for a script too: the user's errors in
-    one line with exit code 2, kit's own with the traceback saved to a file (exit 1), 130 on Ctrl-C.
+    one line with exit code 2, kit's own with the traceback saved to a file (exit 1), 130 on Ctrl-C
+    (143 on SIGTERM, which stops it the same way).
 
     Example (a recipe in pipelines/):
         >>> if __name__ == "__main__":
         ...     sys.exit(guarded(main))
     """
     try:
-        with boundary.reader_may_leave():
+        with boundary.reader_may_leave(), _terminated_as_interrupted():
             code = fn(*args)
         return code if isinstance(code, int) else 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print(interrupted, file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as err:  # polars' PanicException is a BaseException

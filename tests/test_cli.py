@@ -295,3 +295,19 @@ def test_ctrl_c_says_what_the_interrupted_command_left(tmp_path, capsys, monkeyp
     assert cli.main([command, str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert said in err and unsaid not in err and len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
+    """`timeout`, a scheduler or a notebook's stop sends SIGTERM: the command stops through the
+    same path as Ctrl-C (its unfinished run folder removed, its message), with exit code 143."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from kit.cli import guarded, UNFINISHED_RUN\n"
+        "def command():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "sys.exit(guarded(command))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip() == cli.UNFINISHED_RUN
