@@ -324,8 +324,14 @@ def _n_splits(comp, cfg, strategy, metric, y, groups, order, notes) -> int:
             if m < 2:
                 raise InputError(
                     f"Class {rare!r} of '{comp.target}' has {m} row in '{name}'; {metric.name} needs "
-                    f"every class in every validation fold, so every class needs 2 rows or more. Remove "
-                    f"or relabel that row, or pass --metric log_loss. Received: rows={m}"
+                    f"every class in every validation fold, so every class needs 2 rows or more. "
+                    + (
+                        f"With {len(comp.classes)} values it looks like a quantity: pass a regression "
+                        f"metric such as --metric rmse. "
+                        if len(comp.classes) > 20 and comp.train[comp.target].dtype.is_numeric()
+                        else "Remove or relabel that row, or pass --metric log_loss. "
+                    )
+                    + f"Received: rows={m}"
                 )
             notes.append(
                 f"class {rare!r} of '{comp.target}' has {m} rows, fewer than --folds {k}, and "

@@ -335,3 +335,14 @@ def test_the_splits_notes_are_kept_in_the_run_folder_and_its_report(tmp_path):
     said = next(line for line in lines if "groups, fewer than --folds 5" in line).removeprefix("note: ")
     assert said in json.loads((run.run_dir / "competition.json").read_text())["notes"]
     assert html.escape(said.split(":")[0]) in (run.run_dir / "report.html").read_text()
+
+
+def test_a_quantity_scored_as_classes_is_told_to_take_a_regression_metric(tmp_path):
+    # a sale price of 300 values under roc_auc: each value a class, most of one row
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"id": np.arange(400), "x": rng.normal(size=400)})
+    data = write_frame(tmp_path / "prices", frame, rng.integers(1000, 1300, 400) * 100, 300)
+    comp, cfg = api.load(data, metric="roc_auc")
+    assert comp.task == "multiclass"
+    with pytest.raises(InputError, match="looks like a quantity: pass a regression metric such as --metric rmse"):
+        preflight(comp, cfg)
