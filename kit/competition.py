@@ -395,7 +395,13 @@ def discover(
         raise InputError(
             f"Target '{target}' in '{train_path.name}' has {len(classes)} different values in "
             f"{train.height} rows: as classes, most would be seen once, so there is nothing to learn "
-            f"per class. Pass --target with the column to predict. Received: classes={len(classes)}"
+            f"per class. Pass --target with the column to predict"
+            + (
+                f", or, for a quantity, a regression metric (--metric rmse) instead of {metric}"
+                if metric and train[target].dtype.is_numeric()
+                else ""
+            )
+            + f". Received: classes={len(classes)}"
         )
     if (
         metric

@@ -338,11 +338,15 @@ def test_the_splits_notes_are_kept_in_the_run_folder_and_its_report(tmp_path):
 
 
 def test_a_quantity_scored_as_classes_is_told_to_take_a_regression_metric(tmp_path):
-    # a sale price of 300 values under roc_auc: each value a class, most of one row
+    # sale prices under roc_auc: 60 values of 5 rows each and one of a single row
     rng = np.random.default_rng(0)
     frame = pl.DataFrame({"id": np.arange(400), "x": rng.normal(size=400)})
-    data = write_frame(tmp_path / "prices", frame, rng.integers(1000, 1300, 400) * 100, 300)
-    comp, cfg = api.load(data, metric="roc_auc")
+    y = np.r_[np.repeat(np.arange(1000, 1060), 5)[:299], 999, np.zeros(100, int)] * 100
+    comp, cfg = api.load(write_frame(tmp_path / "prices", frame, y, 300), metric="roc_auc")
     assert comp.task == "multiclass"
     with pytest.raises(InputError, match="looks like a quantity: pass a regression metric such as --metric rmse"):
         preflight(comp, cfg)
+    # so many values that most would be seen once: refused at once, with the same hint
+    y = rng.integers(1000, 1300, 400) * 100
+    with pytest.raises(InputError, match=r"a regression metric \(--metric rmse\) instead of roc_auc"):
+        api.load(write_frame(tmp_path / "many", frame, y, 300), metric="roc_auc")
