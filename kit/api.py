@@ -471,9 +471,8 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
         >>> kit.report("submissions/titanic/20250101-120000-baseline")
         >>> kit.report(run)        # a Run from kit.baseline(...)
     """
-    from kit.reporting import write_report
-
     from kit.io import kit_manifest
+    from kit.reporting import write_report
     from kit.tuning import is_tuning_dir
 
     check(run=run, log=log)

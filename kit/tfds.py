@@ -266,7 +266,13 @@ class _LeftBehind:
 
     def __init__(self, root: Path, name: str):
         # deepest first: a folder the attempt made is removed whole
-        self.watched = [root / "downloads" / name, root / "downloads" / "extracted", root / "downloads", root / name, root]
+        self.watched = [
+            root / "downloads" / name,
+            root / "downloads" / "extracted",
+            root / "downloads",
+            root / name,
+            root,
+        ]
         self.before = {w: set(w.iterdir()) if w.is_dir() else None for w in self.watched}
 
     def remove(self) -> None:

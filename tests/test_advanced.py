@@ -166,7 +166,11 @@ def test_predict_says_when_a_column_is_empty_or_spelled_otherwise_than_in_train(
     notes = [n for n in said if n.startswith("note:")]
     assert any("'x1' is empty in every one of the" in n for n in notes), said
     unseen = [n for n in notes if "value(s) of 'color' never appear in training (such as" in n]
-    assert unseen and "'blue', 'green', 'red'" in unseen[0] and unseen[0].split("such as ")[1][:4] in ("'RED", "'GRE", "'BLU"), said
+    assert (
+        unseen
+        and "'blue', 'green', 'red'" in unseen[0]
+        and unseen[0].split("such as ")[1][:4] in ("'RED", "'GRE", "'BLU")
+    ), said
     said.clear()  # the competition's own test file: nothing to say
     api.predict(run.run_dir / "model", data / "test.csv", out=tmp_path / "s.csv", log=said.append)
     assert not [n for n in said if n.startswith("note:")], said

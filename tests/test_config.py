@@ -52,7 +52,9 @@ def test_config_file_then_flags_override_the_competitions_toml(tmp_path, monkeyp
 
 def test_unknown_setting_is_rejected(tmp_path):
     path = _toml(tmp_path / "bad.toml", "fold = 3\n")
-    with pytest.raises(InputError, match=r"Unknown setting 'fold' in .*bad.toml \(did you mean 'folds'\?\).*Received: fold=3"):
+    with pytest.raises(
+        InputError, match=r"Unknown setting 'fold' in .*bad.toml \(did you mean 'folds'\?\).*Received: fold=3"
+    ):
         resolve("x", config=path)
 
 

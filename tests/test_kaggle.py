@@ -108,10 +108,15 @@ def test_two_competitions_need_a_name(fake_kaggle, capsys):
     write_competition(fake_kaggle["input"] / "a")
     write_competition(fake_kaggle["input"] / "b")
     # not the demo, whose submission would replace the working folder's
-    with pytest.raises(InputError, match=r"2 competitions are attached to this notebook \(a, b\); pass the one"):
+    with pytest.raises(
+        InputError, match=r"2 competitions are attached to this notebook \(a, b\); pass the one"
+    ):
         kaggle.resolve_data(None)
     assert cli.main(["baseline"]) == 2 and "kit baseline a" in capsys.readouterr().err
-    assert not (fake_kaggle["working"] / "data").exists() and not (fake_kaggle["working"] / "submission.csv").exists()
+    assert (
+        not (fake_kaggle["working"] / "data").exists()
+        and not (fake_kaggle["working"] / "submission.csv").exists()
+    )
     assert kit.inspect("b").name == "b"
 
 

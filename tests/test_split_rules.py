@@ -344,7 +344,9 @@ def test_a_quantity_scored_as_classes_is_told_to_take_a_regression_metric(tmp_pa
     y = np.r_[np.repeat(np.arange(1000, 1060), 5)[:299], 999, np.zeros(100, int)] * 100
     comp, cfg = api.load(write_frame(tmp_path / "prices", frame, y, 300), metric="roc_auc")
     assert comp.task == "multiclass"
-    with pytest.raises(InputError, match="looks like a quantity: pass a regression metric such as --metric rmse"):
+    with pytest.raises(
+        InputError, match="looks like a quantity: pass a regression metric such as --metric rmse"
+    ):
         preflight(comp, cfg)
     # so many values that most would be seen once: refused at once, with the same hint
     y = rng.integers(1000, 1300, 400) * 100

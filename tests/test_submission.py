@@ -134,7 +134,9 @@ def test_missing_repeated_and_unknown_ids_are_named(binary):
         check_submission(repeated, binary)
     with pytest.raises(InputError, match="more than once .*81 rows against the sample file's 80"):
         check_submission(pl.concat([frame, frame.head(1)]), binary)
-    unknown = pl.concat([frame, frame.head(1).with_columns(pl.lit(999999, dtype=frame["row_id"].dtype).alias("row_id"))])
+    unknown = pl.concat(
+        [frame, frame.head(1).with_columns(pl.lit(999999, dtype=frame["row_id"].dtype).alias("row_id"))]
+    )
     with pytest.raises(InputError, match="row 81 has id '999999', which the sample file does not have"):
         check_submission(unknown, binary)
 
@@ -169,7 +171,9 @@ def test_probability_must_lie_in_0_1(proba):
     check_submission(frame, proba)
     assert frame["label"].dtype == pl.Float64
     for value in (1.2, -0.1):
-        with pytest.raises(InputError, match=rf"probabilities outside \[0, 1\] .*Received: min={value}, max={value}"):
+        with pytest.raises(
+            InputError, match=rf"probabilities outside \[0, 1\] .*Received: min={value}, max={value}"
+        ):
             check_submission(frame.with_columns(pl.col("label") * 0 + value), proba)
     with pytest.raises(InputError, match="percentages: divide them by 100"):
         check_submission(frame.with_columns(pl.col("label") * 100), proba)
@@ -182,7 +186,9 @@ def test_class_probabilities_need_not_sum_to_1_as_kaggle_rescales_them(multiclas
     check_submission(frame.with_columns(pl.col("label_high", "label_low", "label_mid").round(2)), multiclass)
     check_submission(frame.with_columns(pl.col("label_high", "label_low", "label_mid") / 2), multiclass)
     zeros = pl.when(pl.int_range(pl.len()) == 4).then(0.0)
-    empty = frame.with_columns(zeros.otherwise(pl.col(c)).alias(c) for c in ("label_high", "label_low", "label_mid"))
+    empty = frame.with_columns(
+        zeros.otherwise(pl.col(c)).alias(c) for c in ("label_high", "label_low", "label_mid")
+    )
     with pytest.raises(InputError, match="row 5 has a probability of 0 for every class"):
         check_submission(empty, multiclass)
     with pytest.raises(InputError, match=r"outside \[0, 1\]"):

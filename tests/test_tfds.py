@@ -232,6 +232,9 @@ def test_a_download_without_internet_fails_after_a_few_quiet_retries(offline, mo
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
     with pytest.raises(InputError, match="could not download and prepare 'penguins'.*Failed to resolve"):
         kit_tfds.materialize("tfds:penguins")
-    assert sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")) == ["downloads", "downloads/theirs"]
+    assert sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")) == [
+        "downloads",
+        "downloads/theirs",
+    ]
     # TFDS's 10 retries wait about 3.5 minutes with the internet off; kit's 3 about a second
     assert seen["retries"] == kit_tfds.DOWNLOAD_RETRIES < 10 == downloader.MAX_RETRIES

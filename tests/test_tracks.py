@@ -186,7 +186,9 @@ def test_a_prediction_of_the_wrong_shape_fails_at_the_fold(tmp_path):
     def one_column(fold, params):
         return np.zeros(fold.val.height), np.zeros(fold.test.height)
 
-    with pytest.raises(ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\).*np.stack\(\[1 - p, p\], axis=1\)"):
+    with pytest.raises(
+        ValueError, match=r"shape \(\d+,\).*expected \(\d+, 2\).*np.stack\(\[1 - p, p\], axis=1\)"
+    ):
         cross_validate(comp, cfg, one_column, out=tmp_path / "run", log=quiet, progress=False)
     assert not (tmp_path / "run").exists()
 

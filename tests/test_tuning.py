@@ -413,12 +413,18 @@ def test_tune_refuses_a_folder_of_the_users_with_a_tuning_folders_file_names(com
     root, config = competition
     mine = tmp_path / "mine"
     mine.mkdir()
-    for name, text in {"summary.json": '{"my": "summary"}', "trials.csv": "my,trials\n", "best.toml": "x = 1\n"}.items():
+    for name, text in {
+        "summary.json": '{"my": "summary"}',
+        "trials.csv": "my,trials\n",
+        "best.toml": "x = 1\n",
+    }.items():
         (mine / name).write_text(text)
     before = {p.name: p.read_text() for p in mine.iterdir()}
     code = cli.main(["tune", str(root), "--config", str(config), "--out", str(mine), "--trials", "1"])
     err = capsys.readouterr().err
-    assert code == 2 and "is a folder with files kit did not write" in err and len(err.strip().splitlines()) == 1
+    assert (
+        code == 2 and "is a folder with files kit did not write" in err and len(err.strip().splitlines()) == 1
+    )
     assert {p.name: p.read_text() for p in mine.iterdir()} == before
 
 
