@@ -490,15 +490,22 @@ def report(run, *, log: Callable[[str], None] = print) -> Path:
     return path
 
 
-def leaderboard(root: str | Path | None = None) -> pl.DataFrame:
+def leaderboard(root: str | Path | None = None, *, log: Callable[[str], None] = print) -> pl.DataFrame:
     """Every run under `root` (default `submissions/`; on Kaggle under /kaggle/working), best CV first,
-    with the split its score is from (a holdout's and a k-fold's scores are not alike)."""
+    with the split its score is from (a holdout's and a k-fold's scores are not alike). A note
+    names the run folders left out because their metrics.json cannot be read."""
     from kit.run_folder import leaderboard as rows
 
-    check(root=root)
-    if root is not None and Path(root).exists() and not Path(root).is_dir():  # not made yet: no runs yet
+    check(root=root, log=log)
+    if root is not None and Path(root).exists() and not Path(root).is_dir():
         raise InputError(f"root '{root}' is a file: pass the folder of the runs. Received: root={root}")
-    found = rows(root)
+    skipped: list[Path] = []
+    found = rows(root, skipped=skipped)
+    if skipped:
+        log(
+            f"note: left out {len(skipped)} run folder(s) whose metrics.json cannot be read or holds no "
+            f"score ({', '.join(str(p) for p in skipped[:3])}{', ...' if len(skipped) > 3 else ''})"
+        )
     columns = ["competition", "track", "metric", "direction", "score", "split", "folds", "run_dir"]
     return pl.DataFrame(
         [{k: r.get(k) for k in columns} for r in found],

@@ -259,16 +259,17 @@ def competition_info(comp: Competition, notes: list[str] | tuple = ()) -> dict:
     }
 
 
-def leaderboard(root: str | Path | None = None) -> list[dict]:
+def leaderboard(root: str | Path | None = None, *, skipped: list[Path] | None = None) -> list[dict]:
     """Every run in or under `root` (default: where runs go here), best CV first within each competition.
 
     A folder whose metrics.json cannot be read (a run being written, a damaged file) or holds no
-    finite score is left out, and so is a hidden one (a run's staging folder).
+    finite score is left out (and appended to `skipped`), and so is a hidden one (a run's staging
+    folder).
     """
     root = kaggle.submissions_root() if root is None else root
     # runs by competition (submissions/<competition>/<run>/), and run folders right in it (a
     # `kit auto --out` folder, a folder of --out runs)
-    return _board({*Path(root).glob("*/*/metrics.json"), *Path(root).glob("*/metrics.json")})
+    return _board({*Path(root).glob("*/*/metrics.json"), *Path(root).glob("*/metrics.json")}, skipped)
 
 
 def leaderboard_beside(run_dir: str | Path) -> list[dict]:
@@ -277,7 +278,7 @@ def leaderboard_beside(run_dir: str | Path) -> list[dict]:
     return _board(Path(run_dir).parent.glob("*/metrics.json"))
 
 
-def _board(paths) -> list[dict]:
+def _board(paths, skipped: list[Path] | None = None) -> list[dict]:
     rows = []
     for path in sorted(paths):
         if path.parent.name.startswith("."):
@@ -286,8 +287,10 @@ def _board(paths) -> list[dict]:
             info = json.loads(path.read_text())
             row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
             if not math.isfinite(float(row["score"])):  # no number to rank it by
-                continue
+                raise ValueError
         except (OSError, ValueError, KeyError, TypeError):
+            if skipped is not None:
+                skipped.append(path.parent)
             continue
         rows.append({**info, **row, "run_dir": str(path.parent)})
     rows.sort(key=lambda r: (r["competition"], -r["score"] if r["direction"] == "maximize" else r["score"]))

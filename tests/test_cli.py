@@ -213,6 +213,19 @@ def test_leaderboard_with_no_runs(tmp_path, capsys):
     assert "no runs" in capsys.readouterr().out
 
 
+def test_leaderboard_names_the_run_folders_it_leaves_out(tmp_path, capsys):
+    for name, text in (("good", '{"competition": "c", "track": "trees", "metric": "accuracy", '
+                                 '"direction": "maximize", "score": 0.8}'),
+                       ("cut", '{"score": '), ("none", '{"competition": "c", "track": "trees", '
+                        '"metric": "accuracy", "direction": "maximize", "score": null}')):  # fmt: skip
+        (tmp_path / "c" / name).mkdir(parents=True)
+        (tmp_path / "c" / name / "metrics.json").write_text(text)
+    assert cli.main(["leaderboard", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "left out 2 run folder(s) whose metrics.json cannot be read" in out
+    assert "c/cut" in out and "c/none" in out and str(tmp_path / "c" / "good") in out
+
+
 def test_a_reader_who_stops_reading_does_not_stop_the_run(tmp_path):
     data = write_competition(tmp_path / "tiny", n=120)
     out = tmp_path / "run"
