@@ -161,6 +161,22 @@ def test_a_blend_is_a_leaderboard_row(three_runs, tmp_path):
     assert board.filter(pl.col("track") == "blend").height == 1
 
 
+def test_a_blend_moved_with_its_members_links_them_where_they_are_now(three_runs, tmp_path):
+    _, comp, runs = three_runs
+    moved = tmp_path / "downloaded"  # the runs' folder copied elsewhere, the old place gone
+    moved.mkdir()
+    for r in runs:
+        shutil.copytree(r.run_dir, moved / r.run_dir.name)
+    blend = kit.blend([moved / r.run_dir.name for r in runs], out=moved / "blend", log=quiet)
+    info = json.loads((blend.run_dir / "blend.json").read_text())
+    for m in info["members"]:
+        m["run_dir"] = str(tmp_path / "gone" / Path(m["run_dir"]).name)
+    (blend.run_dir / "blend.json").write_text(json.dumps(info))
+    page = kit.report(blend.run_dir, log=quiet).read_text()
+    for r in runs:
+        assert f'href="../{r.run_dir.name}/report.html"' in page
+
+
 def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
     data, comp, runs = three_runs
     _, other_seed = kit.load(data, folds=3, seed=7)

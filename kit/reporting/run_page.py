@@ -350,6 +350,8 @@ def blend_members(blend: dict, folder: Path) -> list[dict]:
         path = Path(str(where)) if where else None
         if path is not None and not path.is_absolute():
             path = folder / path if (folder / path).exists() else folder.parent / path
+        elif path is not None and not path.exists() and (folder.parent / path.name).is_dir():
+            path = folder.parent / path.name  # moved with the blend (a Kaggle output downloaded)
         m["name"] = m.get("name") or (path.name if path else f"member {i + 1}")
         if isinstance(weights, dict):
             m.setdefault("weight", weights.get(m["name"], weights.get(str(where))))
