@@ -173,8 +173,9 @@ def test_a_blend_moved_with_its_members_links_them_where_they_are_now(three_runs
         m["run_dir"] = str(tmp_path / "gone" / Path(m["run_dir"]).name)
     (blend.run_dir / "blend.json").write_text(json.dumps(info))
     page = kit.report(blend.run_dir, log=quiet).read_text()
+    members = page.split("<h2>Blend</h2>")[1].split("<h2>")[0]  # not the leaderboard's links
     for r in runs:
-        assert f'href="../{r.run_dir.name}/report.html"' in page
+        assert f'href="../{r.run_dir.name}/report.html"' in members
 
 
 def test_runs_on_other_folds_are_refused(three_runs, tmp_path, capsys):
