@@ -154,3 +154,8 @@ def test_pruning_callback_says_what_the_track_must_log():
     callback = tuning.TrialPruning(study.ask(), fold=0, steps_per_fold=10)
     with pytest.raises(KeyError, match="val_score"):
         callback.on_epoch_end(0, {"loss": 0.3})
+
+
+def test_a_sqlite_storage_in_a_folder_not_made_yet_opens_as_a_journal_does(tmp_path):
+    storage = tuning.open_storage(f"sqlite:///{tmp_path}/tune/study.db")  # a new --out folder
+    assert storage.get_all_studies() == [] and (tmp_path / "tune" / "study.db").is_file()

@@ -125,6 +125,9 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         _repair_journal(path)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    if text.startswith("sqlite:///") and text != "sqlite:///:memory:":
+        # a file database's folder is made as a journal's is (SQLite says only "unable to open")
+        Path(text[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     # workers started together on a new database all create its tables; the losers of that race
     # get a duplicate-key error and find the tables there when they try again
     for attempt in range(5):
