@@ -107,3 +107,20 @@ def test_tables_beside_the_competitions_files_that_kit_does_not_read_are_named(t
     note = next(n for n in discover(data).notes if "are not read" in n)
     assert "trains on 'train.csv' and predicts 'test.csv'" in note
     assert "'original.csv'" in note and "'train_extra.csv'" in note and "sample" not in note
+
+
+def test_a_category_test_has_and_train_never_had_is_named(tmp_path):
+    import polars as pl
+    from conftest import write_competition
+
+    from kit.competition import discover
+
+    data = write_competition(tmp_path / "comp")
+    assert not [n for n in discover(data).notes if "train never has" in n]
+    test = pl.read_csv(data / "test.csv")
+    new = pl.int_range(pl.len()) % 5 == 0  # a new color in a fifth of the test rows
+    test.with_columns(
+        pl.when(new).then(pl.lit("purple")).otherwise(pl.col("color")).alias("color")
+    ).write_csv(data / "test.csv")
+    note = next(n for n in discover(data).notes if "train never has" in n)
+    assert note.startswith("16 test row(s) have a value of 'color'") and "'purple'" in note
