@@ -169,49 +169,50 @@ def _cross_validate(
     # the split and the data's rows) and the columns' roles and missing tokens count as much as
     # the parameters
     check_work_dir(work, {**params, "_run": _resume_key(comp, cfg, folds, roles)}, log)
-    phases["checks_and_derive"] = time.perf_counter() - started
-    t0 = time.perf_counter()
-    runtime.seed_everything(cfg.seed, rows=train.height)  # the first call imports TensorFlow and Keras
-    phases["import_tensorflow"] = time.perf_counter() - t0
-    track.begin(params, log=log)
-    width = max(n_classes, 1) if comp.task != "regression" else 1
-    oof = np.full((train.height, width), np.nan)
-    fold_of = np.full(train.height, -1)
-    test_sum = np.zeros((test.height, width))
-    # equal, but a time split's later folds count more where the test comes after them
-    weights = fold_weights(folds, strategy, test_later=plan.test_later)
-    fold_scores, results, histories, fold_seconds = [], [], [], []
-    # a label metric's cut is chosen once every fold is in: until then a fold's labels are at 0.5
-    at_half = " at 0.5" if metrics.tunes_threshold(metric, comp.task, comp.submission.kind) else ""
-    from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
-
-    def fold_of_rows(index: int, train_rows, val_rows, seed_index: int, callbacks: list) -> Fold:
-        """Fold `index` (the refit on all rows: one past the last) of these rows, for a seed."""
-        name = f"fold_{index}" if index < len(folds) else "refit"
-        return Fold(
-            index=index,
-            rows=(train, train_rows, val_rows),
-            test=test,
-            y_train=y[train_rows],
-            y_val=y[val_rows],
-            roles=roles,
-            task=comp.task,
-            n_classes=n_classes,
-            metric=comp.metric,
-            seed=cfg.seed + index + SEED_STRIDE * seed_index,
-            callbacks=callbacks,
-            work_dir=work / (name if seed_index == 0 else f"{name}_seed_{seed_index}"),
-            log=log,
-        )
-
-    bars = FoldProgress(
-        len(folds),
-        epochs=params.get("epochs"),
-        desc=f"{comp.name} {track.name}",
-        disable=None if progress is None else not progress,
-    )
-    log = bars.wrap_log(log)
+    # from here on, a stop removes the work folder unless it holds checkpoints to resume from
     try:
+        phases["checks_and_derive"] = time.perf_counter() - started
+        t0 = time.perf_counter()
+        runtime.seed_everything(cfg.seed, rows=train.height)  # the first call imports TensorFlow and Keras
+        phases["import_tensorflow"] = time.perf_counter() - t0
+        track.begin(params, log=log)
+        width = max(n_classes, 1) if comp.task != "regression" else 1
+        oof = np.full((train.height, width), np.nan)
+        fold_of = np.full(train.height, -1)
+        test_sum = np.zeros((test.height, width))
+        # equal, but a time split's later folds count more where the test comes after them
+        weights = fold_weights(folds, strategy, test_later=plan.test_later)
+        fold_scores, results, histories, fold_seconds = [], [], [], []
+        # a label metric's cut is chosen once every fold is in: until then a fold's labels are at 0.5
+        at_half = " at 0.5" if metrics.tunes_threshold(metric, comp.task, comp.submission.kind) else ""
+        from kit.progress import FoldProgress  # imports Keras, which `kit inspect` never needs
+
+        def fold_of_rows(index: int, train_rows, val_rows, seed_index: int, callbacks: list) -> Fold:
+            """Fold `index` (the refit on all rows: one past the last) of these rows, for a seed."""
+            name = f"fold_{index}" if index < len(folds) else "refit"
+            return Fold(
+                index=index,
+                rows=(train, train_rows, val_rows),
+                test=test,
+                y_train=y[train_rows],
+                y_val=y[val_rows],
+                roles=roles,
+                task=comp.task,
+                n_classes=n_classes,
+                metric=comp.metric,
+                seed=cfg.seed + index + SEED_STRIDE * seed_index,
+                callbacks=callbacks,
+                work_dir=work / (name if seed_index == 0 else f"{name}_seed_{seed_index}"),
+                log=log,
+            )
+
+        bars = FoldProgress(
+            len(folds),
+            epochs=params.get("epochs"),
+            desc=f"{comp.name} {track.name}",
+            disable=None if progress is None else not progress,
+        )
+        log = bars.wrap_log(log)
         with bars:
             for k, (tr, va) in enumerate(folds):
                 t0 = time.perf_counter()

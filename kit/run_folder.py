@@ -145,7 +145,7 @@ def check_work_dir(work: Path, params: dict, log) -> None:
     if work.is_dir() and (not saved.exists() or saved.read_text() != current):
         log(f"note: {work} holds checkpoints of other parameters; starting over")
         shutil.rmtree(work)
-    elif work.is_dir():
+    elif work.is_dir() and any(p.name != "params.json" for p in work.iterdir()):
         log(f"note: resuming from the checkpoints in {work}")
     work.mkdir(parents=True, exist_ok=True)
     saved.write_text(current)

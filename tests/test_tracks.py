@@ -413,3 +413,18 @@ def test_a_track_sees_its_folds_rows_whether_it_reads_the_frames_or_the_row_numb
     comp, cfg = kit.load(data, folds=3)
     cross_validate(comp, cfg, track, out=tmp_path / "run", log=quiet, progress=False)
     assert len(seen) == 3 and not (seen[0] & seen[1]) and len(set.union(*seen)) > 250
+
+
+def test_ctrl_c_before_the_first_fold_leaves_no_work_folder(tmp_path, monkeypatch):
+    """Stopped while TensorFlow loads, a run has made its work folder and nothing to resume from
+    in it: nothing of the run stays, as the message says."""
+    from kit import runtime
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    comp, cfg = kit.load(write_competition(tmp_path / "tiny", n=60), folds=2)
+    monkeypatch.setattr(runtime, "seed_everything", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cross_validate(comp, cfg, "trees", out=tmp_path / "runs" / "run", log=quiet, progress=False)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
