@@ -264,6 +264,7 @@ def test_sigkill_mid_trial_then_rerun_keeps_finished_trials_and_retries_the_inte
     rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"trial {killed.number} was interrupted" in rerun.stdout
+    assert "0 failed, 1 stopped and run again" in rerun.stdout  # not counted as a failure
     study = _load(out / "study.journal")
     trials = study.get_trials(deepcopy=False)
     assert {t.number: t.value for t in trials if t.number in before} == before

@@ -190,9 +190,8 @@ def tune(
 
         try:
             workers.run(plan, study, deadline=deadline, processes=processes, log=log, on_trial=on_trial)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the command says what it left (kit.cli.INTERRUPTED)
             recover_interrupted(study, log=log)
-            log("interrupted: finished trials are kept in the study; run the same command to go on")
             raise
         finally:
             trial_bar.close()

@@ -92,6 +92,11 @@ def summarize(
         trials = study.get_trials(deepcopy=False)
         counts = {s: sum(t.state == s for t in trials) for s in TrialState}
         complete, pruned = counts[TrialState.COMPLETE], counts[TrialState.PRUNED]
+        # a trial stopped (Ctrl-C, a kill, the budget) is marked failed and queued again under a
+        # new number: only the others failed
+        retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+        failed = sum(t.state == TrialState.FAIL and t.number not in retried for t in trials)
+        said_failed = f"{failed} failed" + (f", {len(retried)} stopped and run again" if retried else "")
         write_atomic(out / "trials.csv", trials_frame(study).write_csv())
         best = study.best_trial if complete else None
         best_config = best_run = best_params = None
@@ -127,11 +132,11 @@ def summarize(
         write_atomic(out / "summary.json", json.dumps(summary, indent=2, default=str))
         timed_report(out, dest=out, log=log)
     if best is None:
-        log(f"no trial complete yet ({pruned} pruned, {counts[TrialState.FAIL]} failed); run again to go on")
+        log(f"no trial complete yet ({pruned} pruned, {said_failed}); run again to go on")
     else:
         log(
             f"best {comp.metric} {best.value:.5f} (trial {best.number}); {complete} complete, {pruned} pruned, "
-            f"{counts[TrialState.FAIL]} failed in {seconds:.1f} s"
+            f"{said_failed} in {seconds:.1f} s"
         )
         log(f"best config: {best_config}  ({plan.track.command} {comp.root} --config {best_config})")
         if best_run is not None:
@@ -145,7 +150,7 @@ def summarize(
         best_params=best_params,
         n_complete=complete,
         n_pruned=pruned,
-        n_failed=counts[TrialState.FAIL],
+        n_failed=failed,
         out=out,
         best_config=best_config,
         best_run=best_run,
