@@ -402,8 +402,8 @@ def _check_replaceable(out: Path, model: Path, columns: list[str]) -> None:
     if any(p is not None and p.resolve() == out.resolve() for p in competition_files):
         raise InputError(
             f"--out '{out}' is one of the competition's own files (its train, test or sample file), "
-            f"which kit never replaces. Pass another --out, such as '{out.parent / 'submission.csv'}' "
-            f"outside that folder. Received: out={out}"
+            f"which kit never replaces. Pass an --out outside that folder, such as submission.csv "
+            f"in the current one. Received: out={out}"
         )
     if _columns_of(out) != columns:
         raise InputError(
