@@ -479,7 +479,7 @@ def _unreadable_values(
         if present.len() == 0 and s.len() > 1:
             notes.append(
                 f"'{column}' is empty in every one of the {s.len()} test rows: the model takes it as "
-                f"missing throughout, which it rarely was in training"
+                f"missing throughout"
             )
             continue
         if seen and column in seen and present.len():
