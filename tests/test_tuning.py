@@ -427,6 +427,9 @@ def test_tune_refuses_a_folder_of_the_users_with_a_tuning_folders_file_names(com
         code == 2 and "is a folder with files kit did not write" in err and len(err.strip().splitlines()) == 1
     )
     assert {p.name: p.read_text() for p in mine.iterdir()} == before
+    (mine / "manifest.json").write_text('{"written_by": "kit"}')  # a run folder of kit's
+    code = cli.main(["tune", str(root), "--config", str(config), "--out", str(mine), "--trials", "1"])
+    assert code == 2 and "is a run folder kit wrote, not a tuning folder" in capsys.readouterr().err
 
 
 def test_a_study_goes_on_only_under_the_settings_it_was_made_with(tmp_path):

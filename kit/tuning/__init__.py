@@ -134,6 +134,11 @@ def tune(
     metric = metrics.get(comp.metric)
     out = Path(out) if out is not None else kaggle.submissions_root() / comp.name / f"tune-{track.name}"
     # a tuning folder is written into (the study goes on), not replaced: it must be new or kit's
+    if out.is_dir() and kit_manifest(out) is not None:
+        raise InputError(
+            f"--out '{out}' is a run folder kit wrote, not a tuning folder; a study would write its "
+            f"files among the run's. Pass a new folder. Received: out={out}"
+        )
     check_out_dir(out, may_replace=is_tuning_dir)
     _check_same_study(out, comp.name, track.name)
     storage = str(storage if storage is not None else out / "study.journal")
