@@ -468,9 +468,8 @@ def blend(
     paths = [Path(r) for r in ([runs] if isinstance(runs, str | Path) else runs)]
     every_run = len(paths) == 1 and not (paths[0] / "metrics.json").is_file()
     if every_run:
-        paths = [
-            kaggle.resolve_data(paths[0])
-        ]  # on Kaggle, a competition's name as the other commands take it
+        # on Kaggle, a competition's name as the other commands take it
+        paths = [kaggle.resolve_data(paths[0])]
         if not paths[0].exists():
             raise InputError(
                 f"'{paths[0]}' does not exist. Pass run folders, or a competition folder to blend its runs "

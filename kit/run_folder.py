@@ -286,9 +286,10 @@ def _board(paths, skipped: list[Path] | None = None) -> list[dict]:
         try:
             info = json.loads(path.read_text())
             row = {k: info[k] for k in ("competition", "track", "metric", "direction", "score")}
-            if not math.isfinite(float(row["score"])):  # no number to rank it by
-                raise ValueError
+            score = float(row["score"])
         except (OSError, ValueError, KeyError, TypeError):
+            score = math.nan
+        if not math.isfinite(score):  # unreadable, or no number to rank it by
             if skipped is not None:
                 skipped.append(path.parent)
             continue

@@ -475,7 +475,9 @@ def _unreadable_values(
     notes = []
     for column, spec in inputs.items():
         s = frame[column]
-        present = s.cast(pl.String).str.strip_chars().replace("", None).drop_nulls()
+        text = s.cast(pl.String).str.strip_chars()
+        given = text.is_not_null() & (text != "")
+        present = text.filter(given)
         if present.len() == 0 and s.len() > 1:
             notes.append(
                 f"'{column}' is empty in every one of the {s.len()} test rows: the model takes it as "
@@ -492,8 +494,6 @@ def _unreadable_values(
                 )
         if s.dtype != pl.String:
             continue
-        text = s.str.strip_chars()
-        given = text.is_not_null() & (text != "")
         if spec["kind"] in ("float", "int"):
             bad = given & text.cast(pl.Float64, strict=False).is_null()
             what = "numbers"

@@ -266,14 +266,14 @@ class _LeftBehind:
 
     def __init__(self, root: Path, name: str):
         # deepest first: a folder the attempt made is removed whole
-        self.watched = [
+        watched = [
             root / "downloads" / name,
             root / "downloads" / "extracted",
             root / "downloads",
             root / name,
             root,
         ]
-        self.before = {w: set(w.iterdir()) if w.is_dir() else None for w in self.watched}
+        self.before = {w: set(w.iterdir()) if w.is_dir() else None for w in watched}
 
     def remove(self) -> None:
         for folder, had in self.before.items():
