@@ -20,6 +20,7 @@ from kit.columns import (
     check_ids,
     check_sample_rows,
     check_time_column,
+    compact,
     describe_parts,
     id_number,
     id_text,
@@ -522,6 +523,8 @@ def discover(
                 f"kit takes datetime parts (year, month, weekday, ...) from dates written YYYY-MM-DD only"
             )
     check_derived_names(roles, parts, train_path)
+    # every check above reads the columns as read; the run holds them compact
+    train, test = compact(train, test, roles, keep={id, target, group, time})
     return Competition(
         name=root.resolve().name,
         root=root,

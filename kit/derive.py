@@ -20,6 +20,10 @@ import polars as pl
 from kit.errors import InputError
 
 MISSING = ""
+# the text of booleans and of a datetime's categorical parts (month 1-12, weekday 1-7, hour 0-23)
+# as enums of fixed values, sorted as text: the same type in train and test, 1 byte a row
+BOOLEAN_TEXT = pl.Enum(["false", "true"])
+PART_TEXT = pl.Enum(sorted(str(v) for v in range(32)))
 # datetime parts that act like categories (one-hot) rather than quantities
 DATETIME_PARTS = {
     "year": ("numeric", lambda d: d.dt.year()),
@@ -65,6 +69,8 @@ def parse_wall_clock(s: pl.Series) -> pl.Series:
     summer time), and the exported model reads the same digits from the text it is given."""
     if s.dtype == pl.Datetime and s.dtype.time_zone is not None:
         return s.dt.replace_time_zone(None)
+    if s.dtype == pl.Enum:  # `kit.columns.compact`'s text: each value parsed once, placed by its code
+        return parse_wall_clock(s.dtype.categories).gather(s.to_physical()).alias(s.name)
     if s.dtype == pl.String:
         s = s.str.replace(UTC_OFFSET, "")
     return parse_datetime(s)
@@ -92,9 +98,10 @@ def derive(
             not constant becomes a column of its own (`Cabin` "F/4/S" -> `Cabin__1` "F", ...).
 
     Returns:
-        (frame, roles) where every column is Float64 with role "numeric" (infinities and text
-        that is not a number become missing), or String with role
-        "categorical" (few values: one-hot) or "text" (many values: integer index + embedding).
+        (frame, roles) where every column is Float32 with role "numeric" (infinities and text
+        that is not a number become missing), or text (String, or an Enum: `kit.columns.compact`)
+        with role "categorical" (few values: one-hot) or "text" (many values: integer index +
+        embedding).
     """
     columns, out_roles = [], {}
     for column, role in roles.items():
@@ -102,12 +109,18 @@ def derive(
         if role in ("constant", "missing"):
             continue
         if role == "numeric":
-            # text that is not a number (a test file's stray "n/a") and infinities are missing
-            number = s.cast(pl.Float64, strict=False)
-            columns.append(number.replace([float("inf"), float("-inf")], None).fill_nan(None).alias(column))
+            # text that is not a number (a test file's stray "n/a") and infinities are missing; a
+            # float32 column without them is the raw one, not a copy
+            number = s.cast(pl.Float32, strict=False)
+            if number.is_infinite().any():
+                number = number.replace([float("inf"), float("-inf")], None)
+            if number.is_nan().any():
+                number = number.fill_nan(None)
+            columns.append(number.alias(column))
             out_roles[column] = "numeric"
         elif role in ("categorical", "boolean", "text"):
-            columns.append(s.cast(pl.String))
+            text = BOOLEAN_TEXT if s.dtype == pl.Boolean else pl.String
+            columns.append(s if s.dtype == pl.Enum else s.cast(pl.String).cast(text))
             out_roles[column] = "text" if role == "text" else "categorical"
         elif role == "datetime":
             stamp = parse_wall_clock(s)
@@ -115,9 +128,9 @@ def derive(
                 values = fn(stamp)
                 name = f"{column}__{part}"
                 if part_role == "numeric":
-                    columns.append(values.cast(pl.Float64).alias(name))
+                    columns.append(values.cast(pl.Float32).alias(name))
                 else:
-                    columns.append(values.cast(pl.String).alias(name))
+                    columns.append(values.cast(pl.String).cast(PART_TEXT).alias(name))
                 out_roles[name] = part_role
         else:
             raise InputError(f"Unknown role '{role}' for column '{column}'. Received: role={role}")
@@ -128,7 +141,7 @@ def derive(
             ):
                 name = part_name(column, i)
                 if part_role == "numeric":
-                    columns.append(field.cast(pl.Float64, strict=False).alias(name))
+                    columns.append(field.cast(pl.Float32, strict=False).alias(name))
                 elif part_role in ("categorical", "text"):
                     columns.append(field.replace("", None).alias(name))
                 else:

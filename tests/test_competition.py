@@ -252,7 +252,7 @@ def test_na_override_reads_a_token_as_missing(tmp_path):
         discover(root)
     comp = discover(root, na=("?",))
     assert comp.roles["x1"] == "numeric"
-    assert comp.test["x1"].dtype == pl.Float64
+    assert comp.test["x1"].dtype == pl.Float32  # held as float32, the networks' precision
     assert comp.test["x1"].null_count() >= comp.test.height // 5
 
 
@@ -271,7 +271,7 @@ def test_pandas_spellings_of_missing_are_missing_without_an_override(tmp_path):
     assert comp.roles["x1"] == "numeric"
     assert comp.train["x1"].head(len(tokens)).is_null().all()
     # the other values as they were
-    assert comp.train["x1"].tail(-len(tokens)).equals(train["x1"].tail(-len(tokens)).cast(pl.Float64))
+    assert comp.train["x1"].tail(-len(tokens)).equals(train["x1"].tail(-len(tokens)).cast(pl.Float32))
 
 
 def test_na_override_through_the_api_accepts_a_string(tmp_path):
@@ -477,7 +477,7 @@ def test_a_numeric_column_with_placeholders_for_missing_is_read_as_numbers(tmp_p
     _rewrite(root / "train.csv", x2=charges)
     _rewrite(root / "test.csv", x2=charges)
     comp = discover(root)
-    assert comp.roles["x2"] == "numeric" and comp.train["x2"].dtype == pl.Float64
+    assert comp.roles["x2"] == "numeric" and comp.train["x2"].dtype == pl.Float32
     assert comp.train["x2"].null_count() == comp.train.filter(pl.col("row_id") % 40 == 0).height > 0
     assert any("'x2' (' ' in" in note for note in comp.notes)
     # codes with a letter among them stay categories: too few numbers to be a quantity

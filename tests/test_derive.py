@@ -49,7 +49,7 @@ def test_derive_casts_roles_and_drops_constant_and_missing():
     roles = {"n": "numeric", "b": "boolean", "c": "categorical", "t": "text", "k": "constant", "m": "missing"}
     out, out_roles = derive(frame, roles)
     assert out_roles == {"n": "numeric", "b": "categorical", "c": "categorical", "t": "text"}
-    assert out.schema == {"n": pl.Float64, "b": pl.String, "c": pl.String, "t": pl.String}
+    assert out.schema == {"n": pl.Float32, "b": pl.Enum(["false", "true"]), "c": pl.String, "t": pl.String}
     with pytest.raises(InputError, match="Unknown role 'weird' for column 'n'"):
         derive(frame, {"n": "weird"})
 
@@ -157,3 +157,25 @@ def test_derive_in_the_graph_matches_polars_on_the_synthetic_competition(tmp_pat
 def test_derive_in_the_graph_matches_polars_on_real_test_files(name):
     comp, _ = load(shared_competition(name))
     assert_same_as_derive(comp.test, comp.roles, comp.train, comp.parts)
+
+
+@pytest.mark.parametrize("name", ["spaceship-titanic", "tiny"])
+def test_a_competition_is_held_in_compact_columns_with_the_values_as_read(tmp_path, name):
+    from kit.io import read_table
+
+    root = write_competition(tmp_path / "tiny") if name == "tiny" else shared_competition(name)
+    comp, _ = load(root)
+    for frame, path in ((comp.train, comp.train_path), (comp.test, comp.test_path)):
+        raw = read_table(path)
+        compacted = 0
+        if comp.id:
+            assert frame[comp.id].equals(raw[comp.id])  # as read: the submission writes them
+        for column in [c for c in frame.columns if comp.roles.get(c) not in (None, "constant", "missing")]:
+            s, read = frame[column], raw[column]
+            if read.dtype == pl.String:  # text as an enum's codes, the same text
+                assert s.dtype == pl.Enum and s.cast(pl.String).equals(read), column
+                compacted += 1
+            elif read.dtype == pl.Float64:  # float32, the precision the networks compute in
+                assert s.dtype == pl.Float32 and s.equals(read.cast(pl.Float32)), column
+                compacted += 1
+        assert compacted and frame.estimated_size() < raw.estimated_size()
