@@ -524,7 +524,7 @@ def discover(
             )
     check_derived_names(roles, parts, train_path)
     # every check above reads the columns as read; the run holds them compact
-    train, test = compact(train, test, roles, keep={id, target, group, time})
+    compact(train, test, roles, keep={id, target, group, time})
     return Competition(
         name=root.resolve().name,
         root=root,

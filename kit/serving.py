@@ -541,7 +541,7 @@ def predict_file(
         raise InputError(
             f"Test file '{test_path}' has no rows. Pass the competition's test file. Received: rows=0"
         )
-    if info["id"] and info["id"] in frame.columns and frame[info["id"]].is_duplicated().any():
+    if info["id"] and info["id"] in frame.columns and frame[info["id"]].n_unique() < frame.height:
         repeated = frame[info["id"]].filter(frame[info["id"]].is_duplicated())
         raise InputError(
             f"Test file '{test_path}' has {repeated.n_unique()} id(s) in '{info['id']}' more than once (such "
