@@ -32,6 +32,7 @@ SCALINGS = ("robust", "standard", "quantile", "power")
 # so scikit-learn's float64 intermediates stay the size of a chunk
 FIT_ROWS = 200_000
 TRANSFORM_ROWS = 262_144
+F16_MAX = float(np.finfo(np.float16).max)
 
 
 def smooth_clip(x):
@@ -353,14 +354,20 @@ class Preprocessor:
         rows: np.ndarray | None = None,
         width: int = 0,
         one_hot_width: int = 0,
+        stored: bool = False,
     ) -> dict[str, np.ndarray]:
         """{"numbers": float32 (n, n_dense_), "codes": int32 (n, text columns)}, and "categories"
         int32 (n, categorical columns) with `one_hot="codes"` and categorical columns, for `frame`, or its `rows` in
         that order (gathered a chunk at a time). With `width`, "numbers" gets zero columns up to
         that many (made in place, not a padded copy); with `one_hot_width`, "none" in
-        "categories" is that, one past a block of that many one-hot columns."""
+        "categories" is that, one past a block of that many one-hot columns.
+
+        With `stored`, the tables a big training fold is held in: the numbers as float16 (robust
+        scaling's smooth clipping keeps them within 3 of 0, where float16 has 3 decimals; a value
+        beyond its range is clipped to it) and the codes as int16 where they fit, half the memory;
+        each batch is widened back as it is gathered."""
         n = frame.height if rows is None else len(rows)
-        if n > TRANSFORM_ROWS:
+        if n > TRANSFORM_ROWS or stored:
             # each chunk into its rows of the output: no list of parts beside the whole
             out = None
             for i, part in zip(
@@ -369,8 +376,13 @@ class Preprocessor:
                 strict=True,
             ):
                 if out is None:
-                    out = {k: np.empty((n, v.shape[1]), v.dtype) for k, v in part.items()}
+                    out = {
+                        k: np.empty((n, v.shape[1]), self._stored(k, one_hot_width) if stored else v.dtype)
+                        for k, v in part.items()
+                    }
                 for k, v in part.items():
+                    if out[k].dtype == np.float16:  # a standard-scaled outlier beyond float16's range
+                        np.clip(v, -F16_MAX, F16_MAX, out=v)
                     out[k][i : i + len(v)] = v
             return out
         if rows is not None:
@@ -386,6 +398,14 @@ class Preprocessor:
         if not self.one_hots_:
             return {"numbers": dense, "codes": embed}
         return {"numbers": dense, "codes": embed, "categories": self._one_hot_columns(frame, one_hot_width)}
+
+    def _stored(self, table: str, one_hot_width: int) -> type:
+        if table == "numbers":
+            return np.float16
+        largest = (
+            max(self.cardinalities_, default=0) if table == "codes" else max(one_hot_width, self.n_one_hot_)
+        )
+        return np.int16 if largest < np.iinfo(np.int16).max else np.int32
 
     def transform_chunks(self, frame: pl.DataFrame, *, rows: np.ndarray | None = None, **widths):
         """`transform` of `frame` (or its `rows`, in that order) a chunk of TRANSFORM_ROWS rows at a

@@ -456,6 +456,26 @@ def test_an_epoch_of_batches_holds_every_training_row_once_with_its_target(monke
     assert not np.array_equal(*epochs)  # a new order each epoch
 
 
+def test_a_big_fold_held_narrow_is_gathered_as_the_model_takes_it(monkeypatch):
+    """A big fold's tables are held as float16 and int16 (`Preprocessor.transform`'s `stored`):
+    each gathered batch is float32 and int32 again, with the same values, beside its target."""
+    from kit.tracks import baseline
+
+    monkeypatch.setattr(baseline, "SHUFFLE_ROWS_UP_TO", 0)
+    rows = np.arange(300)
+    x = {
+        "numbers": (rows / 100 - 1.5)[:, None].astype(np.float16),
+        "codes": (rows % 7)[:, None].astype(np.int16),
+    }
+    with baseline._batches(x, rows.astype(np.float32), 64, seed=0) as batches:
+        seen = [(b["numbers"].numpy(), b["codes"].numpy(), t.numpy()) for b, t in batches]
+    numbers, codes, target = (np.concatenate(p) for p in zip(*seen, strict=True))
+    assert numbers.dtype == np.float32 and codes.dtype == np.int32
+    assert sorted(target) == list(rows)
+    np.testing.assert_array_equal(numbers[:, 0], (target / 100 - 1.5).astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(codes[:, 0], target.astype(int) % 7)
+
+
 def test_a_big_folds_pipeline_lets_go_of_the_training_rows_at_the_blocks_end(monkeypatch):
     """TensorFlow keeps a traced pipeline's gather function after the pipeline goes: the arrays it
     gathers from must not stay with it (a 10M-row fold's table beside its predictions)."""

@@ -277,3 +277,25 @@ def test_fitting_and_transforming_rows_of_a_frame_is_doing_so_on_those_rows(tmp_
         want, got = own.transform(frame[rows], width=40), by_rows.transform(frame, rows=rows, width=40)
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_a_big_folds_stored_tables_hold_the_same_values_in_half_the_bytes():
+    """`stored`: numbers as float16, codes as int16 (a big training fold's tables); a value
+    beyond float16's range is clipped to it, never infinite."""
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({
+        "x": rng.normal(size=500),
+        "c": rng.choice(["a", "b", "c"], 500),
+        "t": [f"v{i % 60}" for i in range(500)],
+    })  # fmt: skip
+    roles = {"x": "numeric", "c": "categorical", "t": "text"}
+    prep = Preprocessor(roles, scaling="standard", one_hot="codes", text_min_frequency=1).fit(frame)
+    wide, narrow = prep.transform(frame), prep.transform(frame, stored=True)
+    assert narrow["numbers"].dtype == np.float16
+    assert narrow["codes"].dtype == narrow["categories"].dtype == np.int16
+    assert narrow["numbers"].nbytes * 2 == wide["numbers"].nbytes
+    np.testing.assert_allclose(narrow["numbers"].astype(np.float32), wide["numbers"], rtol=1e-3, atol=1e-3)
+    for table in ("codes", "categories"):
+        np.testing.assert_array_equal(narrow[table], wide[table])
+    far = frame.head(1).with_columns(pl.lit(1e15).alias("x"))  # about 1e15 standard deviations out
+    assert np.isfinite(prep.transform(far, stored=True)["numbers"]).all()

@@ -150,7 +150,12 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     def transform(frame, rows=None):
         return prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
 
-    x_train = transform(train_frame, train_rows)
+    # a big fold's rows held as float16 and int16 (`Preprocessor.transform`'s `stored`): 74 bytes
+    # a row instead of 172 on the 10M-row bench shape; `_batches` widens each batch it gathers
+    x_train = prep.transform(
+        train_frame, rows=train_rows, width=width, one_hot_width=one_hot_width,
+        stored=len(fold.y_train) > GATHER_ABOVE,
+    )  # fmt: skip
 
     scaler = None
     y_train = fold.y_train
@@ -301,10 +306,14 @@ def _batches(x: dict[str, np.ndarray], y: np.ndarray, batch_size: int, *, seed: 
     # of the fold (two, while TensorFlow aligns it)
     names = list(x)
     held = [x[k] for k in names] + [np.asarray(y)]
-    shapes = [(tf.as_dtype(a.dtype), (None, *a.shape[1:])) for a in held]
+    # tables held narrow (float16, int16) are gathered as the model takes them
+    wide = [
+        {"f": np.float32, "i": np.int32}.get(a.dtype.kind) if a.dtype.itemsize < 4 else None for a in held
+    ]
+    shapes = [(tf.as_dtype(w or a.dtype), (None, *a.shape[1:])) for a, w in zip(held, wide, strict=True)]
 
     def gather(i):
-        return tuple(a[i] for a in held)
+        return tuple(a[i] if w is None else a[i].astype(w) for a, w in zip(held, wide, strict=True))
 
     @tf.autograph.experimental.do_not_convert  # plain graph ops: nothing for AutoGraph to convert
     def take(i):
