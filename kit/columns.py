@@ -383,6 +383,27 @@ def check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:
     )
 
 
+# the share of test rows with a category train never has above which discovery says so (a rare
+# new value in a few rows is usual)
+UNSEEN_NOTE_SHARE = 0.01
+
+
+def unseen_categories(train, test, columns: list[str]) -> list[str]:
+    """Notes on categorical columns whose test rows have values train never has, where they are
+    UNSEEN_NOTE_SHARE of the test rows or more: the model can only take them as unseen."""
+    notes = []
+    for column in columns:
+        seen = train[column].drop_nulls().cast(pl.String).unique().implode()
+        values = test[column].drop_nulls().cast(pl.String)
+        new = values.filter(~values.is_in(seen))
+        if new.len() >= max(1, UNSEEN_NOTE_SHARE * test.height):
+            notes.append(
+                f"{new.len()} test row(s) have a value of '{column}' that train never has (such as "
+                f"{new[0]!r}): the model takes them as an unseen category"
+            )
+    return notes
+
+
 # a text feature of at most this many distinct values (train and test) is held as an enum's codes
 # (1, 2 or 4 bytes a row) rather than polars' strings (16 bytes a row and up): 10M rows of a few
 # text columns take gigabytes as strings

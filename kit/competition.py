@@ -29,6 +29,7 @@ from kit.columns import (
     infinities_as_missing,
     is_datetime,
     placeholders_as_missing,
+    unseen_categories,
 )
 from kit.errors import InputError
 from kit.io import OTHER_TABLES, TABLE_SUFFIXES, read_table
@@ -134,11 +135,6 @@ class Competition:
         for column, info in self.parts.items():
             rows.append((f"parts: {column}", describe_parts(column, info)))
         return rows
-
-
-# the share of test rows with a category train never has above which discovery says so (a rare
-# new value in a few rows is usual)
-UNSEEN_NOTE_SHARE = 0.01
 
 
 def _pick_sample(tables: list[Path], notes: list[str] | None) -> Path | None:
@@ -503,16 +499,9 @@ def discover(
                     f"validates as the leaderboard will (on later rows), where k-fold CV flatters"
                 )
                 break
-    for column in [c for c, r in roles.items() if r == "categorical" and c != group]:
-        # a category test has and train never had: the model can only take it as unseen
-        seen = train[column].drop_nulls().cast(pl.String).unique().implode()
-        values = test[column].drop_nulls().cast(pl.String)
-        new = values.filter(~values.is_in(seen))
-        if new.len() >= max(1, UNSEEN_NOTE_SHARE * test.height):
-            notes.append(
-                f"{new.len()} test row(s) have a value of '{column}' that train never has (such as "
-                f"{new[0]!r}): the model takes them as an unseen category"
-            )
+    notes.extend(
+        unseen_categories(train, test, [c for c, r in roles.items() if r == "categorical" and c != group])
+    )
     parts = infer_parts(train, roles)
     for column, info in parts.items():
         notes.append(f"split '{column}' on '{info['sep']}' into {describe_parts(column, info)}")
