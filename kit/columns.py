@@ -111,24 +111,36 @@ def placeholders_as_missing(train, test, *, exclude, notes):
             continue
         if train[column].dtype != pl.String and test[column].dtype != pl.String:
             continue
-        values = pl.concat([f[column].cast(pl.String).drop_nulls() for f in frames])
-        number = values.str.strip_chars().cast(pl.Float64, strict=False)
-        tokens = values.filter(number.is_null())
+        # each distinct value once, with its count in train and test (10M values read one by one
+        # took 400 MB a column)
+        counts = (
+            pl.concat(
+                [
+                    f[column].cast(pl.String).drop_nulls().alias("value").value_counts(name="rows")
+                    for f in frames
+                ]
+            )
+            .group_by("value")
+            .agg(pl.col("rows").sum())
+        )
+        number = counts["value"].str.strip_chars().cast(pl.Float64, strict=False)
+        token = number.is_null()
+        n_values, n_tokens = counts["rows"].sum(), counts["rows"].filter(token).sum()
         if not (
-            0 < tokens.len() < values.len() / 2
-            and tokens.n_unique() <= PLACEHOLDERS
+            0 < n_tokens < n_values / 2
+            and token.sum() <= PLACEHOLDERS
             and number.drop_nulls().n_unique() >= PLACEHOLDER_NUMBERS
         ):
             continue
-        shown = ", ".join(repr(t) for t in sorted(tokens.unique().to_list()))
-        if tokens.len() > PLACEHOLDER_SHARE * values.len():  # too many to be sure: said, not done
-            kept.append((column, shown, tokens.len() / values.len()))
+        shown = ", ".join(repr(t) for t in sorted(counts["value"].filter(token).to_list()))
+        if n_tokens > PLACEHOLDER_SHARE * n_values:  # too many to be sure: said, not done
+            kept.append((column, shown, n_tokens / n_values))
             continue
         for i, frame in enumerate(frames):
             frames[i] = frame.with_columns(
                 pl.col(column).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
             )
-        said.append(f"'{column}' ({shown} in {tokens.len()} row(s))")
+        said.append(f"'{column}' ({shown} in {n_tokens} row(s))")
     if said:
         notes.append(
             f"read as numbers, with placeholders as missing values: {'; '.join(said)} "
