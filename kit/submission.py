@@ -59,13 +59,19 @@ def make_submission(comp: Competition, pred: np.ndarray, *, threshold: float | N
                 f"The test rows' ids in '{comp.id}' are not the sample file's, so the submission cannot "
                 f"follow it. Pass the competition's own test file. Received: rows={comp.test.height}"
             )
+        # the files spell the ids differently ("1.0" and "1", "P7 " and "P7"): write them as the sample does
+        respelled = not (
+            keys[0].equals(comp.test[comp.id].cast(pl.String)) and keys[1].equals(comp.sample_ids())
+        )
+        if keys[0].equals(keys[1]):  # test's rows in the sample's order already (most competitions)
+            if respelled:
+                frame = frame.with_columns(comp.sample_ids().alias(comp.id))
+            return frame.select(fmt.columns)
         key = "__kit_id_key"
         while key in frame.columns:
             key += "_"
         order = pl.DataFrame({key: keys[1]})
-        if not (keys[0].equals(comp.test[comp.id].cast(pl.String)) and keys[1].equals(comp.sample_ids())):
-            # the files spell the ids differently ("1.0" and "1", "P7 " and "P7"): write them as
-            # the sample does
+        if respelled:
             order = order.with_columns(comp.sample_ids().alias(comp.id))
             frame = frame.drop(comp.id)
         frame = order.join(frame.with_columns(keys[0].alias(key)), on=key, how="left", maintain_order="left")
