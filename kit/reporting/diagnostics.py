@@ -65,7 +65,14 @@ class Predictions:
 
 
 def predictions(f: Folder) -> Predictions | str:
-    """The out-of-fold predictions of a folder, or why there are none."""
+    """The out-of-fold predictions of a folder, or why there are none (made once a folder: the
+    OOF and drift sections share them)."""
+    if "predictions" not in f.derived:
+        f.derived["predictions"] = _predictions(f)
+    return f.derived["predictions"]
+
+
+def _predictions(f: Folder) -> Predictions | str:
     oof = f.oof
     if oof is None or "fold" not in oof.columns:
         return "oof.parquet is absent or has no fold column."
@@ -83,14 +90,14 @@ def predictions(f: Folder) -> Predictions | str:
     test = f.test
     if "prediction" in columns:
         tp = (
-            test["prediction"].to_numpy().astype(float)
+            test["prediction"].to_numpy().astype(float, copy=False)
             if test is not None and "prediction" in test.columns
             else None
         )
         return Predictions(
             "regression",
             scored[target].cast(pl.Float64, strict=False).to_numpy(),
-            scored["prediction"].to_numpy().astype(float),
+            scored["prediction"].to_numpy().astype(float, copy=False),
             tp,
             [],
             ids,
@@ -114,16 +121,17 @@ def predictions(f: Folder) -> Predictions | str:
     keep = y >= 0
     if not keep.any():
         return f"No value of the target '{target}' in oof.parquet names one of its proba_<class> columns."
-    p = scored.select(proba).to_numpy().astype(float)
+    p = scored.select(proba).to_numpy().astype(float, copy=False)
     tp = (
-        test.select(proba).to_numpy().astype(float)
+        test.select(proba).to_numpy().astype(float, copy=False)
         if test is not None and set(proba) <= set(test.columns)
         else None
     )
     task = "binary" if len(classes) == 2 else "multiclass"
+    if not keep.all():  # copies only where rows go
+        y, p, ids, folds = y[keep], p[keep], None if ids is None else ids[keep], folds[keep]
     return Predictions(
-        task, y[keep], p[keep], tp, classes, None if ids is None else ids[keep], folds[keep], target,
-        threshold=f.get("threshold") if task == "binary" else None,
+        task, y, p, tp, classes, ids, folds, target, threshold=f.get("threshold") if task == "binary" else None,
     )  # fmt: skip
 
 

@@ -36,6 +36,8 @@ class Folder:
     summary: dict | None = None  # a tuning folder's
     trials: pl.DataFrame | None = None
     files: list[str] = field(default_factory=list)
+    # what the sections compute from the files and share (the out-of-fold predictions read once)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def read(cls, path: Path, *, dest: Path | None = None) -> Folder:
