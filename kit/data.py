@@ -58,12 +58,13 @@ def string_tensor(s: pl.Series) -> tf.Tensor:
 
 
 def to_tensors(frame: pl.DataFrame, *, float_dtype=tf.float32) -> dict[str, tf.Tensor]:
-    """Derived columns as tensors: Float64 -> float32 with NaN for missing, String -> tf.string with ""."""
+    """Derived columns as tensors: numbers -> float32 with NaN for missing, text -> tf.string with ""."""
     out = {}
+    number = pl.Float32 if float_dtype == tf.float32 else pl.Float64  # no float64 copy of a float32 column
     for column in frame.columns:
         s = frame[column]
         if s.dtype.is_numeric():
-            out[column] = tf.constant(s.cast(pl.Float64).fill_null(np.nan).to_numpy(), dtype=float_dtype)
+            out[column] = tf.constant(s.cast(number).fill_null(np.nan).to_numpy(), dtype=float_dtype)
         else:
             out[column] = string_tensor(s)
     return out
