@@ -400,6 +400,11 @@ def check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:
 UNSEEN_NOTE_SHARE = 0.01
 
 
+def _largest(s: pl.Series) -> float:
+    largest = s.abs().max()
+    return 0.0 if largest is None else float(largest)
+
+
 def unseen_categories(train, test, columns: list[str]) -> list[str]:
     """Notes on categorical columns whose test rows have values train never has, where they are
     UNSEEN_NOTE_SHARE of the test rows or more: the model can only take them as unseen."""
@@ -420,19 +425,24 @@ def unseen_categories(train, test, columns: list[str]) -> list[str]:
 # (1, 2 or 4 bytes a row) rather than polars' strings (16 bytes a row and up): 10M rows of a few
 # text columns take gigabytes as strings
 ENUM_UP_TO = 1 << 16
+# float32 holds every whole number up to this; beyond it neighbours merge (16777217 reads as
+# 16777216, a timestamp in seconds to the nearest 128), so a column with larger values keeps 64 bits
+FLOAT32_EXACT = 2**24
 
 
 def compact(train: pl.DataFrame, test: pl.DataFrame, roles: dict[str, str], *, keep=()) -> None:
     """Hold train's and test's feature columns in compact types, in place (each column's old values
-    let go before the next is cast): float numbers as float32 (the precision every track computes
-    in; values beyond its range are already missing) and text as `pl.Enum` of train's and test's
-    values sorted (so it sorts, compares and casts to text as the strings do). The id, target and
-    `keep` columns stay as read."""
+    let go before the next is cast): numbers as float32 where no value is beyond FLOAT32_EXACT
+    (the precision the networks compute in; values beyond float32's range are already missing)
+    and text as `pl.Enum` of train's and test's values sorted (so it sorts, compares and casts to
+    text as the strings do). The id, target and `keep` columns stay as read."""
     for column, role in roles.items():
         if column in keep or column not in test.columns:
             continue
         a, b = train[column], test[column]
-        if role == "numeric" and a.dtype == b.dtype == pl.Float64:
+        if role == "numeric" and a.dtype.is_numeric() and b.dtype.is_numeric():
+            if a.dtype == b.dtype == pl.Float32 or max(_largest(a), _largest(b)) > FLOAT32_EXACT:
+                continue
             dtype = pl.Float32
         elif role in ("categorical", "boolean", "text", "datetime") and a.dtype == b.dtype == pl.String:
             values = pl.concat([a.unique(), b.unique()]).drop_nulls().unique()

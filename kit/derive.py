@@ -98,8 +98,9 @@ def derive(
             not constant becomes a column of its own (`Cabin` "F/4/S" -> `Cabin__1` "F", ...).
 
     Returns:
-        (frame, roles) where every column is Float32 with role "numeric" (infinities and text
-        that is not a number become missing), or text (String, or an Enum: `kit.columns.compact`)
+        (frame, roles) where every column is a number (Float32, or Float64 where the raw column
+        is not float32) with role "numeric" (infinities and text that is not a number become
+        missing), or text (String, or an Enum: `kit.columns.compact`)
         with role "categorical" (few values: one-hot) or "text" (many values: integer index +
         embedding).
     """
@@ -110,8 +111,9 @@ def derive(
             continue
         if role == "numeric":
             # text that is not a number (a test file's stray "n/a") and infinities are missing; a
-            # float32 column without them is the raw one, not a copy
-            number = s.cast(pl.Float32, strict=False)
+            # float32 column without them is the raw one, not a copy (`kit.columns.compact` left
+            # the others in 64 bits for their large values, or never saw them: raw text)
+            number = s if s.dtype == pl.Float32 else s.cast(pl.Float64, strict=False)
             if number.is_infinite().any():
                 number = number.replace([float("inf"), float("-inf")], None)
             if number.is_nan().any():
@@ -141,7 +143,7 @@ def derive(
             ):
                 name = part_name(column, i)
                 if part_role == "numeric":
-                    columns.append(field.cast(pl.Float32, strict=False).alias(name))
+                    columns.append(field.cast(pl.Float64, strict=False).alias(name))
                 elif part_role in ("categorical", "text"):
                     columns.append(field.replace("", None).alias(name))
                 else:

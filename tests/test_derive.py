@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from conftest import shared_competition, write_competition
+from conftest import shared_competition, write_competition, write_frame
 
 from kit.api import load
 from kit.data import raw_inputs, to_tensors
@@ -49,7 +49,7 @@ def test_derive_casts_roles_and_drops_constant_and_missing():
     roles = {"n": "numeric", "b": "boolean", "c": "categorical", "t": "text", "k": "constant", "m": "missing"}
     out, out_roles = derive(frame, roles)
     assert out_roles == {"n": "numeric", "b": "categorical", "c": "categorical", "t": "text"}
-    assert out.schema == {"n": pl.Float32, "b": pl.Enum(["false", "true"]), "c": pl.String, "t": pl.String}
+    assert out.schema == {"n": pl.Float64, "b": pl.Enum(["false", "true"]), "c": pl.String, "t": pl.String}
     with pytest.raises(InputError, match="Unknown role 'weird' for column 'n'"):
         derive(frame, {"n": "weird"})
 
@@ -179,3 +179,22 @@ def test_a_competition_is_held_in_compact_columns_with_the_values_as_read(tmp_pa
                 assert s.dtype == pl.Float32 and s.equals(read.cast(pl.Float32)), column
                 compacted += 1
         assert compacted and frame.estimated_size() < raw.estimated_size()
+
+
+def test_numbers_beyond_float32s_whole_numbers_keep_their_64_bits(tmp_path):
+    """float32 merges neighbours above 2**24 (16777217 reads as 16777216): a column with such
+    values is held and derived in 64 bits, every distinct value kept; small ones go to float32."""
+    n = 300
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({
+        "id": range(n),
+        "code": 2**24 + np.arange(n),  # integers
+        "stamp": 1.7e9 + np.arange(n, dtype=float),  # a timestamp in seconds, as floats
+        "small": rng.normal(size=n),
+    })  # fmt: skip
+    comp, _ = load(write_frame(tmp_path / "big", frame, (np.arange(n) % 2).astype(float), 200))
+    assert comp.train["small"].dtype == pl.Float32
+    out, _ = derive(comp.train, comp.roles, comp.parts)
+    for column in ("code", "stamp"):
+        assert comp.train[column].dtype in (pl.Int64, pl.Float64), column
+        assert out[column].n_unique() == 200 and out[column].dtype == pl.Float64, column
