@@ -23,11 +23,12 @@ import hashlib
 import json
 import math
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit import kaggle, metrics, tracks
+from kit import boundary, kaggle, metrics, tracks
 from kit.competition import Competition
 from kit.config import Config
 from kit.errors import InputError
@@ -163,6 +164,14 @@ def auto(
                 + ("(its checkpoints stay; run again to go on)" if resumes else "(run again to train it)")
             )
             break
+        except InputError:
+            raise  # the data or the settings: every member would meet it
+        except Exception as err:  # noqa: BLE001 - one member's failure (a loss gone NaN) leaves the others
+            saved = boundary.save_traceback(traceback.format_exc())
+            log(
+                f"{step.name}: failed, left out ({type(err).__name__}: {boundary.one_line(err)}; traceback: {saved})"
+            )
+            continue
         seconds[step.name] = time.monotonic() - t0
         finished.append((step, run))
         log(f"{step.name}: {comp.metric} {run.score:.5f} in {seconds[step.name]:.0f} s")

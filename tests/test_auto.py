@@ -160,3 +160,27 @@ def test_on_a_holdout_auto_submits_its_best_member_unblended(tmp_path, off_kaggl
     assert result.score == max(m["score"] for m in result.members)  # accuracy: higher is better
     assert any("one validation fold" in line for line in lines)
     assert kit.validate(result.submission_path, data).height == 53
+
+
+def test_a_member_that_fails_is_left_out_and_the_others_still_make_the_submission(
+    tmp_path, off_kaggle, monkeypatch
+):
+    """A member's own failure (a network's loss gone NaN) is not the others': auto says so, keeps
+    the traceback and goes on, as AutoGluon skips a model that fails to train."""
+    from kit import automl
+    from kit.automl import Step
+    from kit.tracks import linear
+
+    def diverges(fold, params):
+        raise FloatingPointError("The training loss became nan at epoch 1.")
+
+    monkeypatch.setattr(automl, "PLAN", (Step("trees"), Step("linear")))
+    monkeypatch.setattr(linear, "fit_predict_fold", diverges)
+    data = write_competition(tmp_path / "tiny", n=120)
+    lines = []
+    result = kit.auto(data, time_budget=60, folds=2, out=tmp_path / "runs", log=lines.append, progress=False)
+    assert [m["member"] for m in result.members] == ["auto-trees"]
+    assert result.final.submission_path.is_file()
+    failed = [line for line in lines if line.startswith("auto-linear: failed, left out (FloatingPointError")]
+    assert failed, "\n".join(lines)
+    assert not (tmp_path / "runs" / "auto-linear").exists()
