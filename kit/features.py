@@ -218,7 +218,7 @@ class Features(keras.layers.Layer):
                 clipped.mean(axis=0),
                 np.divide(1.0, std, out=np.zeros(n), where=std > 1e-6),
             )
-        self.boundaries_ = [np.unique(quantiles[3:, j]) for j in range(n)]
+        self.boundaries_ = [_distinct_in_float32(quantiles[3:, j]) for j in range(n)]
         # bins only help columns with spread (fewer than 3 distinct values add nothing over the
         # value) and that are not a date's parts (kit.derive.is_datetime_part)
         self.boundaries_ = [
@@ -230,7 +230,7 @@ class Features(keras.layers.Layer):
         # piecewise-linear: the fold's minimum and maximum are the outer edges
         linear = self.bin_encoding == "linear"
         self.edges_ = [
-            np.unique(np.concatenate([[low], b, [high]])) if linear and len(b) else np.zeros(0)
+            _distinct_in_float32(np.concatenate([[low], b, [high]])) if linear and len(b) else np.zeros(0)
             for b, low, high in zip(self.boundaries_, filled.min(axis=0), filled.max(axis=0), strict=True)
         ]
 
@@ -297,3 +297,12 @@ class Features(keras.layers.Layer):
 
 def _as_string(x):
     return x if x.dtype == tf.string else tf.strings.as_string(x)
+
+
+def _distinct_in_float32(edges: np.ndarray) -> np.ndarray:
+    """Bin edges told apart as the graph tells them, in float32 with values below its smallest
+    normal number flushed to 0 (as the CPU's kernels do): 0 and 1e-40 are one edge there, and a
+    bin between them would divide by a zero width (a NaN loss at the first epoch)."""
+    edges = edges.astype(np.float32)
+    edges[np.abs(edges) < np.finfo(np.float32).tiny] = 0.0
+    return np.unique(edges).astype(np.float64)

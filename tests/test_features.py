@@ -100,6 +100,19 @@ def test_piecewise_linear_bins_are_continuous_in_the_value_and_bounded():
     assert step.max() < 2 * (sweep[1] - sweep[0]) / np.diff(edges).min()
 
 
+@pytest.mark.parametrize("encoding", ["linear", "embedding"])
+def test_values_float32_cannot_tell_from_zero_make_no_bin_of_zero_width(encoding):
+    """1e-40 is 0 to the graph's float32 kernels: an edge at each would make a bin of zero width,
+    whose encoding divides by zero (the advanced track's loss was NaN at its first epoch)."""
+    x = np.tile([1e-40, 0.0, 0.0, 1.5, 2.0, 1e-40, 0.0, 2.5], 25)
+    train = pl.DataFrame({"x": x, "color": ["red"] * len(x), "city": ["c1"] * len(x)})
+    features = Features(ROLES, n_bins=8, bin_encoding=encoding).analyze(train)
+    edges = features.edges_[0] if encoding == "linear" else features.boundaries_[0]
+    assert (np.diff(edges.astype(np.float32)) > np.finfo(np.float32).tiny).all(), edges
+    numbers, _ = encode(features, train)
+    assert np.isfinite(numbers).all()
+
+
 def test_embedded_bins_give_each_value_its_bin_index_among_the_codes():
     train = frame(seed=0)
     features = Features(ROLES, n_bins=4, bin_encoding="embedding").analyze(train)
