@@ -293,7 +293,7 @@ def match_ids(a: pl.Series, b: pl.Series) -> tuple[pl.Series, pl.Series] | None:
     for key in (id_text, id_number, id_moment):
         ka, kb = key(a), key(b)
         # sorted and compared in polars: Python sets of 2.5M ids took 700 MB
-        if ka.n_unique() == ka.len() == kb.len() == kb.n_unique() and ka.sort().equals(kb.sort()):
+        if ka.len() == kb.len() == ka.n_unique() and ka.sort().equals(kb.sort()):  # then kb's are unique too
             return ka, kb
     return None
 
@@ -400,11 +400,6 @@ def check_same_kind(train_s: pl.Series, test_s: pl.Series, paths) -> None:
 UNSEEN_NOTE_SHARE = 0.01
 
 
-def _largest(s: pl.Series) -> float:
-    largest = s.abs().max()
-    return 0.0 if largest is None else float(largest)
-
-
 def unseen_categories(train, test, columns: list[str]) -> list[str]:
     """Notes on categorical columns whose test rows have values train never has, where they are
     UNSEEN_NOTE_SHARE of the test rows or more: the model can only take them as unseen."""
@@ -428,6 +423,12 @@ ENUM_UP_TO = 1 << 16
 # float32 holds every whole number up to this; beyond it neighbours merge (16777217 reads as
 # 16777216, a timestamp in seconds to the nearest 128), so a column with larger values keeps 64 bits
 FLOAT32_EXACT = 2**24
+
+
+def _largest(s: pl.Series) -> float:
+    """The largest magnitude in a numeric column (0 for one without values), without an |s| copy."""
+    low, high = s.min(), s.max()
+    return 0.0 if low is None else max(abs(float(low)), abs(float(high)))
 
 
 def compact(train: pl.DataFrame, test: pl.DataFrame, roles: dict[str, str], *, keep=()) -> None:

@@ -147,15 +147,12 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     # transform, not by a padded copy of each table
     width, one_hot_width = _round_up(prep.n_dense_), _round_up(prep.n_one_hot_)
 
-    def transform(frame, rows=None):
-        return prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width)
+    def transform(frame, rows=None, stored=False):
+        return prep.transform(frame, rows=rows, width=width, one_hot_width=one_hot_width, stored=stored)
 
     # a big fold's rows held as float16 and int16 (`Preprocessor.transform`'s `stored`): 74 bytes
     # a row instead of 172 on the 10M-row bench shape; `_batches` widens each batch it gathers
-    x_train = prep.transform(
-        train_frame, rows=train_rows, width=width, one_hot_width=one_hot_width,
-        stored=len(fold.y_train) > GATHER_ABOVE,
-    )  # fmt: skip
+    x_train = transform(train_frame, train_rows, stored=len(fold.y_train) > GATHER_ABOVE)
 
     scaler = None
     y_train = fold.y_train
