@@ -297,6 +297,46 @@ def test_a_fold_of_another_length_reuses_the_model_and_trains_as_a_new_one(workd
     np.testing.assert_allclose(_oof_predictions(fresh), _oof_predictions(reused), rtol=1e-5, atol=1e-6)
 
 
+def test_folds_whose_vocabularies_differ_share_one_model_and_train_as_new_ones(
+    workdir, fast_config, monkeypatch
+):
+    """A code column's values near the frequency cut differ between folds, and so do the sizes of
+    its embedding table: the folds still share one compiled model (one trace a run), its tables
+    big enough for each, and each fold trains as a new model of its own size would."""
+    import kit.tracks.baseline as baseline
+
+    data = write_competition(workdir / "data" / "shops", n=9000)
+    rng = np.random.default_rng(5)
+    for name in ("train.csv", "test.csv"):
+        frame = pl.read_csv(data / name)
+        shops = [f"shop{v}" for v in rng.integers(0, 600, frame.height)]
+        frame.with_columns(pl.Series("shop", shops)).write_csv(data / name)
+    compiled, asked, models = baseline._compiled_model, [], []
+
+    def recording(spec, **kwargs):
+        asked.append(repr(spec["cardinalities"]))
+        models.append(compiled(spec, **kwargs))
+        return models[-1]
+
+    def run(key):
+        out = workdir / "shops" / key
+        return kit.api.baseline(data, config=fast_config, seed=3, out=out, log=lambda line: None)
+
+    monkeypatch.setattr(baseline, "_compiled_model", recording)
+    monkeypatch.setattr(baseline, "_last", None)
+    shared = run("shared")
+    assert len(set(asked)) > 1  # the folds asked for tables of other sizes
+    assert len(models) == 5 and len({id(m) for m in models}) == 1
+
+    def new_model(spec, **kwargs):
+        baseline._last = None
+        return compiled(spec, **kwargs)
+
+    monkeypatch.setattr(baseline, "_compiled_model", new_model)
+    new = run("new")
+    np.testing.assert_allclose(_oof_predictions(shared), _oof_predictions(new), rtol=1e-5, atol=1e-6)
+
+
 def test_classification_scores_and_keeps_each_epoch_with_averaged_weights(workdir):
     """Where the moving average of the weights is on (classification), each epoch is scored with it
     and the best epoch's average is the model: the same training (same seed, so the same raw

@@ -170,7 +170,7 @@ def fit_predict_fold(fold: Fold, params: dict) -> FoldResult:
     steps = int(np.ceil(len(y_train) / batch_size))
     spec = dict(
         n_dense=width,
-        cardinalities=[_round_up(c) for c in prep.cardinalities_],
+        cardinalities=[_table_rows(c) for c in prep.cardinalities_],
         task=fold.task,
         n_classes=fold.n_classes,
         n_numeric=prep.n_numeric_,
@@ -337,6 +337,15 @@ def _round_up(n: int, step: int = 16) -> int:
     return -(-n // step) * step
 
 
+def _table_rows(cardinality: int) -> int:
+    """Rows of a code column's embedding table: its cardinality rounded up, by 16 below 512 and
+    by a 16th to a 32nd of it above, so that the folds of a run share one table size, one model and
+    one traced train step. A big vocabulary differs between folds by its rare values (a 20k-value
+    column's was 19936, 19968, 19936, 19952, 19968 rows over the 1M-row bench shape's five folds,
+    and each new size cost a trace of 2-3 s); the extra rows are never looked up."""
+    return _round_up(cardinality, max(16, 2 ** (cardinality.bit_length() - 5)))
+
+
 # the last compiled model and what it was built from; see _compiled_model
 _last = None
 # steps of one call into the traced train step: more than any epoch has
@@ -353,18 +362,40 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
     and the optimizer's state (its step count, so its schedule, too) is zeroed, so the fold trains
     exactly as a new model would. Folds of other lengths (a time split's growing windows, a group
     split's uneven folds) share it too: the schedule's lengths are variables set per fold, and one
-    call into the graph runs a whole epoch, however many steps it has.
+    call into the graph runs a whole epoch, however many steps it has. So do folds whose code
+    columns have fewer values than the model's embedding tables have rows (`_table_rows`): a
+    table's first rows start as a table of the fold's own size would (the initializer draws the
+    same numbers in the same order), and the rows past the fold's values are never looked up.
     """
     import keras
 
-    from kit.models import NO_WEIGHT_DECAY, adjustable_schedule, build_network, loss_for, set_schedule_steps
+    from kit.models import (
+        NO_WEIGHT_DECAY,
+        adjustable_schedule,
+        build_network,
+        embedding_dim,
+        loss_for,
+        set_schedule_steps,
+    )
 
     global _last
-    fresh = build_network(**spec, embeddings="per_column", seed=seed)
     total_steps = training["epochs"] * steps
     shared = {k: v for k, v in training.items() if k != "epochs"}
-    key = (repr(sorted(spec.items())), repr(sorted(shared.items())), loss)
-    if _last is not None and _last[0] == key:
+    rows = spec["cardinalities"]
+    key = (
+        repr(sorted((k, v) for k, v in spec.items() if k != "cardinalities")),
+        repr(sorted(shared.items())),
+        loss,
+    )
+    if _last is not None and _last[0] == key and len(_last[3]) == len(rows):
+        # room for both folds' values (a table too small for this fold: the model is rebuilt),
+        # where the embeddings keep this fold's widths, which follow a small table's size
+        both = [max(a, b) for a, b in zip(rows, _last[3], strict=True)]
+        width = (lambda n: spec["embedding_size"]) if spec["embedding_size"] else embedding_dim
+        if all(width(a) == width(b) for a, b in zip(rows, both, strict=True)):
+            rows = both
+    fresh = build_network(**{**spec, "cardinalities": rows}, embeddings="per_column", seed=seed)
+    if _last is not None and _last[0] == key and _last[3] == rows:
         model, schedule = _last[1], _last[2]
         for target, value in zip(model.variables, fresh.variables, strict=True):
             target.assign(value)
@@ -393,5 +424,5 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
         # XLA compile time per fold costs more than it saves for a small MLP on CPU
         jit_compile=False,
     )
-    _last = (key, fresh, schedule)
+    _last = (key, fresh, schedule, rows)
     return fresh
