@@ -422,3 +422,20 @@ def test_a_run_of_several_seeds_says_its_curves_are_each_folds_first_seed(tmp_pa
     )  # fmt: skip
     page = (run.run_dir / "report.html").read_text()
     assert "seed 0, 2 seeds a fold" in page and "Each fold's first seed of 2" in page
+
+
+def test_the_report_holds_only_the_validated_rows_and_counts_them_all(tmp_path):
+    """A holdout validates a fifth of the rows: the report reads those only (at 10M rows the rest of
+    oof.parquet is most of what it would hold) and still counts every training row and fold."""
+    from kit.reporting.folder import Folder
+
+    comp, cfg = kit.load(write_competition(tmp_path / "c", n=400), split="holdout")
+    run = cross_validate(comp, cfg, "trees", out=tmp_path / "run", log=quiet, progress=False)
+    oof = pl.read_parquet(run.run_dir / "oof.parquet")
+    validated = int((oof["fold"] >= 0).sum())
+    assert 0 < validated < oof.height
+    folder = Folder.read(run.run_dir)
+    assert folder.oof.height == validated and folder.train_rows == oof.height
+    page = (run.run_dir / "report.html").read_text()
+    assert f'<div class="what">train rows</div><div class="value">{oof.height:,}</div>' in page
+    assert "<h4>Confusion matrix</h4>" in page  # the out-of-fold diagnostics, from those rows

@@ -73,15 +73,14 @@ def predictions(f: Folder) -> Predictions | str:
 
 
 def _predictions(f: Folder) -> Predictions | str:
-    oof = f.oof
-    if oof is None or "fold" not in oof.columns:
+    scored = f.oof  # the validated rows (a time split never validates its first rows)
+    if scored is None:
         return "oof.parquet is absent or has no fold column."
     comp = f.competition or {}
-    columns = list(oof.columns)
+    columns = list(scored.columns)
     target = comp.get("target") or columns[max(columns.index("fold") - 1, 0)]
     if target not in columns:
         return f"oof.parquet has no target column '{target}'."
-    scored = oof.filter(pl.col("fold") >= 0)  # a time split never validates its first rows
     if scored.height == 0:
         return "No row of oof.parquet was validated."
     id_column = comp.get("id")

@@ -59,7 +59,7 @@ def _header(f: Folder, name: str, track: str) -> str:
         cards.append(("labels", f"P > {f.get('threshold'):.4f}", "the cut chosen on the folds"))
     if f.oof is not None:
         test = f"{f.test.height:,} test rows" if f.test is not None else ""
-        cards.append(("train rows", f"{f.oof.height:,}", test))
+        cards.append(("train rows", f"{f.train_rows:,}", test))
     manifest = f.manifest or {}
     if manifest.get("wall_seconds") is not None:
         cards.append(("wall time", seconds(manifest["wall_seconds"]), manifest.get("started", "")))
@@ -102,9 +102,7 @@ def _cv(f: Folder) -> str:
     metric = f.metrics.get("metric", "score")
     scores = f.metrics.get("fold_scores") or []
     history = f.history or []
-    counts = {}
-    if f.oof is not None and "fold" in f.oof.columns:
-        counts = dict(f.oof.group_by("fold").len().iter_rows())
+    counts = f.fold_rows
     best = (max if f.metrics.get("direction") == "maximize" else min)(scores) if scores else None
     rows = []
     for k, s in enumerate(scores):
