@@ -105,6 +105,7 @@ def auto(
     started = time.monotonic()
     deadline = started + time_budget * (1 - BLEND_SHARE)
     root = Path(out) if out is not None else kaggle.submissions_root() / comp.name
+    _check_outs(root)
     metric = metrics.get(comp.metric)
     log(
         f"{comp.name}: auto within {time_budget:g} s: trees and a linear model, then the networks while time is left"
@@ -206,6 +207,22 @@ def auto(
 # fits is decided as it goes. The linear member errs unlike the others: with it, the blend of trees
 # and baseline gained CV on 6 of the shared six and synthetic competitions (tps-aug-2022 0.5834 ->
 # 0.5852), tied on 2 and lost on 1 (bike-sharing 0.3663 -> 0.3684)
+def _check_outs(root: Path) -> None:
+    """Every folder the plan may write, refused before the first member trains where it is a user's
+    (`kit.io.check_out_dir`): met after the members, it would leave their runs written and the
+    budget spent for nothing."""
+    from kit.io import check_out_dir
+    from kit.tuning import is_tuning_dir
+
+    for planned in PLAN:
+        if planned.tuned:
+            check_out_dir(root / f"auto-{planned.track}-tuning", may_replace=is_tuning_dir)
+            continue
+        for seeds in range(2, planned.seeds + 1) if planned.seeds > 1 else [1]:
+            check_out_dir(root / dataclasses.replace(planned, seeds=seeds).name)
+    check_out_dir(root / "auto-blend")
+
+
 PLAN = (
     Step("trees"),
     Step("linear"),

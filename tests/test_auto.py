@@ -184,3 +184,19 @@ def test_a_member_that_fails_is_left_out_and_the_others_still_make_the_submissio
     failed = [line for line in lines if line.startswith("auto-linear: failed, left out (FloatingPointError")]
     assert failed, "\n".join(lines)
     assert not (tmp_path / "runs" / "auto-linear").exists()
+
+
+@pytest.mark.parametrize("member", ["auto-blend", "auto-baseline-seeds3", "auto-trees-tuning"])
+def test_a_users_folder_where_auto_would_write_is_refused_before_any_member_trains(
+    tmp_path, off_kaggle, member
+):
+    """The blend and the later members write last: a user's folder at their place, met only then,
+    would leave the first members written and the budget spent."""
+    data = write_competition(tmp_path / "tiny", n=120)
+    mine = tmp_path / "runs" / member
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=f"'{mine}' is a folder with files kit did not write"):
+        kit.auto(data, time_budget=30, folds=2, out=tmp_path / "runs", log=quiet, progress=False)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [member]
+    assert (mine / "notes.txt").read_text() == "mine"
