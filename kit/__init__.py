@@ -12,13 +12,22 @@ from kit import boundary as _boundary  # noqa: E402
 # and the lines it writes before reading that setting, when a script or notebook imports it after kit
 _boundary.quiet_tensorflow()
 
-from kit import api as _api  # noqa: E402
-from kit.api import auto, blend, inspect, leaderboard, load, predict, report, run_track, tune, validate  # noqa: E402
+from kit.tracks import names as _track_names  # noqa: E402 - the modules' names: nothing imported
 
 # one verb per registered track (kit/tracks/): kit.baseline(...), kit.advanced(...), ...
-globals().update({name: getattr(_api, name) for name in _api.TRACK_VERBS})
-
 __all__ = [
     "auto", "blend", "inspect", "leaderboard", "load", "predict", "report", "run_track", "tune", "validate",
-    *_api.TRACK_VERBS,
+    *_track_names(),
 ]  # fmt: skip
+
+
+def __getattr__(name: str):
+    """The API (`kit.api`), imported on first use: `kit` on the command line parses its flags, and
+    stops on Ctrl-C with its one line, before scikit-learn and polars are imported."""
+    if name not in __all__:
+        raise AttributeError(f"module 'kit' has no attribute {name!r}")
+    from kit import api
+
+    value = getattr(api, name)
+    globals()[name] = value
+    return value

@@ -294,9 +294,12 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv)  # imports the tracks (scikit-learn): a second or two
     except SystemExit as done:  # --help, or a wrong flag (said in one line by _Parser.error)
         return done.code if isinstance(done.code, int) else 2
+    except KeyboardInterrupt:
+        print(NOTHING_WRITTEN, file=sys.stderr)
+        return 130
     return guarded(COMMANDS[args.command], args, interrupted=INTERRUPTED.get(args.command, NOTHING_WRITTEN))
 
 

@@ -324,3 +324,29 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 143, done.stderr
     assert done.stderr.strip() == cli.UNFINISHED_RUN
+
+
+def test_ctrl_c_while_kit_starts_says_one_line(capsys, monkeypatch):
+    """Parsing the command line imports the tracks (scikit-learn, a second or two): Ctrl-C there
+    says one line too, not an import's traceback."""
+
+    def importing():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", importing)
+    assert cli.main(["baseline"]) == 130
+    assert capsys.readouterr().err.strip() == cli.NOTHING_WRITTEN
+
+
+def test_the_command_line_starts_before_the_heavy_imports():
+    """`kit` imports kit.cli before its guard can catch Ctrl-C: that import, and so `import kit`,
+    must leave scikit-learn, polars and kit's API for later (the API loads on first use)."""
+    script = (
+        "import sys\n"
+        "import kit.cli\n"
+        "heavy = [m for m in ('sklearn', 'polars', 'tensorflow', 'kit.api') if m in sys.modules]\n"
+        "import kit\n"
+        "print(heavy, callable(kit.baseline), 'kit.api' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[] True True", done.stderr
