@@ -141,11 +141,17 @@ def checked_target(train, target, train_path, na, notes) -> pl.DataFrame:
         values = y.drop_nulls()
         number = values.cast(pl.Float64, strict=False)
         text = values.filter(number.is_null())
+        distinct = number.drop_nulls().n_unique()
+        # numbers with a word or two among them: a measure (many values) with up to a tenth of its
+        # rows spelled as words, or classes written as numbers (0/1) with a word in at most one row
+        # a hundred, which would otherwise become a class of its own
         if (
             text.len()
-            and number.drop_nulls().n_unique() > MAX_INT_CLASSES
             and text.n_unique() <= 3
-            and text.len() <= 0.1 * values.len()
+            and (
+                (distinct > MAX_INT_CLASSES and text.len() <= 0.1 * values.len())
+                or (distinct >= 2 and text.len() <= 0.01 * values.len())
+            )
         ):
             raise InputError(
                 f"Target '{target}' in '{train_path.name}' is numbers except {text.len()} value(s) such "

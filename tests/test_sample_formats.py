@@ -144,3 +144,20 @@ def test_a_test_file_without_ids_whose_sample_numbers_the_rows_says_what_to_add(
         InputError, match=rf"'test.csv' has no id column: .*'ImageId' {start} to {start + n - 1}"
     ):
         discover(root)
+
+
+def test_classes_written_as_numbers_with_a_stray_word_are_refused(tmp_path):
+    """A 0/1 target with "unknown" in one row would train three classes and predict a label the
+    sample never shows: refused before training, naming the word and the --na that drops it."""
+    root = write_competition(tmp_path / "stray")
+    train = pl.read_csv(root / "train.csv")
+    y = [str(i % 2) for i in range(train.height)]
+    y[7] = "unknown"
+    train.with_columns(pl.Series("label", y)).write_csv(root / "train.csv")
+    with pytest.raises(InputError, match=r"'label' in 'train.csv' is numbers except 1 value.*--na 'unknown'"):
+        discover(root)
+    assert discover(root, na=["unknown"]).classes == [0, 1]
+    # a word that is a class of its own (a fifth of the rows) stays one
+    y[: train.height // 5] = ["other"] * (train.height // 5)
+    train.with_columns(pl.Series("label", y)).write_csv(root / "train.csv")
+    assert discover(root).task == "multiclass"
