@@ -106,16 +106,34 @@ def read_member(run_dir: str | Path) -> Member:
 
 
 def _runs_in(folder: Path) -> list[Path]:
-    """The run folders kit wrote directly inside `folder` (blends and tuning folders left out)."""
-    found = [
-        p for p in sorted(folder.iterdir()) if p.is_dir() and written_by_kit(p) and (p / "oof.parquet").is_file()
-    ] if folder.is_dir() else []  # fmt: skip
-    return [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+    """The run folders kit wrote directly inside `folder` (blends left out), and the best run of a
+    tuning folder in it where that run has the others' folds (`kit auto`'s tuned member: the study
+    ran on the same folds); a study on other folds is left out, as it could not be blended."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in sorted(folder.iterdir()) if _is_run(p)]
+    found = [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
+    if found:
+        folds = pl.read_parquet(found[0] / "oof.parquet", columns=["fold"])["fold"]
+        for tuning in sorted(folder.iterdir()):
+            best = tuning / "best"
+            if (
+                tuning.is_dir()
+                and _is_run(best)
+                and pl.read_parquet(best / "oof.parquet", columns=["fold"])["fold"].equals(folds)
+            ):
+                found.append(best)
+    return found
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and written_by_kit(path) and (path / "oof.parquet").is_file()
 
 
 def runs_of(folder: str | Path) -> list[Path]:
     """The runs a folder stands for: the run folders in it (`submissions/<competition>/`), else, for a
-    competition folder, every run of it under the submissions folder (blends and tuning left out)."""
+    competition folder, every run of it under the submissions folder (blends left out; a tuning
+    folder's best run where it has the others' folds)."""
     folder = Path(folder)
     root = folder
     found = _runs_in(folder)

@@ -295,6 +295,28 @@ def test_a_folder_of_run_folders_blends_the_runs_in_it(three_runs, tmp_path, cap
         kit.blend(folder, log=quiet)
 
 
+def test_a_folder_of_runs_takes_a_tuning_folders_best_run_on_the_same_folds(three_runs, tmp_path):
+    """`kit auto --out DIR` leaves its tuned member as DIR/auto-trees-tuning/best: `kit blend DIR`
+    blends it with the others, as auto did; a study run on other folds could not be, and is left
+    out."""
+    data, comp, runs = three_runs
+    folder = tmp_path / "auto"
+    folder.mkdir()
+    for r in runs[1:]:
+        os.symlink(r.run_dir, folder / r.run_dir.name)
+    (folder / "auto-trees-tuning").mkdir()
+    os.symlink(runs[0].run_dir, folder / "auto-trees-tuning" / "best")
+    _, other_seed = kit.load(data, folds=3, seed=7)
+    other = cross_validate(comp, other_seed, "trees", out=tmp_path / "other", log=quiet, progress=False)
+    (folder / "other-tuning").mkdir()
+    os.symlink(other.run_dir, folder / "other-tuning" / "best")
+    run = kit.blend(folder, out=tmp_path / "blend", log=quiet)
+    members = [Path(m["run_dir"]) for m in json.loads((run.run_dir / "blend.json").read_text())["members"]]
+    assert sorted(m.parent.name + "/" + m.name for m in members) == [
+        "auto-trees-tuning/best", "auto/linear", "auto/trees"
+    ]  # fmt: skip
+
+
 def test_a_run_given_twice_is_refused_naming_it(three_runs, tmp_path, monkeypatch):
     _, _, runs = three_runs
     with pytest.raises(InputError, match=r"Run '.*trees' is given twice"):
