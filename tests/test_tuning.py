@@ -4,6 +4,7 @@ parallel workers on a journal file and on PostgreSQL (search spaces and pruning:
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import shutil
@@ -276,6 +277,12 @@ def test_sigkill_mid_trial_then_rerun_keeps_finished_trials_and_retries_the_inte
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     table = pl.read_csv(out / "trials.csv")  # the retried trial's number as a number, not "2.0"
     assert table["retry_of"].dtype == pl.Int64 and killed.number in table["retry_of"].to_list()
+    # the table, the summary and the page call it stopped, as the command line did, not failed
+    assert table.filter(pl.col("number") == killed.number)["state"].to_list() == ["stopped"]
+    assert "fail" not in table["state"].to_list()
+    counts = json.loads((out / "summary.json").read_text())["trials"]
+    assert (counts["fail"], counts["stopped"]) == (0, 1)
+    assert "0 failed, 1 stopped and run again" in (out / "report.html").read_text()
 
 
 def _two_workers(root: Path, config: Path, out: Path, *flags: str, n_trials: int, storage: str | Path):

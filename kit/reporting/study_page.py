@@ -25,7 +25,8 @@ def study_page(f: Folder) -> tuple[str, str, list[tuple[str, str, str]]]:
     cards = [
         (f"best {s.get('metric', 'score')}", score(s.get("best_score")), direction_words(s.get("direction", ""))),
         ("best trial", str(s.get("best_trial", "–")), ""),
-        ("trials", f"{counts.get('complete', 0)} complete", f"{counts.get('pruned', 0)} pruned, {counts.get('fail', 0)} failed"),
+        ("trials", f"{counts.get('complete', 0)} complete", f"{counts.get('pruned', 0)} pruned, {counts.get('fail', 0)} failed"
+         + (f", {counts['stopped']} stopped and run again" if counts.get("stopped") else "")),
         ("time", seconds(s.get("seconds")), f"storage {s.get('storage', '')}"),
     ]  # fmt: skip
     subtitle = f"study {s.get('study', '')} of the {s.get('track', '')} track · {f.dest.name}"

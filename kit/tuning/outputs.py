@@ -123,7 +123,12 @@ def summarize(
             "best_score": None if best is None else best.value,
             "best_trial": None if best is None else best.number,
             "best_params": best_params,
-            "trials": {s.name.lower(): n for s, n in counts.items()},
+            # a trial stopped and run again is "stopped", not one of the failures
+            "trials": {
+                **{s.name.lower(): n for s, n in counts.items()},
+                "fail": failed,
+                "stopped": len(retried),
+            },
             "pruned_share": pruned / (complete + pruned) if complete + pruned else 0.0,
             "search_space": space,
             "importances": importances,
@@ -189,6 +194,15 @@ def trials_frame(study: optuna.Study) -> pl.DataFrame:
         c for c in ("retry_of", "pid", "last_step") if c in frame.columns and frame[c].dtype.is_numeric()
     ]
     frame = frame.with_columns(*[pl.col(c).cast(pl.Int64, strict=False) for c in whole])
+    # Optuna marks a trial stopped by Ctrl-C, a kill or the budget failed, and kit queues it again
+    # under a new number (retry_of): its row says "stopped", so "fail" is what failed on its own
+    retried = [int(n) for n in frame["retry_of"].drop_nulls()] if "retry_of" in frame.columns else []
+    frame = frame.with_columns(
+        pl.when(pl.col("number").is_in(retried) & (pl.col("state") == "fail"))
+        .then(pl.lit("stopped"))
+        .otherwise(pl.col("state"))
+        .alias("state")
+    )
     keep = ["number", "state", "value", "seconds", "last_step", *_RENAMES.values(), "started"]
     params = [c for c in frame.columns if c.startswith("param_")]
     return frame.select([c for c in keep if c in frame.columns] + params)
