@@ -106,28 +106,24 @@ def read_member(run_dir: str | Path) -> Member:
 
 
 def _runs_in(folder: Path) -> list[Path]:
-    """The run folders kit wrote directly inside `folder` (blends left out), and the best run of a
-    tuning folder in it where that run has the others' folds (`kit auto`'s tuned member: the study
-    ran on the same folds); a study on other folds is left out, as it could not be blended."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in sorted(folder.iterdir()) if _is_run(p)]
-    found = [p for p in found if json.loads((p / "metrics.json").read_text()).get("track") != "blend"]
-    if found:
-        folds = pl.read_parquet(found[0] / "oof.parquet", columns=["fold"])["fold"]
-        for tuning in sorted(folder.iterdir()):
-            best = tuning / "best"
-            if (
-                tuning.is_dir()
-                and _is_run(best)
-                and pl.read_parquet(best / "oof.parquet", columns=["fold"])["fold"].equals(folds)
-            ):
-                found.append(best)
-    return found
+    """The run folders kit wrote directly inside `folder` (blends left out), and a tuning folder's
+    best run where it has their folds (`kit auto`'s tuned member); other folds could not blend."""
+    inside = sorted(folder.iterdir()) if folder.is_dir() else []
+    found = [p for p in inside if _is_run(p)]
+    folds = [_folds(found[0])] if found else []
+    return found + [
+        p / "best" for p in inside if folds and _is_run(p / "best") and _folds(p / "best").equals(folds[0])
+    ]
 
 
-def _is_run(path: Path) -> bool:
-    return path.is_dir() and written_by_kit(path) and (path / "oof.parquet").is_file()
+def _is_run(path: Path) -> bool:  # a run folder kit wrote, not a blend's
+    if not (path.is_dir() and written_by_kit(path) and (path / "oof.parquet").is_file()):
+        return False
+    return json.loads((path / "metrics.json").read_text()).get("track") != "blend"
+
+
+def _folds(run_dir: Path) -> pl.Series:
+    return pl.read_parquet(run_dir / "oof.parquet", columns=["fold"])["fold"]
 
 
 def runs_of(folder: str | Path) -> list[Path]:
