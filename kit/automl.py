@@ -60,6 +60,11 @@ class Step:
             + ("-tuned" if self.tuned else "")
         )
 
+    @property
+    def folder(self) -> str:
+        """Its folder under `--out`: a tuned step's is the study's (its best run in `best/`)."""
+        return f"auto-{self.track}-tuning" if self.tuned else self.name
+
 
 @dataclass
 class AutoResult:
@@ -134,7 +139,7 @@ def auto(
             if run is not None:
                 finished.append((step, run))
             continue
-        run_dir = root / step.name
+        run_dir = root / step.folder
         reused = _reuse(run_dir, comp, cfg, step)
         if reused is not None:
             log(f"{step.name}: reusing {run_dir} ({comp.metric} {reused.score:.5f})")
@@ -215,11 +220,9 @@ def _check_outs(root: Path) -> None:
     from kit.tuning import is_tuning_dir
 
     for planned in PLAN:
-        if planned.tuned:
-            check_out_dir(root / f"auto-{planned.track}-tuning", may_replace=is_tuning_dir)
-            continue
         for seeds in range(2, planned.seeds + 1) if planned.seeds > 1 else [1]:
-            check_out_dir(root / dataclasses.replace(planned, seeds=seeds).name)
+            step = dataclasses.replace(planned, seeds=seeds)
+            check_out_dir(root / step.folder, may_replace=is_tuning_dir if step.tuned else None)
     check_out_dir(root / "auto-blend")
 
 
@@ -251,7 +254,7 @@ def _tuned(
     # a study per set of settings: a call with another metric or split starts its own, beside it
     key = hashlib.sha1(json.dumps(tuning.study_settings(comp, cfg), sort_keys=True).encode()).hexdigest()[:8]
     result = tuning.tune(
-        comp, cfg, step.track, time_budget=budget, out=root / f"auto-{step.track}-tuning",
+        comp, cfg, step.track, time_budget=budget, out=root / step.folder,
         study_name=f"{comp.name}-{step.track}-{key}", log=_indented(log), processes=False, progress=False,
     )  # fmt: skip
     seconds[step.name] = time.monotonic() - t0

@@ -110,10 +110,10 @@ def _runs_in(folder: Path) -> list[Path]:
     best run where it has their folds (`kit auto`'s tuned member); other folds could not blend."""
     inside = sorted(folder.iterdir()) if folder.is_dir() else []
     found = [p for p in inside if _is_run(p)]
-    folds = [_folds(found[0])] if found else []
-    return found + [
-        p / "best" for p in inside if folds and _is_run(p / "best") and _folds(p / "best").equals(folds[0])
-    ]
+    if not found:
+        return []
+    folds = _folds(found[0])
+    return found + [p / "best" for p in inside if _is_run(p / "best") and _folds(p / "best").equals(folds)]
 
 
 def _is_run(path: Path) -> bool:  # a run folder kit wrote, not a blend's

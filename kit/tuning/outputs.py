@@ -92,9 +92,7 @@ def summarize(
         trials = study.get_trials(deepcopy=False)
         counts = {s: sum(t.state == s for t in trials) for s in TrialState}
         complete, pruned = counts[TrialState.COMPLETE], counts[TrialState.PRUNED]
-        # a trial stopped (Ctrl-C, a kill, the budget) is marked failed and queued again under a
-        # new number: only the others failed
-        retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+        retried = stopped_trials(trials)  # only the others failed
         failed = sum(t.state == TrialState.FAIL and t.number not in retried for t in trials)
         said_failed = f"{failed} failed" + (f", {len(retried)} stopped and run again" if retried else "")
         write_atomic(out / "trials.csv", trials_frame(study).write_csv())
@@ -173,6 +171,12 @@ _RENAMES = {
 }
 
 
+def stopped_trials(trials: list) -> set[int]:
+    """The trials stopped by Ctrl-C, a kill or the budget: Optuna marks them failed, and kit
+    queues each again under a new number whose `failed_trial` (trials.csv's retry_of) names it."""
+    return {t.system_attrs.get("failed_trial") for t in trials} - {None}
+
+
 def trials_frame(study: optuna.Study) -> pl.DataFrame:
     """Every trial: number, state, value, seconds, last step, the retried trial, the worker and its
     memory, and each parameter (as text, so "256,128" shapes and floats read back alike)."""
@@ -181,7 +185,8 @@ def trials_frame(study: optuna.Study) -> pl.DataFrame:
     if frame.empty:
         return pl.DataFrame({"number": []})
     frame = pl.from_pandas(frame)
-    last_step = {t.number: t.last_step for t in study.get_trials(deepcopy=False)}
+    trials = study.get_trials(deepcopy=False)
+    last_step = {t.number: t.last_step for t in trials}
     frame = frame.rename({k: v for k, v in _RENAMES.items() if k in frame.columns}).with_columns(
         pl.col("state").str.to_lowercase(),
         pl.col("duration").dt.total_microseconds().truediv(1e6).alias("seconds"),
@@ -194,11 +199,9 @@ def trials_frame(study: optuna.Study) -> pl.DataFrame:
         c for c in ("retry_of", "pid", "last_step") if c in frame.columns and frame[c].dtype.is_numeric()
     ]
     frame = frame.with_columns(*[pl.col(c).cast(pl.Int64, strict=False) for c in whole])
-    # Optuna marks a trial stopped by Ctrl-C, a kill or the budget failed, and kit queues it again
-    # under a new number (retry_of): its row says "stopped", so "fail" is what failed on its own
-    retried = [int(n) for n in frame["retry_of"].drop_nulls()] if "retry_of" in frame.columns else []
+    # a stopped trial's row says so: "fail" is what failed on its own
     frame = frame.with_columns(
-        pl.when(pl.col("number").is_in(retried) & (pl.col("state") == "fail"))
+        pl.when(pl.col("number").is_in(list(stopped_trials(trials))) & (pl.col("state") == "fail"))
         .then(pl.lit("stopped"))
         .otherwise(pl.col("state"))
         .alias("state")
