@@ -251,11 +251,20 @@ def test_another_seed_other_oof_predictions(determinism_runs):
 
 
 def test_a_reused_model_trains_as_a_new_one(workdir, fast_config, monkeypatch):
-    """Folds of one shape share one compiled model, so Keras traces once a run; each fold still
-    starts from new weights, batch-norm statistics, dropout seeds and optimizer state."""
+    """Folds of one shape share one compiled model, so Keras traces the train step once a run (its
+    optimizer built first); each fold starts from new weights, statistics, seeds and optimizer state."""
+    import keras
+
     import kit.tracks.baseline
 
     data = write_competition(workdir / "data" / "reused", task="binary")
+    traced, train_step = [], keras.Model.train_step
+
+    def tracing(model, batch):  # Python runs the step only while TensorFlow traces it
+        traced.append(batch)
+        return train_step(model, batch)
+
+    monkeypatch.setattr(keras.Model, "train_step", tracing)
 
     def run(key):
         out = workdir / "reused" / key
@@ -268,6 +277,7 @@ def test_a_reused_model_trains_as_a_new_one(workdir, fast_config, monkeypatch):
     model = kit.tracks.baseline._last[1]
     reused = run("reused")
     assert kit.tracks.baseline._last[1] is model
+    assert len(traced) == 1  # two runs, one trace
     np.testing.assert_array_equal(_oof_predictions(fresh), _oof_predictions(reused))
 
 

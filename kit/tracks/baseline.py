@@ -424,5 +424,8 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
         # XLA compile time per fold costs more than it saves for a small MLP on CPU
         jit_compile=False,
     )
+    # the optimizer's slots made now, not in the train step's first trace: a trace that makes
+    # variables is traced again without them, a second of each run on a small competition
+    optimizer.build(fresh.trainable_variables)
     _last = (key, fresh, schedule, rows)
     return fresh
