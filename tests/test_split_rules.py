@@ -301,6 +301,19 @@ def test_a_time_column_with_an_offset_in_some_rows_only_is_refused_naming_both(t
     assert api.load(data, time="when")[0].time == "when"  # none with an offset: in time order
 
 
+def test_a_time_column_of_names_some_ending_in_z_is_refused_as_no_dates(tmp_path):
+    """'Kink, Mr. Vincenz' ends as a UTC time may ("...Z"): the column is still not a time."""
+    data = _series(tmp_path / "names", new_groups=False)
+    train = pl.read_csv(data / "train.csv")
+    names = [f"Kink, Mr. Vincen{'z' if i % 5 == 0 else 't'}" for i in range(train.height)]
+    train.with_columns(pl.Series("name", names)).write_csv(data / "train.csv")
+    pl.read_csv(data / "test.csv").with_columns(pl.lit("Braund, Mr. Owen").alias("name")).write_csv(
+        data / "test.csv"
+    )
+    with pytest.raises(InputError, match=r"--time column 'name' .* is neither numbers nor dates"):
+        api.load(data, time="name")
+
+
 def test_iso_months_order_a_time_split(tmp_path):
     """ "2016-06" is ISO 8601's month: a --time column of months splits by them, in calendar order
     (written unpadded too, "2017-9", which as text sorts after "2017-10")."""
