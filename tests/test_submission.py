@@ -330,3 +330,13 @@ def test_a_parquet_test_file_with_timestamp_ids_submits_the_samples_spelling(tmp
     submission = make_submission(comp, np.arange(10.0))
     assert submission["datetime"].to_list() == text[30:]
     check_submission(submission, comp)
+
+
+def test_a_class_column_spelled_with_a_space_in_the_sample_names_the_space(tmp_path):
+    """'label_low ' in the sample's header is the class 'low' with a stray space, not a class the
+    train file lacks: the error says to remove the space."""
+    data = write_competition(tmp_path / "spaced", task="multiclass")
+    sample = pl.read_csv(data / "sample_submission.csv")
+    sample.rename({"label_low": "label_low "}).write_csv(data / "sample_submission.csv")
+    with pytest.raises(InputError, match=r"\['label_low '\] with spaces around the class.*\['low'\]"):
+        discover(data)
