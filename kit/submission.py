@@ -274,7 +274,8 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
     """Read a submission file and run the checks Kaggle's would: those kit runs before writing
     one, on the file as it is spelled (ids, labels), plus a comma-separated CSV.
 
-    Blank lines are skipped. Returns the frame, values as numbers.
+    Blank lines are skipped. Returns the frame, values as numbers, and ids and class labels in the
+    test and train files' types where they spell them the same.
     """
     path = Path(submission)
     name = f"'{submission}'"
@@ -311,4 +312,16 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
         typed = frame[comp.id].cast(comp.test[comp.id].dtype, strict=False)
         if typed.null_count() == 0 and id_text(typed).equals(frame[comp.id]):
             frame = frame.with_columns(typed)
+    label = comp.submission.value_column
+    if comp.submission.kind == "label" and label in frame.columns and comp.target in comp.train.columns:
+        # class labels written as numbers (titanic's 0 and 1) or True/False in the train target's type
+        dtype, text = comp.train[comp.target].dtype, id_text(frame[label])
+        typed = None
+        if dtype.is_numeric():
+            typed = text.cast(dtype, strict=False)
+            typed = typed if id_text(typed).equals(text) else None
+        elif dtype == pl.Boolean and text.str.to_lowercase().is_in(["true", "false"]).all():
+            typed = text.str.to_lowercase() == "true"
+        if typed is not None:
+            frame = frame.with_columns(typed.alias(label))
     return frame

@@ -340,3 +340,18 @@ def test_a_class_column_spelled_with_a_space_in_the_sample_names_the_space(tmp_p
     sample.rename({"label_low": "label_low "}).write_csv(data / "sample_submission.csv")
     with pytest.raises(InputError, match=r"\['label_low '\] with spaces around the class.*\['low'\]"):
         discover(data)
+
+
+def test_a_validated_submission_keeps_labels_written_as_numbers_as_numbers(tmp_path):
+    """Titanic's 0 and 1: kit.validate returns them as the train target's integers, not as text."""
+    data = write_competition(tmp_path / "numbered")
+    for name in ("train.csv", "sample_submission.csv"):
+        frame = pl.read_csv(data / name)
+        numbers = (frame["label"] == "yes").cast(pl.Int64) if name == "train.csv" else pl.lit(0)
+        frame.with_columns(label=numbers).write_csv(data / name)
+    comp = discover(data)
+    path = tmp_path / "submission.csv"
+    comp.test.select(comp.id, pl.lit(1).alias("label")).write_csv(path)
+    frame = validate_file(path, comp)
+    assert frame["label"].dtype == comp.train["label"].dtype == pl.Int64
+    assert frame["label"].to_list() == [1] * comp.test.height
