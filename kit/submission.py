@@ -314,14 +314,9 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
             frame = frame.with_columns(typed)
     label = comp.submission.value_column
     if comp.submission.kind == "label" and label in frame.columns and comp.target in comp.train.columns:
-        # class labels written as numbers (titanic's 0 and 1) or True/False in the train target's type
+        # class labels written as numbers (titanic's 0 and 1) in the train target's number type
         dtype, text = comp.train[comp.target].dtype, id_text(frame[label])
-        typed = None
-        if dtype.is_numeric():
-            typed = text.cast(dtype, strict=False)
-            typed = typed if id_text(typed).equals(text) else None
-        elif dtype == pl.Boolean and text.str.to_lowercase().is_in(["true", "false"]).all():
-            typed = text.str.to_lowercase() == "true"
-        if typed is not None:
+        typed = text.cast(dtype, strict=False) if dtype.is_numeric() else None
+        if typed is not None and id_text(typed).equals(text):
             frame = frame.with_columns(typed.alias(label))
     return frame

@@ -421,7 +421,7 @@ def _compiled_model(spec: dict, *, seed: int, training: dict, loss: tuple, steps
         # one call into the graph per epoch instead of per batch: small batches stay cheap (the
         # loop ends with the epoch's batches, so any fold's epoch fits in one call)
         steps_per_execution=STEPS_PER_CALL,
-        # XLA compile time per fold costs more than it saves for a small MLP on CPU
+        # no XLA: Keras turns it off under op determinism, which keeps a seed's runs identical
         jit_compile=False,
     )
     # the optimizer's slots made now, not in the train step's first trace: a trace that makes
