@@ -308,15 +308,17 @@ def validate_file(submission: str | Path, comp: Competition) -> pl.DataFrame:
             frame = frame.with_columns(number.alias(column))
     check_submission(frame, comp, name=name)
     if comp.id is not None and comp.id in comp.test.columns:
-        # the ids in the test file's type where that spells them the same (it does for valid files)
-        typed = frame[comp.id].cast(comp.test[comp.id].dtype, strict=False)
-        if typed.null_count() == 0 and id_text(typed).equals(frame[comp.id]):
-            frame = frame.with_columns(typed)
+        # the ids in the test file's type (it spells them the same for valid files)
+        frame = frame.with_columns(_typed(frame[comp.id], comp.test[comp.id].dtype))
     label = comp.submission.value_column
-    if comp.submission.kind == "label" and label in frame.columns and comp.target in comp.train.columns:
+    y = comp.train.get_column(comp.target, default=None)
+    if comp.submission.kind == "label" and label in frame.columns and y is not None and y.dtype.is_numeric():
         # class labels written as numbers (titanic's 0 and 1) in the train target's number type
-        dtype, text = comp.train[comp.target].dtype, id_text(frame[label])
-        typed = text.cast(dtype, strict=False) if dtype.is_numeric() else None
-        if typed is not None and id_text(typed).equals(text):
-            frame = frame.with_columns(typed.alias(label))
+        frame = frame.with_columns(_typed(id_text(frame[label]), y.dtype))
     return frame
+
+
+def _typed(s: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """`s`, text as a file spells it, in `dtype` where that spells every value the same; else `s`."""
+    typed = s.cast(dtype, strict=False)
+    return typed if typed.null_count() == s.null_count() and id_text(typed).equals(s) else s

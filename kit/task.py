@@ -338,8 +338,8 @@ def infer_submission(
         if task != "regression" and named - seen and len(named & seen) >= max(1, len(named) // 2):
             # a probability column per class, one of them for a class train never has
             absent = sorted(named - seen)
-            spaced = [c for c in others if c.removeprefix(f"{target}_") in absent]
             if all(a.strip() in seen for a in absent):
+                spaced = [c for c in others if c.removeprefix(f"{target}_") in absent]
                 raise InputError(
                     f"The sample file '{name}' spells column(s) {spaced} with spaces around the class, "
                     f"which '{target}' of the train file spells {sorted(a.strip() for a in absent)}. Remove "
